@@ -1,0 +1,101 @@
+//! `gateway.toml`: file -> raw (serde mirror, `raw`) -> validated model
+//! (`model`), with every problem reported at once as a `Diagnostic`
+//! carrying `file:line:col`.
+
+pub mod diag;
+pub mod env;
+pub mod model;
+mod raw;
+mod schema;
+mod validate;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Severity};
+pub use model::*;
+
+/// The config shipped with the binary (the repository's `gateway.toml`),
+/// used by `serve --dev` when no config file exists.
+pub const BUILTIN: &str = include_str!("../../gateway.toml");
+
+/// How to load a config.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `serve --dev`: an unset HMAC secret becomes an ephemeral random one
+    /// (with a warning) instead of an error.
+    pub dev: bool,
+}
+
+/// The outcome of loading: the config when there were no errors, and every
+/// diagnostic (errors and warnings) in file order.
+#[derive(Debug)]
+pub struct LoadReport {
+    /// `Some` exactly when `diagnostics` holds no error.
+    pub config: Option<Config>,
+    /// Errors and warnings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Hash of the file's bytes (to skip reloads that change nothing).
+    pub hash: u64,
+}
+
+impl LoadReport {
+    /// True when any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Reads and validates the config at `path`, expanding `${VAR}` from the
+/// process environment. Relative `secret_file`, TLS and CA paths are
+/// resolved against the config file's directory.
+pub fn load_path(path: &Path, opts: &LoadOptions) -> LoadReport {
+    let name = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(src) => load_str(&src, &name, base_dir(path), opts, &|k| std::env::var(k).ok()),
+            Err(e) => LoadReport {
+                config: None,
+                diagnostics: vec![Diagnostic::file_level(
+                    &name,
+                    format!("the file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                )],
+                hash: 0,
+            },
+        },
+        Err(e) => LoadReport {
+            config: None,
+            diagnostics: vec![Diagnostic::file_level(&name, format!("cannot read the config file: {e}"))],
+            hash: 0,
+        },
+    }
+}
+
+/// Validates config text. `file` names it in diagnostics, `dir` resolves
+/// relative paths, `env` looks up `${VAR}`s.
+pub fn load_str(
+    src: &str,
+    file: &str,
+    dir: PathBuf,
+    opts: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> LoadReport {
+    let mut report = validate::validate(src, file, &dir, opts, env);
+    report.hash = hash_bytes(src.as_bytes());
+    report
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A stable 64-bit FNV-1a hash of config bytes (not cryptographic; only to
+/// notice that a file did not change).
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

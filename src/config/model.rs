@@ -1,0 +1,259 @@
+//! The validated configuration: what `gateway.toml` means once every value
+//! has been expanded, parsed and checked. Nothing here can be invalid; the
+//! runtime (`crate::runtime`) is compiled from it without further checks.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listener, timeouts and limits.
+    pub server: Server,
+    /// The optional admin listener (metrics, active config).
+    pub admin: Option<Admin>,
+    /// How tokens are verified.
+    pub auth: Auth,
+    /// The CORS policy every route uses unless it names its own origins.
+    pub cors: Cors,
+    /// Routes in file order; matching is by longest prefix, not by order.
+    pub routes: Vec<Route>,
+    /// Every header name any route injects, lower-case, deduplicated: these
+    /// are stripped from every client request on every route.
+    pub injected_headers: Vec<HeaderName>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Address the public listener binds (restart needed to change it).
+    pub listen: SocketAddr,
+    /// Upstream TCP + TLS connect timeout. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed until the upstream's response headers. Default 60 s.
+    pub request_timeout: Duration,
+    /// Drain time after SIGTERM. Default 30 s.
+    pub shutdown_grace: Duration,
+    /// Cap on request bodies in bytes (413 past it); `None` means no cap.
+    pub max_body: Option<u64>,
+    /// TLS for the public listener, when set.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for the public listener's TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Address of the admin listener; should be loopback or cluster-internal.
+    pub listen: SocketAddr,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// Accepted audiences; a token must carry at least one. Default
+    /// `["authenticated"]` (Supabase user tokens).
+    pub audience: Vec<String>,
+    /// Exact issuer a token must carry, when set.
+    pub issuer: Option<String>,
+    /// Allowed algorithms; never contains `none`. HS* need `hmac`,
+    /// asymmetric ones need `jwks_url`.
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// The HMAC key and where it came from.
+    pub hmac: Option<HmacKey>,
+    /// JWKS endpoint for asymmetric keys.
+    pub jwks_url: Option<Uri>,
+    /// Clock skew allowed on `exp` and `nbf`. Default 0 s.
+    pub leeway: Duration,
+    /// Claims that must be present and non-empty. Default `sub`, `aud`, `exp`.
+    pub required_claims: Vec<String>,
+}
+
+/// An HMAC secret and its origin.
+#[derive(Debug, Clone)]
+pub struct HmacKey {
+    /// The key bytes (the string's raw UTF-8 bytes).
+    pub secret: Secret,
+    /// Where it was read from.
+    pub source: SecretSource,
+}
+
+/// Where the HMAC secret came from; `File` is watched for rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `secret = "..."` in the file (usually via `${GATEWAY_JWT_SECRET}`).
+    Inline,
+    /// `secret_file = "..."`, read at load and reloaded on change.
+    File(PathBuf),
+    /// `serve --dev` with no secret set: random, for this process only.
+    Ephemeral,
+}
+
+/// Secret bytes whose `Debug` never prints them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps key bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+    /// The key bytes, for signing and verifying only.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `[cors]`, or a route's `cors_origins` merged over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins; empty means no cross-origin access.
+    pub allowed_origins: Vec<OriginRule>,
+    /// Send `Access-Control-Allow-Credentials: true`. Default true.
+    pub allow_credentials: bool,
+    /// Preflight cache time (`Access-Control-Max-Age`). Default 10 min.
+    pub max_age: Duration,
+    /// Headers a preflight may request; `None` echoes what was requested.
+    pub allow_headers: Option<Vec<HeaderName>>,
+    /// `Access-Control-Expose-Headers`. Default `X-Request-ID, X-Process-Time`.
+    pub expose_headers: Vec<HeaderName>,
+}
+
+/// One allowed origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginRule {
+    /// Any origin (`"*"`); never combined with credentials.
+    Any,
+    /// An exact, ASCII-lower-cased origin such as `https://app.nyro.ai`
+    /// (or the literal `null`, only when listed).
+    Exact(String),
+    /// `scheme://*.suffix[:port]`: any one-or-more labels before `suffix`.
+    Wildcard {
+        /// `http` or `https`.
+        scheme: String,
+        /// The part after `*.`, lower-cased, e.g. `vercel.app`.
+        suffix: String,
+        /// Explicit port, if the pattern had one.
+        port: Option<u16>,
+    },
+}
+
+/// `auth = "required" | "optional" | "none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// A valid token is needed (401 without one).
+    Required,
+    /// No token passes anonymously; an invalid token is still 401.
+    Optional,
+    /// The gateway does not look at tokens on this route.
+    None,
+}
+
+impl AuthMode {
+    /// The word used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Required => "required",
+            AuthMode::Optional => "optional",
+            AuthMode::None => "none",
+        }
+    }
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Unique name, used in logs and metrics.
+    pub name: String,
+    /// Path prefix matched on whole segments; `/` matches everything.
+    pub prefix: String,
+    /// Where requests go; `None` (empty in the file) answers 501.
+    pub upstream: Option<Upstream>,
+    /// Token policy.
+    pub auth: AuthMode,
+    /// Remove `prefix` from the path sent upstream. Default false.
+    pub strip_prefix: bool,
+    /// Allowed methods; `None` means all.
+    pub methods: Option<Vec<Method>>,
+    /// The CORS policy for this route (`[cors]` with `cors_origins` applied).
+    pub cors: Cors,
+    /// Time to response headers; replaces `server.request_timeout`.
+    pub timeout: Option<Duration>,
+    /// Speak HTTP/2 with prior knowledge to an `http://` upstream.
+    pub http2: bool,
+    /// Extra trusted roots for an `https://` upstream.
+    pub ca_file: Option<PathBuf>,
+    /// Headers to inject from verified claims.
+    pub inject: Vec<Injection>,
+}
+
+/// A parsed upstream URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The URL as written (after `${}` expansion).
+    pub url: String,
+    /// `http` or `https`.
+    pub https: bool,
+    /// `host[:port]` as written; used as `Host` upstream.
+    pub authority: http::uri::Authority,
+    /// Path prepended to every forwarded path, without trailing `/`
+    /// (empty for `http://host`).
+    pub base_path: String,
+}
+
+/// One `[routes.inject]` entry: header = claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injection {
+    /// The header sent upstream.
+    pub header: HeaderName,
+    /// Where the value lives in the claims.
+    pub claim: ClaimPath,
+    /// 403 when the claim is absent or empty.
+    pub required: bool,
+}
+
+/// A claim path: `app_metadata.company_id` or a JSON Pointer `/a~1b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimPath {
+    /// Dot-separated object keys.
+    Dotted(Vec<String>),
+    /// RFC 6901 JSON Pointer, kept as written (starts with `/`).
+    Pointer(String),
+}
+
+impl ClaimPath {
+    /// Looks the claim up in a decoded claims object.
+    pub fn lookup<'a>(&self, claims: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
+        match self {
+            ClaimPath::Dotted(keys) => keys.iter().try_fold(claims, |v, k| v.get(k.as_str())),
+            ClaimPath::Pointer(p) => claims.pointer(p),
+        }
+    }
+}
+
+impl fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimPath::Dotted(keys) => f.write_str(&keys.join(".")),
+            ClaimPath::Pointer(p) => f.write_str(p),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The serde mirror of `gateway.toml`: field for field what the file says,
+//! with spans, and no logic. Unknown keys are reported by `schema` (all of
+//! them at once), so these structs do not deny them themselves.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFile {
+    pub server: Option<S<RawServer>>,
+    pub admin: Option<S<RawAdmin>>,
+    pub auth: Option<S<RawAuth>>,
+    pub cors: Option<S<RawCors>>,
+    pub routes: Option<S<Vec<S<RawRoute>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawServer {
+    pub listen: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub request_timeout: Option<S<String>>,
+    pub shutdown_grace: Option<S<String>>,
+    pub max_body: Option<S<String>>,
+    pub tls: Option<S<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawTls {
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawAdmin {
+    pub listen: Option<S<String>>,
+}
+
+/// A string or a list of strings (`audience`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawAuth {
+    pub audience: Option<S<OneOrMany>>,
+    pub issuer: Option<S<String>>,
+    pub algorithms: Option<S<Vec<S<String>>>>,
+    pub secret: Option<S<String>>,
+    pub secret_file: Option<S<String>>,
+    pub jwks_url: Option<S<String>>,
+    pub leeway: Option<S<String>>,
+    pub required_claims: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawCors {
+    pub allowed_origins: Option<S<Vec<S<String>>>>,
+    pub allow_credentials: Option<S<bool>>,
+    pub max_age: Option<S<String>>,
+    pub allow_headers: Option<S<Vec<S<String>>>>,
+    pub expose_headers: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRoute {
+    pub name: Option<S<String>>,
+    pub prefix: Option<S<String>>,
+    pub upstream: Option<S<String>>,
+    pub auth: Option<S<String>>,
+    pub strip_prefix: Option<S<bool>>,
+    pub methods: Option<S<Vec<S<String>>>>,
+    pub cors_origins: Option<S<Vec<S<String>>>>,
+    pub timeout: Option<S<String>>,
+    pub http2: Option<S<bool>>,
+    pub ca_file: Option<S<String>>,
+    pub inject: Option<S<BTreeMap<S<String>, S<RawInject>>>>,
+}
+
+/// `"X-User-ID" = "sub"` or `"X-Company-ID" = { claim = "...", required = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawInject {
+    Claim(String),
+    Full { claim: String, required: Option<bool> },
+}

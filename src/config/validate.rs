@@ -1,0 +1,1062 @@
+//! Raw config -> validated `Config`. Every check reports into the `Sink`
+//! and carries on, so one run names every problem in the file.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::diag::Sink;
+use super::env;
+use super::model::*;
+use super::raw::*;
+use super::values::{parse_duration, parse_size};
+use super::{LoadOptions, LoadReport, schema};
+
+/// The old Python gateway's default secret: refused everywhere.
+pub const INSECURE_PLACEHOLDER: &str = "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET";
+
+/// Minimum HMAC key length in bytes (RFC 7518 §3.2 for HS256).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Header names an injection may never use: hop-by-hop (RFC 9110 §7.6.1),
+/// framing, and the headers the gateway itself owns.
+const RESERVED_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "host",
+    "content-length",
+    "authorization",
+    "cookie",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+];
+
+pub(super) fn validate(
+    src: &str,
+    file: &str,
+    dir: &Path,
+    opts: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> LoadReport {
+    let mut sink = Sink::new(src, file);
+    let (doc, errors) = DeTable::parse_recoverable(src);
+    for e in &errors {
+        let span = e.span().unwrap_or(0..0);
+        sink.error(span, format!("invalid TOML: {}", e.message().trim()));
+    }
+    if !errors.is_empty() {
+        return LoadReport { config: None, diagnostics: sink.finish(), hash: 0 };
+    }
+    schema::check(doc.get_ref(), &mut sink);
+    let raw = match RawFile::deserialize(toml::de::Deserializer::from(doc)) {
+        Ok(raw) => raw,
+        Err(e) => {
+            sink.error(e.span().unwrap_or(0..0), e.message().trim().to_owned());
+            return LoadReport { config: None, diagnostics: sink.finish(), hash: 0 };
+        }
+    };
+    let mut v = Validator { sink, env, dir, opts, names: HashSet::new(), prefixes: HashSet::new() };
+    let config = v.config(raw);
+    let ok = !v.sink.has_errors();
+    LoadReport { config: config.filter(|_| ok), diagnostics: v.sink.finish(), hash: 0 }
+}
+
+struct Validator<'a> {
+    sink: Sink<'a>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    dir: &'a Path,
+    opts: &'a LoadOptions,
+    /// Route names seen so far (must be unique).
+    names: HashSet<String>,
+    /// Route prefixes seen so far (must be unique).
+    prefixes: HashSet<String>,
+}
+
+impl Validator<'_> {
+    fn config(&mut self, raw: RawFile) -> Option<Config> {
+        let RawFile { server, admin, auth, cors, routes } = raw;
+        let server = self.server(server.map(Spanned::into_inner));
+        let admin = admin.and_then(|a| self.admin(a));
+        let routes_raw = routes.map(Spanned::into_inner).unwrap_or_default();
+        let cors = self.cors(cors.map(Spanned::into_inner));
+        let routes: Vec<Option<Route>> =
+            routes_raw.into_iter().map(|r| self.route(r, cors.as_ref())).collect();
+        let auth = self.auth(auth, &routes);
+        if let (Some(server), Some(admin)) = (&server, &admin) {
+            if server.listen == admin.listen {
+                self.sink.push(
+                    super::Severity::Error,
+                    0,
+                    format!("[admin].listen and [server].listen are both {}; give the admin listener its own port", admin.listen),
+                );
+            }
+        }
+        let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
+        let mut injected_headers: Vec<HeaderName> =
+            routes.iter().flat_map(|r| r.inject.iter().map(|i| i.header.clone())).collect();
+        injected_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        injected_headers.dedup();
+        Some(Config { server: server?, admin, auth: auth?, cors: cors?, routes, injected_headers })
+    }
+
+    // ---- helpers -------------------------------------------------------
+
+    /// Expands `${VAR}`s in a string value, reporting at the `$`.
+    fn expand(&mut self, s: &Spanned<String>) -> Option<String> {
+        match env::expand(s.get_ref(), self.env) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let at = self.offset_in_value(s, e.offset());
+                self.sink.error(at..at, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Byte offset in the file of byte `inner` of a string value (exact
+    /// when no escape precedes it, else the value's start).
+    fn offset_in_value(&self, s: &Spanned<String>, inner: usize) -> usize {
+        let span = s.span();
+        let raw = self.sink.src().get(span.clone()).unwrap_or("");
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") { 3 } else { 1 };
+        match (raw.get(quote..), s.get_ref().get(..inner)) {
+            (Some(body), Some(prefix)) if body.starts_with(prefix) => span.start + quote + inner,
+            _ => span.start,
+        }
+    }
+
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.sink.error(span, msg);
+    }
+
+    fn warn(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.sink.warning(span, msg);
+    }
+
+    fn duration(&mut self, s: Option<Spanned<String>>, default: Duration, key: &str) -> Option<Duration> {
+        let Some(s) = s else { return Some(default) };
+        let text = self.expand(&s)?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(s.span(), format!("{key}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn positive_duration(&mut self, s: Option<Spanned<String>>, default: Duration, key: &str) -> Option<Duration> {
+        let span = s.as_ref().map(|s| s.span());
+        let d = self.duration(s, default, key)?;
+        if d.is_zero() {
+            self.err(span.unwrap_or(0..0), format!("{key} must be more than zero"));
+            return None;
+        }
+        Some(d)
+    }
+
+    fn socket_addr(&mut self, s: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+        let text = self.expand(s)?;
+        match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let hint = if let Some(port) = text.strip_prefix(':') {
+                    format!("; to listen on every interface write \"0.0.0.0:{port}\"")
+                } else if text.starts_with("localhost:") {
+                    format!("; write \"127.0.0.1:{}\"", &text[10..])
+                } else {
+                    "; expected ip:port, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"".into()
+                };
+                self.err(s.span(), format!("{key}: {text:?} is not a socket address{hint}"));
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, s: &Spanned<String>, key: &str, must_exist: bool) -> Option<PathBuf> {
+        let text = self.expand(s)?;
+        if text.is_empty() {
+            self.err(s.span(), format!("{key} is empty"));
+            return None;
+        }
+        let p = Path::new(&text);
+        let full = if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) };
+        if must_exist {
+            if let Err(e) = std::fs::metadata(&full) {
+                self.err(s.span(), format!("{key}: cannot read {}: {e}", full.display()));
+                return None;
+            }
+        }
+        Some(full)
+    }
+
+    fn string_list(&mut self, list: &[Spanned<String>]) -> Vec<(String, Range<usize>)> {
+        list.iter().filter_map(|s| Some((self.expand(s)?, s.span()))).collect()
+    }
+
+    // ---- sections ------------------------------------------------------
+
+    fn server(&mut self, raw: Option<RawServer>) -> Option<Server> {
+        let RawServer { listen, connect_timeout, request_timeout, shutdown_grace, max_body, tls } =
+            raw.unwrap_or(RawServer {
+                listen: None,
+                connect_timeout: None,
+                request_timeout: None,
+                shutdown_grace: None,
+                max_body: None,
+                tls: None,
+            });
+        let listen = match listen {
+            Some(l) => self.socket_addr(&l, "listen"),
+            None => Some(SocketAddr::from(([0, 0, 0, 0], 8080))),
+        };
+        let connect_timeout = self.positive_duration(connect_timeout, Duration::from_secs(10), "connect_timeout");
+        let request_timeout = self.positive_duration(request_timeout, Duration::from_secs(60), "request_timeout");
+        let shutdown_grace = self.duration(shutdown_grace, Duration::from_secs(30), "shutdown_grace");
+        let max_body = match max_body {
+            None => Some(None),
+            Some(s) => {
+                let text = self.expand(&s);
+                match text.map(|t| parse_size(&t)) {
+                    Some(Ok(n)) => Some(Some(n)),
+                    Some(Err(e)) => {
+                        self.err(s.span(), format!("max_body: {e}"));
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        let tls = match tls {
+            None => Some(None),
+            Some(t) => {
+                let span = t.span();
+                let RawTls { cert, key } = t.into_inner();
+                match (cert, key) {
+                    (Some(c), Some(k)) => {
+                        let cert = self.path(&c, "tls.cert", true);
+                        let key = self.path(&k, "tls.key", true);
+                        Some(Some(TlsFiles { cert: cert?, key: key? }))
+                    }
+                    _ => {
+                        self.err(span, "tls needs both cert and key: tls = { cert = \"/path/tls.crt\", key = \"/path/tls.key\" }");
+                        None
+                    }
+                }
+            }
+        };
+        Some(Server {
+            listen: listen?,
+            connect_timeout: connect_timeout?,
+            request_timeout: request_timeout?,
+            shutdown_grace: shutdown_grace?,
+            max_body: max_body?,
+            tls: tls?,
+        })
+    }
+
+    fn admin(&mut self, raw: Spanned<RawAdmin>) -> Option<Admin> {
+        let span = raw.span();
+        let RawAdmin { listen } = raw.into_inner();
+        let Some(listen) = listen else {
+            self.err(span, "[admin] needs listen, e.g. listen = \"127.0.0.1:9901\"");
+            return None;
+        };
+        let addr = self.socket_addr(&listen, "admin.listen")?;
+        if addr.ip().is_unspecified() {
+            self.warn(listen.span(), "the admin listener is reachable from every interface; it exposes the active config and metrics, keep it off public networks");
+        }
+        Some(Admin { listen: addr })
+    }
+
+    fn auth(&mut self, raw: Option<Spanned<RawAuth>>, routes: &[Option<Route>]) -> Option<Auth> {
+        let (section_span, raw) = match raw {
+            Some(r) => (r.span(), r.into_inner()),
+            None => (
+                0..0,
+                RawAuth {
+                    audience: None,
+                    issuer: None,
+                    algorithms: None,
+                    secret: None,
+                    secret_file: None,
+                    jwks_url: None,
+                    leeway: None,
+                    required_claims: None,
+                },
+            ),
+        };
+        let RawAuth { audience, issuer, algorithms, secret, secret_file, jwks_url, leeway, required_claims } = raw;
+        let needs_keys = routes.iter().flatten().any(|r| r.auth != AuthMode::None);
+        let mut ok = true;
+
+        let audience = match audience {
+            None => vec!["authenticated".to_owned()],
+            Some(a) => {
+                let span = a.span();
+                let list: Vec<String> = match a.into_inner() {
+                    OneOrMany::One(s) => vec![s],
+                    OneOrMany::Many(v) => v,
+                };
+                let mut out = Vec::new();
+                for item in list {
+                    match env::expand(&item, self.env) {
+                        Ok(v) if !v.is_empty() => out.push(v),
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.err(span.clone(), e.to_string());
+                            ok = false;
+                        }
+                    }
+                }
+                if out.is_empty() && ok {
+                    self.err(span, "audience is empty; tokens must name an audience (Supabase user tokens carry \"authenticated\")");
+                    ok = false;
+                }
+                out
+            }
+        };
+
+        let issuer = match issuer {
+            None => None,
+            Some(s) => match self.expand(&s) {
+                Some(v) if v.is_empty() => None,
+                Some(v) => Some(v),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+        };
+
+        let leeway = self.duration(leeway, Duration::ZERO, "leeway");
+        if let Some(l) = leeway {
+            if l > Duration::from_secs(300) {
+                self.warn(section_span.clone(), "leeway is over 5 minutes: expired tokens stay valid that much longer");
+            }
+        }
+
+        let required_claims = match required_claims {
+            None => vec!["sub".to_owned(), "aud".to_owned(), "exp".to_owned()],
+            Some(list) => {
+                let mut out = Vec::new();
+                for (c, span) in self.string_list(list.get_ref()) {
+                    if c.is_empty() {
+                        self.err(span, "required_claims holds an empty claim name");
+                        ok = false;
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        };
+
+        // The HMAC secret.
+        let mut hmac = None;
+        if let (Some(s), Some(f)) = (&secret, &secret_file) {
+            let _ = s;
+            self.err(f.span(), "set either secret or secret_file, not both");
+            ok = false;
+        }
+        if let Some(s) = &secret {
+            match env::expand(s.get_ref(), self.env) {
+                Ok(v) if v.is_empty() => {}
+                Ok(v) => {
+                    if self.check_secret(v.as_bytes(), s.span()) {
+                        hmac = Some(HmacKey { secret: Secret::new(v.into_bytes()), source: SecretSource::Inline });
+                    } else {
+                        ok = false;
+                    }
+                }
+                Err(env::ExpandError::Unset { .. }) if self.opts.dev => {}
+                Err(e) => {
+                    let at = self.offset_in_value(s, e.offset());
+                    self.err(at..at, format!("secret: {e}"));
+                    ok = false;
+                }
+            }
+        } else if let Some(f) = &secret_file {
+            if let Some(path) = self.path(f, "secret_file", false) {
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let trimmed = trim_trailing_newlines(bytes);
+                        if self.check_secret(&trimmed, f.span()) {
+                            hmac = Some(HmacKey { secret: Secret::new(trimmed), source: SecretSource::File(path) });
+                        } else {
+                            ok = false;
+                        }
+                    }
+                    Err(e) => {
+                        self.err(f.span(), format!("secret_file: cannot read {}: {e}", path.display()));
+                        ok = false;
+                    }
+                }
+            } else {
+                ok = false;
+            }
+        }
+
+        let jwks = match &jwks_url {
+            None => None,
+            Some(s) => match self.expand(s) {
+                Some(v) if v.is_empty() => None,
+                Some(v) => match jwks_uri(&v) {
+                    Ok(u) => Some(u),
+                    Err(m) => {
+                        self.err(s.span(), format!("jwks_url: {m}"));
+                        ok = false;
+                        None
+                    }
+                },
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+        };
+
+        if hmac.is_none() && jwks.is_none() && ok && self.opts.dev && secret_file.is_none() {
+            hmac = Some(HmacKey { secret: ephemeral_secret(), source: SecretSource::Ephemeral });
+            let at = secret.as_ref().map_or(section_span.clone(), |s| s.span());
+            self.warn(at, "no HMAC secret is set: --dev uses an ephemeral random secret; tokens minted now stop working when the gateway restarts");
+        }
+
+        if needs_keys && hmac.is_none() && jwks.is_none() && ok {
+            let at = secret.as_ref().map_or(section_span.clone(), |s| s.span());
+            self.err(at, "routes require authentication but no key is configured: set [auth].secret (e.g. secret = \"${GATEWAY_JWT_SECRET}\"), secret_file or jwks_url");
+            ok = false;
+        }
+
+        // Algorithms.
+        let algorithms = match algorithms {
+            None => {
+                let mut v = Vec::new();
+                if hmac.is_some() || secret_file.is_some() {
+                    v.push(jsonwebtoken::Algorithm::HS256);
+                }
+                if jwks.is_some() {
+                    v.extend([jsonwebtoken::Algorithm::ES256, jsonwebtoken::Algorithm::RS256]);
+                }
+                v
+            }
+            Some(list) => {
+                let span = list.span();
+                let mut out = Vec::new();
+                for (name, span) in self.string_list(list.get_ref()) {
+                    match parse_algorithm(&name) {
+                        Ok(a) => {
+                            if !out.contains(&a) {
+                                out.push(a);
+                            }
+                        }
+                        Err(m) => {
+                            self.err(span, m);
+                            ok = false;
+                        }
+                    }
+                }
+                if out.is_empty() && ok {
+                    self.err(span.clone(), "algorithms is empty; list at least one, e.g. [\"HS256\"]");
+                    ok = false;
+                }
+                let has_hmac_alg = out.iter().any(|a| is_hmac(*a));
+                let has_asym_alg = out.iter().any(|a| !is_hmac(*a));
+                if ok && has_hmac_alg && hmac.is_none() && secret_file.is_none() && needs_keys {
+                    self.err(span.clone(), "algorithms allows HMAC (HS*) but no secret or secret_file is set");
+                    ok = false;
+                }
+                if ok && has_asym_alg && jwks.is_none() {
+                    self.err(span.clone(), "algorithms allows asymmetric algorithms but no jwks_url is set to fetch their keys");
+                    ok = false;
+                }
+                if ok && jwks.is_some() && !has_asym_alg {
+                    self.warn(span.clone(), "jwks_url is set but algorithms allows no asymmetric algorithm (add \"ES256\" or \"RS256\")");
+                }
+                if ok && hmac.is_some() && !has_hmac_alg {
+                    self.warn(span, "an HMAC secret is set but algorithms allows no HS* algorithm; the secret is unused");
+                }
+                out
+            }
+        };
+
+        if !ok {
+            return None;
+        }
+        Some(Auth {
+            audience,
+            issuer,
+            algorithms,
+            hmac,
+            jwks_url: jwks,
+            leeway: leeway?,
+            required_claims,
+        })
+    }
+
+    fn check_secret(&mut self, secret: &[u8], span: Range<usize>) -> bool {
+        if secret == INSECURE_PLACEHOLDER.as_bytes() {
+            self.err(span, "the secret is the old gateway's insecure placeholder; set GATEWAY_JWT_SECRET to your Supabase project's JWT secret");
+            return false;
+        }
+        if secret.len() < MIN_SECRET_LEN {
+            self.err(span, format!("the HMAC secret is {} bytes; at least {MIN_SECRET_LEN} are needed (use your Supabase project's JWT secret, or `openssl rand -base64 48`)", secret.len()));
+            return false;
+        }
+        true
+    }
+
+    fn cors(&mut self, raw: Option<RawCors>) -> Option<Cors> {
+        let RawCors { allowed_origins, allow_credentials, max_age, allow_headers, expose_headers } =
+            raw.unwrap_or(RawCors {
+                allowed_origins: None,
+                allow_credentials: None,
+                max_age: None,
+                allow_headers: None,
+                expose_headers: None,
+            });
+        let allow_credentials = allow_credentials.map_or(true, Spanned::into_inner);
+        let origins_span = allowed_origins.as_ref().map(|o| o.span());
+        let allowed_origins = match allowed_origins {
+            Some(list) => self.origins(list.get_ref(), allow_credentials, "allowed_origins"),
+            None => Some(Vec::new()),
+        };
+        if let (Some(o), Some(span)) = (&allowed_origins, origins_span) {
+            if o.is_empty() {
+                self.warn(span, "allowed_origins is empty: browsers on other origins cannot call the gateway");
+            }
+        }
+        let max_age = self.duration(max_age, Duration::from_secs(600), "max_age");
+        let allow_headers = match allow_headers {
+            None => Some(None),
+            Some(list) => self.header_names(list.get_ref(), "allow_headers").map(Some),
+        };
+        let expose_headers = match expose_headers {
+            None => Some(vec![HeaderName::from_static("x-request-id"), HeaderName::from_static("x-process-time")]),
+            Some(list) => self.header_names(list.get_ref(), "expose_headers"),
+        };
+        Some(Cors {
+            allowed_origins: allowed_origins?,
+            allow_credentials,
+            max_age: max_age?,
+            allow_headers: allow_headers?,
+            expose_headers: expose_headers?,
+        })
+    }
+
+    fn header_names(&mut self, list: &[Spanned<String>], key: &str) -> Option<Vec<HeaderName>> {
+        let mut ok = true;
+        let mut out = Vec::new();
+        for (name, span) in self.string_list(list) {
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(h) => out.push(h),
+                Err(_) => {
+                    self.err(span, format!("{key}: {name:?} is not a valid header name"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn origins(&mut self, list: &[Spanned<String>], credentials: bool, key: &str) -> Option<Vec<OriginRule>> {
+        let mut ok = true;
+        let mut out = Vec::new();
+        for (text, span) in self.string_list(list) {
+            if text.is_empty() {
+                continue; // `${VERCEL_FRONTEND_URL:-}` left unset
+            }
+            match parse_origin(&text) {
+                Ok(OriginRule::Any) if credentials => {
+                    self.err(span, format!("{key}: \"*\" cannot be used with allow_credentials = true (browsers refuse it); list the origins, or set allow_credentials = false"));
+                    ok = false;
+                }
+                Ok(rule) => {
+                    if !out.contains(&rule) {
+                        out.push(rule);
+                    }
+                }
+                Err(m) => {
+                    self.err(span, format!("{key}: {m}"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn route(&mut self, raw: Spanned<RawRoute>, cors: Option<&Cors>) -> Option<Route> {
+        let span = raw.span();
+        let RawRoute {
+            name,
+            prefix,
+            upstream,
+            auth,
+            strip_prefix,
+            methods,
+            cors_origins,
+            timeout,
+            http2,
+            ca_file,
+            inject,
+        } = raw.into_inner();
+        let mut ok = true;
+
+        let name = match name {
+            Some(n) => match self.expand(&n) {
+                Some(v) if v.trim().is_empty() => {
+                    self.err(n.span(), "route name is empty");
+                    None
+                }
+                Some(v) if !self.names.insert(v.clone()) => {
+                    self.err(n.span(), format!("route name {v:?} is used twice; names must be unique"));
+                    None
+                }
+                v => v.map(|v| (v, n.span())),
+            },
+            None => {
+                self.err(span.clone(), "route has no name; add name = \"...\" (used in logs and metrics)");
+                None
+            }
+        };
+
+        let prefix = match prefix {
+            Some(p) => self.expand(&p).and_then(|v| match check_prefix(&v) {
+                Ok(()) if !self.prefixes.insert(v.clone()) => {
+                    self.err(p.span(), format!("prefix {v:?} is used by an earlier route; each prefix may appear once"));
+                    None
+                }
+                Ok(()) => Some((v, p.span())),
+                Err(m) => {
+                    self.err(p.span(), m);
+                    None
+                }
+            }),
+            None => {
+                self.err(span.clone(), "route has no prefix; add prefix = \"/api/v1/...\"");
+                None
+            }
+        };
+
+        let upstream_span = upstream.as_ref().map(|u| u.span());
+        let upstream = match upstream {
+            Some(u) => match self.expand(&u) {
+                Some(v) if v.is_empty() => Some(None),
+                Some(v) => match parse_upstream(&v) {
+                    Ok(up) => Some(Some(up)),
+                    Err(m) => {
+                        self.err(u.span(), format!("upstream: {m}"));
+                        None
+                    }
+                },
+                None => None,
+            },
+            None => {
+                self.err(span.clone(), "route has no upstream; add upstream = \"http://host:port\" (an empty string answers 501)");
+                None
+            }
+        };
+        if let (Some(None), Some(sp)) = (&upstream, &upstream_span) {
+            self.warn(sp.clone(), "upstream is empty: this route answers 501 Not Implemented");
+        }
+
+        let auth_mode = match auth {
+            None => Some(AuthMode::Required),
+            Some(a) => match a.get_ref().as_str() {
+                "required" => Some(AuthMode::Required),
+                "optional" => Some(AuthMode::Optional),
+                "none" => Some(AuthMode::None),
+                other => {
+                    self.err(a.span(), format!("auth = {other:?}: expected \"required\", \"optional\" or \"none\""));
+                    None
+                }
+            },
+        };
+
+        let methods = match methods {
+            None => Some(None),
+            Some(list) => {
+                let mut out: Vec<Method> = Vec::new();
+                let mut mok = true;
+                for (m, sp) in self.string_list(list.get_ref()) {
+                    let upper = m.to_ascii_uppercase();
+                    if m != upper && Method::from_bytes(upper.as_bytes()).is_ok() {
+                        self.err(sp, format!("method {m:?}: methods are case-sensitive; write {upper:?}"));
+                        mok = false;
+                        continue;
+                    }
+                    match Method::from_bytes(m.as_bytes()) {
+                        Ok(method) if !m.is_empty() => {
+                            if !out.contains(&method) {
+                                out.push(method);
+                            }
+                        }
+                        _ => {
+                            self.err(sp, format!("{m:?} is not a valid HTTP method"));
+                            mok = false;
+                        }
+                    }
+                }
+                if mok && out.is_empty() {
+                    self.err(list.span(), "methods is empty: the route would refuse everything; remove the key to allow all methods");
+                    mok = false;
+                }
+                mok.then_some(Some(out))
+            }
+        };
+
+        let route_cors = match (cors, cors_origins) {
+            (None, _) => None,
+            (Some(base), None) => Some(base.clone()),
+            (Some(base), Some(list)) => {
+                let origins = self.origins(list.get_ref(), base.allow_credentials, "cors_origins");
+                origins.map(|o| Cors { allowed_origins: o, ..base.clone() })
+            }
+        };
+
+        let timeout = match timeout {
+            None => Some(None),
+            Some(t) => self.positive_duration(Some(t), Duration::ZERO, "timeout").map(Some),
+        };
+
+        let http2 = http2.map_or(false, Spanned::into_inner);
+        let ca_file = match ca_file {
+            None => Some(None),
+            Some(c) => {
+                if let Some(Some(up)) = &upstream {
+                    if !up.https {
+                        self.warn(c.span(), "ca_file only applies to https:// upstreams");
+                    }
+                }
+                self.path(&c, "ca_file", true).map(Some)
+            }
+        };
+
+        let inject = match inject {
+            None => Some(Vec::new()),
+            Some(table) => {
+                let injections = self.injections(table.get_ref());
+                if let (Some(AuthMode::None), Some(list)) = (auth_mode, &injections) {
+                    if !list.is_empty() {
+                        self.warn(table.span(), "auth = \"none\" never verifies a token, so nothing is injected on this route (the headers are still stripped from clients)");
+                    }
+                }
+                injections
+            }
+        };
+
+        ok &= name.is_some() && prefix.is_some() && upstream.is_some() && auth_mode.is_some();
+        if !ok {
+            return None;
+        }
+        Some(Route {
+            name: name?.0,
+            prefix: prefix?.0,
+            upstream: upstream?,
+            auth: auth_mode?,
+            strip_prefix: strip_prefix.map_or(false, Spanned::into_inner),
+            methods: methods?,
+            cors: route_cors?,
+            timeout: timeout?,
+            http2,
+            ca_file: ca_file?,
+            inject: inject?,
+        })
+    }
+
+    fn injections(
+        &mut self,
+        table: &std::collections::BTreeMap<Spanned<String>, Spanned<RawInject>>,
+    ) -> Option<Vec<Injection>> {
+        let mut ok = true;
+        let mut out: Vec<Injection> = Vec::new();
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (key, value) in entries {
+            let header = match HeaderName::from_bytes(key.get_ref().as_bytes()) {
+                Ok(h) if RESERVED_HEADERS.contains(&h.as_str()) => {
+                    self.err(key.span(), format!("header {:?} cannot be injected: the gateway manages it (hop-by-hop, framing, or identity of the request)", key.get_ref()));
+                    None
+                }
+                Ok(h) => {
+                    if out.iter().any(|i| i.header == h) {
+                        self.err(key.span(), format!("header {:?} is injected twice (header names are case-insensitive)", key.get_ref()));
+                        None
+                    } else {
+                        Some(h)
+                    }
+                }
+                Err(_) => {
+                    self.err(key.span(), format!("{:?} is not a valid header name", key.get_ref()));
+                    None
+                }
+            };
+            let (claim, required) = match value.get_ref() {
+                RawInject::Claim(c) => (c.as_str(), false),
+                RawInject::Full { claim, required } => (claim.as_str(), required.unwrap_or(false)),
+            };
+            let claim = match parse_claim_path(claim) {
+                Ok(c) => Some(c),
+                Err(m) => {
+                    self.err(value.span(), m);
+                    None
+                }
+            };
+            match (header, claim) {
+                (Some(header), Some(claim)) => out.push(Injection { header, claim, required }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+fn trim_trailing_newlines(mut bytes: Vec<u8>) -> Vec<u8> {
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    bytes
+}
+
+fn ephemeral_secret() -> Secret {
+    let a = uuid::Uuid::new_v4().simple().to_string();
+    let b = uuid::Uuid::new_v4().simple().to_string();
+    Secret::new(format!("{a}{b}").into_bytes())
+}
+
+/// True for HS256/384/512.
+pub fn is_hmac(a: jsonwebtoken::Algorithm) -> bool {
+    matches!(a, jsonwebtoken::Algorithm::HS256 | jsonwebtoken::Algorithm::HS384 | jsonwebtoken::Algorithm::HS512)
+}
+
+/// The algorithms the allowlist may name.
+pub const ALGORITHM_NAMES: &[&str] =
+    &["HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"];
+
+fn parse_algorithm(name: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    if name.eq_ignore_ascii_case("none") {
+        return Err("algorithm \"none\" is never accepted: it means an unsigned token".into());
+    }
+    if let Some(known) = ALGORITHM_NAMES.iter().find(|k| **k == name) {
+        return known.parse().map_err(|_| format!("unsupported algorithm {name:?}"));
+    }
+    match ALGORITHM_NAMES.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+        Some(k) => Err(format!("algorithm {name:?}: names are case-sensitive; write {k:?}")),
+        None => Err(format!("unknown algorithm {name:?}; supported: {}", ALGORITHM_NAMES.join(", "))),
+    }
+}
+
+fn jwks_uri(text: &str) -> Result<Uri, String> {
+    let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    let host = uri.host().ok_or_else(|| format!("{text:?} has no host"))?;
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if is_loopback_host(host) => Ok(uri),
+        Some("http") => Err(format!("{text:?} must use https (plain http is only allowed for loopback hosts)")),
+        _ => Err(format!("{text:?} must be an https:// URL")),
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a route prefix: starts with `/`, no trailing `/` (but `/` alone
+/// is the catch-all), no query, fragment, whitespace, empty or dot segments.
+pub fn check_prefix(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("prefix {p:?} must start with \"/\", e.g. \"/{p}\""));
+    }
+    if p.len() > 1 && p.ends_with('/') {
+        return Err(format!("prefix {p:?} must not end with \"/\"; write {:?} (it matches {p:?} and everything below it)", p.trim_end_matches('/')));
+    }
+    if p.contains(['?', '#']) || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("prefix {p:?} may hold only a path (no query, fragment or spaces)"));
+    }
+    if p.len() > 1 && p[1..].split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(format!("prefix {p:?} has an empty, \".\" or \"..\" segment"));
+    }
+    Ok(())
+}
+
+/// Parses an upstream URL: http or https, a host, an optional base path,
+/// no query or fragment.
+pub fn parse_upstream(text: &str) -> Result<Upstream, String> {
+    if text.contains('#') {
+        return Err(format!("{text:?} has a fragment; remove the #..."));
+    }
+    let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL ({e}); expected e.g. \"http://service:8080\""))?;
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(s) => return Err(format!("{text:?}: scheme {s:?} is not supported; use http:// or https://")),
+        None => return Err(format!("{text:?} has no scheme; write \"http://{text}\"")),
+    };
+    let authority = uri.authority().cloned().ok_or_else(|| format!("{text:?} has no host"))?;
+    if authority.host().is_empty() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if authority.as_str().contains('@') {
+        return Err(format!("{text:?}: credentials in the URL are not supported"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("{text:?} has a query string; upstream URLs take scheme, host, port and an optional base path"));
+    }
+    let base_path = uri.path().trim_end_matches('/').to_owned();
+    Ok(Upstream { url: text.to_owned(), https, authority, base_path })
+}
+
+/// Parses a claim path: `a.b.c`, or a JSON Pointer starting with `/`.
+pub fn parse_claim_path(s: &str) -> Result<ClaimPath, String> {
+    if s.is_empty() {
+        return Err("the claim path is empty; e.g. \"sub\" or \"app_metadata.company_id\"".into());
+    }
+    if s.starts_with('/') {
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+                return Err(format!("JSON Pointer {s:?}: \"~\" must be followed by 0 or 1 (\"~0\" is ~, \"~1\" is /)"));
+            }
+        }
+        return Ok(ClaimPath::Pointer(s.to_owned()));
+    }
+    let keys: Vec<String> = s.split('.').map(str::to_owned).collect();
+    if keys.iter().any(String::is_empty) {
+        return Err(format!("claim path {s:?} has an empty segment; for a claim whose name holds dots use a JSON Pointer such as \"/{}\"", s.replace('~', "~0").replace('/', "~1")));
+    }
+    Ok(ClaimPath::Dotted(keys))
+}
+
+/// Parses one CORS origin: `*`, `null`, `scheme://host[:port]` or
+/// `scheme://*.domain[:port]`.
+pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
+    if text == "*" {
+        return Ok(OriginRule::Any);
+    }
+    if text == "null" {
+        return Ok(OriginRule::Exact("null".into()));
+    }
+    let lower = text.to_ascii_lowercase();
+    let (scheme, rest) = lower
+        .split_once("://")
+        .ok_or_else(|| format!("origin {text:?} needs a scheme, e.g. \"https://{text}\""))?;
+    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+        return Err(format!("origin {text:?} has an invalid scheme"));
+    }
+    if rest.ends_with('/') {
+        return Err(format!("origin {text:?} must not end with \"/\"; write {:?}", text.trim_end_matches('/')));
+    }
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(format!("origin {text:?} may hold only scheme://host[:port], no path"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match p.parse::<u16>() {
+            Ok(p) => (h, Some(p)),
+            Err(_) if rest.starts_with('[') && !h.contains(']') => (rest, None),
+            Err(_) => return Err(format!("origin {text:?} has an invalid port")),
+        },
+        _ => (rest, None),
+    };
+    if host.is_empty() {
+        return Err(format!("origin {text:?} has no host"));
+    }
+    if let Some(suffix) = host.strip_prefix("*.") {
+        if suffix.is_empty() || suffix.contains('*') || !suffix.contains('.') {
+            return Err(format!("origin pattern {text:?}: the wildcard must stand for the leftmost labels of a domain with at least two labels, e.g. \"https://*.vercel.app\""));
+        }
+        return Ok(OriginRule::Wildcard { scheme: scheme.to_owned(), suffix: suffix.to_owned(), port });
+    }
+    if host.contains('*') {
+        return Err(format!("origin {text:?}: \"*\" is only allowed as the leftmost label (\"https://*.example.com\")"));
+    }
+    Ok(OriginRule::Exact(lower))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        for ok in ["/", "/api", "/api/v1/ingest", "/a-b_c.d"] {
+            assert!(check_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["api", "/api/", "/a//b", "/a/../b", "/a?x", "/a b", ""] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upstreams() {
+        let u = parse_upstream("http://svc.ns.svc.cluster.local:80").unwrap();
+        assert_eq!(u.authority.as_str(), "svc.ns.svc.cluster.local:80");
+        assert!(!u.https);
+        assert_eq!(u.base_path, "");
+        let u = parse_upstream("https://x.example/base/").unwrap();
+        assert!(u.https);
+        assert_eq!(u.base_path, "/base");
+        for bad in ["svc:80", "ftp://x", "http://x/#f", "http://x/?q=1", "http://user@x", "http://"] {
+            assert!(parse_upstream(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn claim_paths() {
+        assert_eq!(parse_claim_path("sub").unwrap(), ClaimPath::Dotted(vec!["sub".into()]));
+        assert_eq!(
+            parse_claim_path("app_metadata.company_id").unwrap(),
+            ClaimPath::Dotted(vec!["app_metadata".into(), "company_id".into()])
+        );
+        assert_eq!(parse_claim_path("/https:~1~1x.com~1roles").unwrap(), ClaimPath::Pointer("/https:~1~1x.com~1roles".into()));
+        for bad in ["", "a..b", ".a", "/a~2"] {
+            assert!(parse_claim_path(bad).is_err(), "{bad}");
+        }
+        let claims = serde_json::json!({"app_metadata": {"company_id": "c1"}, "https://x.com/roles": "admin"});
+        assert_eq!(parse_claim_path("app_metadata.company_id").unwrap().lookup(&claims), Some(&serde_json::json!("c1")));
+        assert_eq!(parse_claim_path("/https:~1~1x.com~1roles").unwrap().lookup(&claims), Some(&serde_json::json!("admin")));
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(parse_origin("http://localhost:3000").unwrap(), OriginRule::Exact("http://localhost:3000".into()));
+        assert_eq!(parse_origin("HTTPS://App.Nyro.AI").unwrap(), OriginRule::Exact("https://app.nyro.ai".into()));
+        assert_eq!(parse_origin("*").unwrap(), OriginRule::Any);
+        assert_eq!(parse_origin("null").unwrap(), OriginRule::Exact("null".into()));
+        assert_eq!(
+            parse_origin("https://*.vercel.app").unwrap(),
+            OriginRule::Wildcard { scheme: "https".into(), suffix: "vercel.app".into(), port: None }
+        );
+        assert!(parse_origin("http://[::1]:3000").is_ok());
+        for bad in ["localhost:3000", "https://x.com/", "https://x.com/app", "https://*.com", "https://a.*.com", "https://x:port"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn algorithms() {
+        assert_eq!(parse_algorithm("HS256").unwrap(), jsonwebtoken::Algorithm::HS256);
+        assert_eq!(parse_algorithm("EdDSA").unwrap(), jsonwebtoken::Algorithm::EdDSA);
+        for none in ["none", "None", "NONE", "nOnE"] {
+            assert!(parse_algorithm(none).unwrap_err().contains("never accepted"));
+        }
+        assert!(parse_algorithm("hs256").unwrap_err().contains("write \"HS256\""));
+        assert!(parse_algorithm("XX1").is_err());
+    }
+}
