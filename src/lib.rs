@@ -1,8 +1,33 @@
 //! nyro-gw: a configuration-driven API gateway.
 //!
-//! - `cli`: the clap definitions (help, man pages, completions come from here)
-//! - `config`: `gateway.toml` -> validated `Config`, with `file:line:col` diagnostics
+//! Module map:
+//! - `cli`       clap definitions; help, man pages and completions come from here
+//! - `cmd`       one file per command: serve, check_config, token, generate
+//! - `config`    `gateway.toml` -> validated `Config`, with `file:line:col` diagnostics
+//! - `runtime`   the immutable snapshot every request reads; swapped whole on reload
+//! - `reload`    watch the files, debounce, compile, swap; keep the old config on error
+//! - `server`    listeners, TLS, connection tasks, graceful drain
+//! - `pipeline`  one request's phases in order, readable top to bottom
+//! - `routing`   longest whole-segment prefix matching
+//! - `cors`      preflights and CORS response headers
+//! - `auth`      JWT verification, JWKS, claim injection
+//! - `proxy`     upstream clients, body wrappers, header rules, forwarding
+//! - `error`     the gateway's error kinds and the one place they become statuses
+//! - `admin`     the admin listener: metrics and the active config
+//! - `telemetry` logs and metrics
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod auth;
 pub mod cli;
+pub mod cmd;
 pub mod config;
+pub mod cors;
+pub mod error;
+pub mod pipeline;
+pub mod proxy;
+pub mod reload;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod telemetry;

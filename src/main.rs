@@ -1,1 +1,26 @@
-fn main() {}
+//! The `nyro-gw` binary: parse the command line and dispatch. Everything
+//! else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nyro_gw::cli::{Cli, Command, TokenCommand};
+use nyro_gw::cmd;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args, cli.log_format),
+        Command::CheckConfig(args) => cmd::check_config::run(args),
+        Command::Token(TokenCommand::Inspect(args)) => cmd::token::inspect(args),
+        Command::Token(TokenCommand::Mint(args)) => cmd::token::mint(args),
+        Command::Generate(args) => cmd::generate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! One file per command.
+
+pub mod check_config;
+pub mod generate;
+pub mod serve;
+pub mod token;

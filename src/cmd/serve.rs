@@ -1,0 +1,238 @@
+//! `nyro-gw serve`: load, compile, listen, reload, drain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::cli::{LogFormat, ServeArgs, resolve_config_path};
+use crate::config::{self, Config, LoadOptions, LoadReport, SecretSource, Severity};
+use crate::proxy::client::Pools;
+use crate::runtime::Runtime;
+use crate::server::{self, Shared};
+use crate::telemetry::{self, Metrics};
+
+/// Runs the gateway until SIGTERM/SIGINT. Exit 1 when it cannot start
+/// (problems go to stderr, the only thing stderr ever carries).
+pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
+    let path = resolve_config_path(args.config);
+    let opts = LoadOptions { dev: args.dev };
+    let builtin = args.dev && !path.exists();
+    let (report, source) = if builtin {
+        let name = "gateway.toml (built-in)";
+        let env = |k: &str| std::env::var(k).ok();
+        (
+            config::load_str(config::BUILTIN, name, PathBuf::from("."), &opts, &env),
+            name.to_owned(),
+        )
+    } else {
+        (config::load_path(&path, &opts), path.display().to_string())
+    };
+    if report.has_errors() {
+        for d in &report.diagnostics {
+            eprintln!("{d}");
+        }
+        eprintln!(
+            "error: {source} is invalid; nothing was started (run `nyro-gw check-config {source}` after fixing it)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let LoadReport {
+        config: Some(cfg),
+        diagnostics,
+        hash,
+    } = report
+    else {
+        eprintln!("error: {source}: no config");
+        return Ok(ExitCode::FAILURE);
+    };
+    let format = log_format.unwrap_or(if args.dev {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    telemetry::init_logging(format);
+    for d in diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+    {
+        tracing::warn!(diagnostic = %d, "config warning");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(cfg, hash, source, (!builtin).then_some(path), opts))
+}
+
+async fn serve(
+    cfg: Config,
+    hash: u64,
+    source: String,
+    path: Option<PathBuf>,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    let pools = Pools::default();
+    let metrics = Metrics::default();
+    let listen = cfg.server.listen;
+    let admin_listen = cfg.admin.as_ref().map(|a| a.listen);
+    let dev = opts.dev;
+    let runtime = match Runtime::compile(cfg.clone(), None, &pools, &metrics, 1, hash, &source) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {source}: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "error: cannot listen on {listen}: {e} (set [server].listen, e.g. GATEWAY_LISTEN=127.0.0.1:8081)"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let admin = match admin_listen {
+        Some(a) => match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot listen on {a} (admin): {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => None,
+    };
+    let shared = Shared::new(runtime, pools, metrics);
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, config = %source, routes = cfg.routes.len(), version = env!("CARGO_PKG_VERSION"), "nyro-gw serving");
+
+    if let Some(path) = path {
+        let reloader = crate::reload::Reloader::new(path, opts, shared.clone(), &cfg);
+        if let Err(e) = crate::reload::spawn(reloader) {
+            tracing::warn!(error = %e, "cannot watch the config; reload with SIGHUP");
+        }
+    } else {
+        tracing::info!(
+            "serving the built-in config: no file to watch (create ./gateway.toml to change routes)"
+        );
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(l) = admin {
+        let shared = shared.clone();
+        let mut rx = stop_rx.clone();
+        tracing::info!(listen = %l.local_addr()?, "admin listener serving /metrics and /config");
+        tokio::spawn(server::run_admin(l, shared, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+    }
+    if dev {
+        dev_banner(&cfg, local).await;
+    }
+
+    let drained = server::run(listener, shared, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    Ok(if drained {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `--dev`: a minted token, a ready curl line, and which upstreams answer.
+async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
+    let host = if local.ip().is_unspecified() {
+        format!("127.0.0.1:{}", local.port())
+    } else {
+        local.to_string()
+    };
+    let route = cfg
+        .routes
+        .iter()
+        .find(|r| r.auth != config::AuthMode::None)
+        .or(cfg.routes.first());
+    if let (Some(hmac), Some(route)) = (&cfg.auth.hmac, route) {
+        let claims = serde_json::json!({
+            "sub": "dev-user",
+            "email": "dev@example.com",
+            "role": "authenticated",
+            "app_metadata": { "company_id": "dev-company" }
+        });
+        let aud = cfg
+            .auth
+            .audience
+            .first()
+            .map_or("authenticated", String::as_str);
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        match crate::auth::mint_token(
+            hmac.secret.expose(),
+            claims,
+            aud,
+            Duration::from_secs(12 * 3600),
+        ) {
+            Ok(token) => {
+                let kind = if hmac.source == SecretSource::Ephemeral {
+                    "ephemeral secret, valid until restart"
+                } else {
+                    "configured secret"
+                };
+                println!("\n  dev token ({kind}, 12h):\n\n    {token}\n");
+                println!(
+                    "  try it:\n\n    curl -i -H \"Authorization: Bearer {token}\" http://{host}{}/\n",
+                    route.prefix
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "could not mint a dev token"),
+        }
+    }
+    for r in &cfg.routes {
+        let Some(up) = &r.upstream else { continue };
+        let port = up
+            .authority
+            .port_u16()
+            .unwrap_or(if up.https { 443 } else { 80 });
+        let addr = format!("{}:{port}", up.authority.host());
+        let reachable = matches!(
+            tokio::time::timeout(
+                Duration::from_millis(800),
+                tokio::net::TcpStream::connect(&addr)
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !reachable {
+            let var = format!(
+                "GATEWAY_{}_SERVICE_URL",
+                r.name.to_ascii_uppercase().replace('-', "_")
+            );
+            tracing::warn!(
+                route = %r.name,
+                upstream = %up.url,
+                "upstream not reachable from here; requests will get 503. Point it elsewhere, e.g. {var}=http://127.0.0.1:9000 \
+                 with `cargo run --example echo_upstream -- 127.0.0.1:9000` running"
+            );
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! One request, phase by phase, in the order the contract fixes:
+//!
+//! 1. hygiene: malformed paths and repeated `Authorization` (400)
+//! 2. routing: longest whole-segment prefix (404)
+//! 3. method: the route's `methods`; for a preflight, the requested one (405)
+//! 4. preflight: answered here, before auth, so it is never a 401 (200/400)
+//! 5. identity: every injected header name stripped from the client's
+//!    request, then the token verified and claims injected (401/403)
+//! 6. upstream: the request rewritten and streamed (501/502/503/504/413)
+//! 7. response: hop-by-hop headers dropped, request id, process time, CORS
+//! 8. logging: one line per request, metrics
+//!
+//! Errors in any phase become a response in one place (`error::GatewayError`)
+//! and still get phase 7 and 8, so a page can read a 401's detail.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TE};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+
+use crate::auth;
+use crate::config::AuthMode;
+use crate::cors::{self, Verdict};
+use crate::error::{GatewayError, json_response};
+use crate::proxy::body::{RequestBody, ResponseBody, UpstreamBody, full};
+use crate::proxy::{forward, headers};
+use crate::runtime::{CompiledRoute, Runtime};
+use crate::server::Shared;
+
+/// What the connection knows about the client.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Whether the listener speaks TLS.
+    pub tls: bool,
+}
+
+/// What the phases learn, for the response filter and the log line.
+struct Ctx<'a> {
+    rt: &'a Runtime,
+    route: Option<&'a CompiledRoute>,
+    origin: Verdict,
+    preflight: bool,
+    user_id: Option<String>,
+    company_id: Option<String>,
+}
+
+/// Serves one request on the public listener.
+pub async fn handle(
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    shared: Arc<Shared>,
+) -> Response<ResponseBody> {
+    let start = Instant::now();
+    let request_id = headers::request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+
+    if let Some(resp) = builtin_endpoint(&req, &shared) {
+        return finish_plain(resp, &request_id, start);
+    }
+
+    let rt = shared.runtime.load_full();
+    let mut ctx = Ctx {
+        rt: &rt,
+        route: None,
+        origin: Verdict::NotAllowed,
+        preflight: false,
+        user_id: None,
+        company_id: None,
+    };
+    let result = process(req, conn, &request_id, &mut ctx).await;
+    let (mut resp, error) = match result {
+        Ok(resp) => (resp, None),
+        Err(e) => {
+            let status = e.status();
+            let blame = e.blame();
+            let cause = e.to_string();
+            (e.into_response().map(full), Some((status, blame, cause)))
+        }
+    };
+
+    // 7. response filter
+    let elapsed = start.elapsed();
+    let policy = ctx.route.map_or(&rt.default_cors, |r| &r.cors);
+    if !ctx.preflight {
+        policy.apply(&ctx.origin, resp.headers_mut());
+    }
+    let h = resp.headers_mut();
+    h.insert(&headers::X_REQUEST_ID, request_id.clone());
+    h.insert(&headers::X_PROCESS_TIME, headers::process_time(elapsed));
+
+    // 8. logging
+    let status = resp.status().as_u16();
+    let route_name = ctx.route.map_or("", |r| &r.name);
+    ctx.route
+        .map_or(&rt.no_route, |r| &r.stats)
+        .record(status, elapsed);
+    let rid = request_id.to_str().unwrap_or("-");
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let user_id = ctx.user_id.as_deref().unwrap_or("");
+    let company_id = ctx.company_id.as_deref().unwrap_or("");
+    match error {
+        Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
+            request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
+            user_id, company_id, blame = blame.as_str(), error = %cause, "request failed"
+        ),
+        Some((_, blame, cause)) => tracing::info!(
+            request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
+            user_id, company_id, blame = blame.as_str(), error = %cause, "request refused"
+        ),
+        None => tracing::info!(
+            request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
+            user_id, company_id, "request"
+        ),
+    }
+    resp
+}
+
+/// `GET /health` (liveness) and `GET /ready` (readiness), answered before
+/// routing so that no route can shadow them.
+fn builtin_endpoint(req: &Request<Incoming>, shared: &Shared) -> Option<Response<Full<Bytes>>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return None;
+    }
+    match req.uri().path() {
+        "/health" => Some(json_body(
+            StatusCode::OK,
+            r#"{"status":"healthy","service":"nyro-gw"}"#,
+        )),
+        "/ready" => {
+            let rt = shared.runtime.load();
+            Some(if rt.is_ready() {
+                json_body(StatusCode::OK, r#"{"status":"ready"}"#)
+            } else {
+                json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not ready: signing keys have not been fetched yet.",
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+fn json_body(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn finish_plain(
+    resp: Response<Full<Bytes>>,
+    request_id: &HeaderValue,
+    start: Instant,
+) -> Response<ResponseBody> {
+    let mut resp = resp.map(full);
+    resp.headers_mut()
+        .insert(&headers::X_REQUEST_ID, request_id.clone());
+    resp.headers_mut().insert(
+        &headers::X_PROCESS_TIME,
+        headers::process_time(start.elapsed()),
+    );
+    resp
+}
+
+async fn process(
+    mut req: Request<Incoming>,
+    conn: ConnInfo,
+    request_id: &HeaderValue,
+    ctx: &mut Ctx<'_>,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let rt = ctx.rt;
+
+    // 1. hygiene
+    if crate::routing::has_dot_segment(req.uri().path()) {
+        return Err(GatewayError::BadRequest("Path contains dot segments."));
+    }
+    if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        return Err(GatewayError::RepeatedAuthorization);
+    }
+
+    // 2. routing
+    let idx = rt.router.find(req.uri().path());
+    ctx.origin = match idx {
+        Some(i) => rt.routes[i].cors.check(req.headers()),
+        None => rt.default_cors.check(req.headers()),
+    };
+    let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
+    ctx.route = Some(route);
+
+    // 3. method (a preflight asks about the method it names)
+    ctx.preflight = cors::is_preflight(req.method(), req.headers());
+    let method = if ctx.preflight {
+        cors::requested_method(req.headers())
+    } else {
+        Some(req.method().clone())
+    };
+    if !method.is_some_and(|m| route.allows(&m)) {
+        return Err(GatewayError::MethodNotAllowed(route.allow.clone()));
+    }
+
+    // 4. preflight
+    if ctx.preflight {
+        return match &ctx.origin {
+            Verdict::Allowed(origin) => {
+                let mut resp = Response::new(full(Full::new(Bytes::new())));
+                *resp.headers_mut() = route.cors.preflight_headers(origin, req.headers());
+                resp.headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                Ok(resp)
+            }
+            Verdict::NotAllowed => {
+                // Answered without CORS headers: the browser blocks it.
+                ctx.preflight = false;
+                Err(GatewayError::CorsDisallowed)
+            }
+        };
+    }
+
+    // 5. identity: strip what a client could forge, then verify
+    for name in &rt.strip_headers {
+        req.headers_mut().remove(name);
+    }
+    let injected = authenticate(route, &req, ctx).await?;
+
+    // 6. upstream
+    let target = route
+        .upstream
+        .as_ref()
+        .ok_or(GatewayError::NotImplemented)?;
+    if let (Some(limit), Some(len)) = (rt.max_body, content_length(&req))
+        && len > limit
+    {
+        return Err(GatewayError::PayloadTooLarge);
+    }
+    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade_request(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    let client_host = parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let trailers = headers::wants_trailers(&parts.headers);
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    headers::strip_for_upstream(&mut parts.headers);
+    parts.headers.remove(EXPECT);
+    if trailers {
+        parts
+            .headers
+            .insert(TE, HeaderValue::from_static("trailers"));
+    }
+    headers::set_forwarded(&mut parts.headers, conn.peer.ip(), conn.tls, client_host);
+    parts
+        .headers
+        .insert(&headers::X_REQUEST_ID, request_id.clone());
+    for (name, value) in injected {
+        parts.headers.insert(name, value);
+    }
+    parts.uri = upstream_uri(route, target, &parts.uri)?;
+    parts.version = Version::HTTP_11;
+    let upstream_req = Request::from_parts(parts, RequestBody::new(body, rt.max_body));
+
+    let mut resp = forward::send(&target.client, upstream_req, route.timeout).await?;
+
+    // 7a. upstream response headers
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            spawn_tunnel(
+                client_upgrade,
+                upstream_upgrade,
+                request_id.clone(),
+                route.name.clone(),
+            );
+            headers::strip_hop_by_hop(resp.headers_mut(), true);
+            return Ok(resp.map(|_| full(Full::new(Bytes::new()))));
+        }
+        return Err(GatewayError::BadGateway(
+            "upstream switched protocols without being asked".into(),
+        ));
+    }
+    headers::strip_hop_by_hop(resp.headers_mut(), false);
+    Ok(resp.map(|b| Either::Left(UpstreamBody::new(b, request_id.clone(), route.name.clone()))))
+}
+
+/// Phase 5: verifies the token as the route's `auth` mode says and
+/// computes the headers to inject.
+async fn authenticate(
+    route: &CompiledRoute,
+    req: &Request<Incoming>,
+    ctx: &mut Ctx<'_>,
+) -> Result<Vec<(http::HeaderName, HeaderValue)>, GatewayError> {
+    if route.auth == AuthMode::None {
+        return Ok(Vec::new());
+    }
+    let token =
+        auth::bearer_token(req.headers()).map_err(|_| GatewayError::RepeatedAuthorization)?;
+    let Some(token) = token else {
+        return match route.auth {
+            AuthMode::Required => Err(GatewayError::NotAuthenticated),
+            _ => Ok(Vec::new()),
+        };
+    };
+    let verified = ctx
+        .rt
+        .auth
+        .verify(token)
+        .await
+        .map_err(|e| GatewayError::InvalidToken(e.to_string()))?;
+    let claims = &*verified.claims;
+    ctx.user_id = claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    ctx.company_id = claims.pointer("/app_metadata/company_id").map(|v| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    auth::injected_headers(claims, &route.inject)
+        .map_err(|e| GatewayError::Forbidden(e.to_string()))
+}
+
+fn content_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The upstream URI: scheme and authority of the target, its base path,
+/// then the request's path (less the prefix with `strip_prefix`) and query,
+/// byte for byte. Reuses the request's path when nothing changes.
+fn upstream_uri(
+    route: &CompiledRoute,
+    target: &crate::runtime::Target,
+    uri: &Uri,
+) -> Result<Uri, GatewayError> {
+    let original = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let path_and_query = if !route.strip_prefix && target.base_path.is_empty() {
+        original
+    } else {
+        let path = original.path();
+        let rest = if route.strip_prefix && route.prefix != "/" {
+            &path[route.prefix.len().min(path.len())..]
+        } else {
+            path
+        };
+        let rest = if rest.is_empty() { "/" } else { rest };
+        let mut s = String::with_capacity(
+            target.base_path.len() + rest.len() + 1 + original.query().map_or(0, str::len),
+        );
+        s.push_str(&target.base_path);
+        s.push_str(rest);
+        if let Some(q) = original.query() {
+            s.push('?');
+            s.push_str(q);
+        }
+        PathAndQuery::try_from(s).map_err(|_| GatewayError::BadRequest("Invalid request path."))?
+    };
+    Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| GatewayError::BadRequest("Invalid request path."))
+}
+
+/// Copies bytes both ways between the upgraded client and upstream
+/// connections (WebSocket and other `Upgrade` protocols) until either side
+/// closes.
+fn spawn_tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    request_id: HeaderValue,
+    route: Arc<str>,
+) {
+    tokio::spawn(async move {
+        let rid = request_id.to_str().unwrap_or("-").to_owned();
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(request_id = %rid, route = &*route, error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            Ok((up, down)) => {
+                tracing::debug!(request_id = %rid, route = &*route, bytes_up = up, bytes_down = down, "tunnel closed")
+            }
+            Err(e) => {
+                tracing::debug!(request_id = %rid, route = &*route, error = %e, "tunnel ended with an error")
+            }
+        }
+    });
+}

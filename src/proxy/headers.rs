@@ -1,0 +1,230 @@
+//! Header rewriting between client and upstream: pure functions, each with
+//! the rule it implements.
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// `X-Request-ID`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `X-Process-Time`: seconds from request to response headers.
+pub static X_PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
+/// `X-Forwarded-For`.
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Hop-by-hop headers of RFC 9110 §7.6.1, plus the non-standard ones
+/// proxies have always dropped (`Keep-Alive`, `Proxy-Connection`).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1): the fixed list and every
+/// name listed in `Connection`. With `upgrade`, `Connection: upgrade` and
+/// `Upgrade` are kept so a protocol switch can pass (RFC 9110 §7.8).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !(upgrade && name == UPGRADE))
+        .collect();
+    for name in listed {
+        headers.remove(&name);
+    }
+    let upgrade_value = if upgrade {
+        headers.get(UPGRADE).cloned()
+    } else {
+        None
+    };
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    if let Some(u) = upgrade_value {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(UPGRADE, u);
+    }
+}
+
+/// True when an HTTP/1.1 request asks to switch protocols: `Upgrade`
+/// present and `Connection` naming `upgrade` (RFC 9110 §7.8).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE)
+        && headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// True when `TE` asks for trailers; such requests keep `TE: trailers`
+/// (the one TE value a proxy forwards, RFC 9110 §10.1.4).
+pub fn wants_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get(TE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+}
+
+/// The request id to use: the client's `X-Request-ID` when it is sane
+/// (1-128 characters of `[A-Za-z0-9._:+=/-]`), else a new UUID v4.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(&X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._:+=/-".contains(c))
+        {
+            return v.clone();
+        }
+    }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// Sets `X-Forwarded-For` (appending the peer to what the client sent),
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked
+/// for). These are the de-facto headers; RFC 7239 `Forwarded` is not sent.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    tls: bool,
+    client_host: Option<HeaderValue>,
+) {
+    let peer = peer.to_canonical().to_string();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {peer}"),
+        _ => peer,
+    };
+    if let Ok(v) = HeaderValue::try_from(xff) {
+        headers.insert(&X_FORWARDED_FOR, v);
+    }
+    headers.insert(
+        &X_FORWARDED_PROTO,
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
+    match client_host {
+        Some(h) => {
+            headers.insert(&X_FORWARDED_HOST, h);
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+}
+
+/// Removes framing and host headers the upstream client will set itself.
+pub fn strip_for_upstream(headers: &mut HeaderMap) {
+    headers.remove(HOST);
+    headers.remove(TRANSFER_ENCODING);
+    headers.remove(TRAILER);
+}
+
+/// `X-Process-Time` as the Python gateway sent it: seconds, as a decimal.
+pub fn process_time(elapsed: std::time::Duration) -> HeaderValue {
+    HeaderValue::try_from(format!("{:.6}", elapsed.as_secs_f64()))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret-Hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "gzip"),
+            ("trailer", "x"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("proxy-connection", "keep-alive"),
+            ("x-end-to-end", "kept"),
+            ("authorization", "Bearer kept"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["x-end-to-end", "authorization"]);
+    }
+
+    #[test]
+    fn upgrade_survives_when_asked() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "k"),
+        ]);
+        assert!(is_upgrade_request(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["sec-websocket-key"], "k");
+        assert!(!is_upgrade_request(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn request_id_keeps_sane_values_only() {
+        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
+        for insane in ["", "has space", "quote\"", &"x".repeat(129)] {
+            let id = request_id(&map(&[("x-request-id", insane)]));
+            assert_ne!(id, insane);
+            assert_eq!(id.len(), 36, "a UUID for {insane:?}");
+        }
+        assert_eq!(request_id(&HeaderMap::new()).len(), 36);
+    }
+
+    #[test]
+    fn forwarded_headers() {
+        let mut h = map(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "forged"),
+        ]);
+        set_forwarded(
+            &mut h,
+            "127.0.0.1".parse().unwrap(),
+            false,
+            Some(HeaderValue::from_static("gw.example:8080")),
+        );
+        assert_eq!(h["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "gw.example:8080");
+        let mut h = HeaderMap::new();
+        set_forwarded(&mut h, "::ffff:10.0.0.1".parse().unwrap(), true, None);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+}

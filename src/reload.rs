@@ -1,0 +1,300 @@
+//! Hot reload: watch the config file (and the secret, TLS and CA files it
+//! names), debounce bursts, load and validate completely, compile, then
+//! swap the runtime in one atomic store. A config that fails anywhere on
+//! the way is logged with its `file:line:col` problems and the old one
+//! keeps serving. Requests in flight finish on the snapshot they started
+//! with (they hold an `Arc<Runtime>`).
+//!
+//! Directories are watched, not files: editors save by writing a new file
+//! and renaming it over the old one, and Kubernetes ConfigMap volumes swap a
+//! `..data` symlink; both replace the inode a file watch would follow. Any
+//! event in a watched directory schedules a check; the check compares a
+//! fingerprint of every file the config depends on, so events that change
+//! nothing (touches, unrelated files) reload nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::{self, Config, LoadOptions, SecretSource};
+use crate::runtime::Runtime;
+use crate::server::Shared;
+
+/// Quiet time after the last file event before reloading (one reload per
+/// save, however many events the save makes).
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// What a reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new generation is serving.
+    Applied {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Nothing the config depends on changed.
+    Unchanged,
+    /// The new config was refused; the old one keeps serving.
+    Rejected(Vec<String>),
+}
+
+/// Reloads one config file into a running gateway.
+pub struct Reloader {
+    path: PathBuf,
+    opts: LoadOptions,
+    shared: Arc<Shared>,
+    /// Fingerprint of the active config's files.
+    fingerprint: Mutex<u64>,
+}
+
+impl Reloader {
+    /// A reloader for `path`, whose current config is `config` (already
+    /// serving in `shared`).
+    pub fn new(
+        path: PathBuf,
+        opts: LoadOptions,
+        shared: Arc<Shared>,
+        config: &Config,
+    ) -> Arc<Reloader> {
+        let fp = fingerprint(&path, config);
+        Arc::new(Reloader {
+            path,
+            opts,
+            shared,
+            fingerprint: Mutex::new(fp),
+        })
+    }
+
+    /// The config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Loads, validates and compiles the config again, and swaps it in if
+    /// anything changed. `reason` says why (for the log).
+    pub fn reload(&self, reason: &str) -> Outcome {
+        let report = config::load_path(&self.path, &self.opts);
+        let outcome = match report.config {
+            Some(new) if !report.has_errors() => {
+                let fp = fingerprint(&self.path, &new);
+                let mut current = self.fingerprint.lock().unwrap_or_else(|p| p.into_inner());
+                if *current == fp {
+                    return Outcome::Unchanged;
+                }
+                let old = self.shared.runtime.load_full();
+                let summary = diff(&old.config, &new);
+                let generation = old.generation + 1;
+                let source = self.path.display().to_string();
+                match Runtime::compile(
+                    new,
+                    Some(&old),
+                    &self.shared.pools,
+                    &self.shared.metrics,
+                    generation,
+                    report.hash,
+                    &source,
+                ) {
+                    Ok(rt) => {
+                        for w in report.diagnostics.iter() {
+                            tracing::warn!(diagnostic = %w, "config warning");
+                        }
+                        self.shared.runtime.store(Arc::new(rt));
+                        *current = fp;
+                        self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
+                        tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");
+                        for r in restart_needed(&old.config, &self.shared.runtime.load().config) {
+                            tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart");
+                        }
+                        Outcome::Applied { generation }
+                    }
+                    Err(e) => Outcome::Rejected(vec![format!("{}: {e}", self.path.display())]),
+                }
+            }
+            _ => Outcome::Rejected(
+                report
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == config::Severity::Error)
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+        };
+        let mut status = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
+        status.last_attempt = Some(SystemTime::now());
+        match &outcome {
+            Outcome::Rejected(problems) => {
+                self.shared.metrics.reloads_failed.fetch_add(1, Relaxed);
+                for p in problems {
+                    tracing::error!(problem = %p, reason, "config reload refused; the previous config keeps serving");
+                }
+                status.last_error = Some(problems.clone());
+            }
+            _ => status.last_error = None,
+        }
+        outcome
+    }
+
+    /// The directories whose changes may change the config.
+    fn watched_dirs(&self) -> BTreeSet<PathBuf> {
+        let cfg = self.shared.runtime.load().config.clone();
+        dependencies(&self.path, &cfg)
+            .iter()
+            .filter_map(|p| dir_of(p))
+            .collect()
+    }
+}
+
+fn dir_of(p: &Path) -> Option<PathBuf> {
+    match p.parent() {
+        Some(d) if d.as_os_str().is_empty() => Some(PathBuf::from(".")),
+        Some(d) => Some(d.to_path_buf()),
+        None => None,
+    }
+}
+
+/// Every file the config's meaning depends on.
+fn dependencies(path: &Path, cfg: &Config) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    if let Some(h) = &cfg.auth.hmac
+        && let SecretSource::File(p) = &h.source
+    {
+        files.push(p.clone());
+    }
+    if let Some(t) = &cfg.server.tls {
+        files.push(t.cert.clone());
+        files.push(t.key.clone());
+    }
+    files.extend(cfg.routes.iter().filter_map(|r| r.ca_file.clone()));
+    files
+}
+
+/// A hash over the contents of every dependency (a missing file hashes as
+/// empty).
+fn fingerprint(path: &Path, cfg: &Config) -> u64 {
+    dependencies(path, cfg).iter().fold(0u64, |acc, f| {
+        let h = config::hash_bytes(&std::fs::read(f).unwrap_or_default());
+        acc.rotate_left(7) ^ h
+    })
+}
+
+/// One line per difference between two configs.
+pub fn diff(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &new.routes {
+        match old.routes.iter().find(|o| o.name == r.name) {
+            None => out.push(format!(
+                "route {:?} added ({} -> {})",
+                r.name,
+                r.prefix,
+                r.upstream.as_ref().map_or("501", |u| u.url.as_str())
+            )),
+            Some(o) if format!("{o:?}") != format!("{r:?}") => {
+                out.push(format!("route {:?} changed", r.name))
+            }
+            Some(_) => {}
+        }
+    }
+    for o in &old.routes {
+        if !new.routes.iter().any(|r| r.name == o.name) {
+            out.push(format!("route {:?} removed", o.name));
+        }
+    }
+    let secret = |c: &Config| c.auth.hmac.as_ref().map(|h| h.secret.clone());
+    if format!("{:?}", old.auth) != format!("{:?}", new.auth) {
+        out.push("auth settings changed".into());
+    } else if secret(old) != secret(new) {
+        out.push("HMAC secret rotated".into());
+    }
+    if old.cors != new.cors {
+        out.push("CORS defaults changed".into());
+    }
+    if format!("{:?}", old.server) != format!("{:?}", new.server) {
+        out.push("server settings changed".into());
+    }
+    if out.is_empty() {
+        out.push("no effective change (dependent files rewritten)".into());
+    }
+    out
+}
+
+/// Settings that changed but need a restart to take effect.
+pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.server.listen != new.server.listen {
+        out.push(format!(
+            "server.listen ({} -> {})",
+            old.server.listen, new.server.listen
+        ));
+    }
+    let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
+    if admin(old) != admin(new) {
+        out.push("admin.listen".into());
+    }
+    out
+}
+
+/// Watches the config's directories and reloads on change; also reloads on
+/// SIGHUP. Runs until the process ends.
+pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let event_tx = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && !matches!(ev.kind, notify::EventKind::Access(_))
+        {
+            let _ = event_tx.send(());
+        }
+    })?;
+    let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut rewatch = move |watcher: &mut notify::RecommendedWatcher, want: BTreeSet<PathBuf>| {
+        for d in watching.difference(&want) {
+            let _ = watcher.unwatch(d);
+        }
+        for d in want.difference(&watching) {
+            if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP");
+            }
+        }
+        watching = want;
+    };
+    rewatch(&mut watcher, reloader.watched_dirs());
+
+    #[cfg(unix)]
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading");
+                let _ = tx.send(());
+            }
+        });
+    }
+
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Debounce: wait for DEBOUNCE of quiet.
+            loop {
+                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            let r = reloader.clone();
+            let outcome = tokio::task::spawn_blocking(move || r.reload("file change")).await;
+            if let Ok(Outcome::Applied { .. }) = outcome {
+                rewatch(&mut watcher, reloader.watched_dirs());
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Route matching: longest prefix on whole path segments, compiled once per
+//! config. `/api/v1/ingest` matches `/api/v1/ingest` and
+//! `/api/v1/ingest/x`, never `/api/v1/ingestion`; `/` matches everything.
+//! Matching allocates nothing: routes are kept longest prefix first and
+//! scanned (a gateway holds tens of routes, where a scan beats a trie).
+
+/// Indexes of routes in match order.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    /// (prefix, index into the runtime's route list), longest prefix first.
+    entries: Vec<(String, usize)>,
+}
+
+impl Router {
+    /// Builds a router over prefixes given in route order.
+    pub fn new<'a>(prefixes: impl IntoIterator<Item = &'a str>) -> Router {
+        let mut entries: Vec<(String, usize)> = prefixes
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (p.to_owned(), i))
+            .collect();
+        entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        Router { entries }
+    }
+
+    /// The index of the route for `path` (the request's path, without the
+    /// query), if any.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|(p, _)| segment_prefix(path, p))
+            .map(|(_, i)| *i)
+    }
+}
+
+/// True when `prefix` is `path` or a whole-segment prefix of it.
+pub fn segment_prefix(path: &str, prefix: &str) -> bool {
+    if prefix == "/" {
+        return path.starts_with('/');
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// True when the path holds a `.` or `..` segment, literal or
+/// percent-encoded. Such paths are refused: an upstream that normalizes
+/// them could be led outside the route the gateway authorized.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        let s = seg.as_bytes();
+        let is_dot = |b: &[u8]| b == b"." || b.eq_ignore_ascii_case(b"%2e");
+        match s.len() {
+            1 | 3 => is_dot(s),
+            2 => s == b"..",
+            4 => (is_dot(&s[..1]) && is_dot(&s[1..])) || (is_dot(&s[..3]) && is_dot(&s[3..])),
+            6 => is_dot(&s[..3]) && is_dot(&s[3..]),
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_whole_segment_prefix_wins() {
+        let r = Router::new(["/api/v1/ingest", "/api/v1/query", "/api", "/api/v1/auth"]);
+        let cases = [
+            ("/api/v1/ingest", Some(0)),
+            ("/api/v1/ingest/", Some(0)),
+            ("/api/v1/ingest/x/y", Some(0)),
+            ("/api/v1/ingestion", Some(2)),
+            ("/api/v1/query?x", Some(2)), // the query is never part of the path given here
+            ("/api/v1/auth/login", Some(3)),
+            ("/api", Some(2)),
+            ("/apix", None),
+            ("/", None),
+            ("/other", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(r.find(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn root_prefix_is_the_catch_all() {
+        let r = Router::new(["/", "/api"]);
+        assert_eq!(r.find("/anything"), Some(0));
+        assert_eq!(r.find("/api/x"), Some(1));
+        assert_eq!(r.find("/"), Some(0));
+    }
+
+    #[test]
+    fn dot_segments() {
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/a/..",
+            "/a/%2e%2e/b",
+            "/a/%2E./b",
+            "/a/.%2e",
+            "/a/%2e",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in ["/a/b", "/a/.well-known", "/a/...", "/a/b.c", "/a/%2e%2e%2e"] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
+    }
+}

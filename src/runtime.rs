@@ -1,0 +1,241 @@
+//! The immutable snapshot every request reads: routes compiled into a
+//! matcher, CORS policies, upstream clients, the authenticator and TLS.
+//! A reload compiles a new `Runtime` and swaps it in whole; a request keeps
+//! the `Arc<Runtime>` it started with until it ends.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderName, HeaderValue, Method};
+
+use crate::auth::{Authenticator, JwksStore};
+use crate::config::{AuthMode, Config, Injection};
+use crate::cors::Policy;
+use crate::proxy::client::{ClientKey, Pools, UpstreamClient, ca_key};
+use crate::routing::Router;
+use crate::telemetry::{Metrics, RouteStats};
+
+/// One compiled route.
+pub struct CompiledRoute {
+    /// Route name, shared with logs.
+    pub name: Arc<str>,
+    /// The prefix it matches.
+    pub prefix: String,
+    /// Token policy.
+    pub auth: AuthMode,
+    /// Remove the prefix from the forwarded path.
+    pub strip_prefix: bool,
+    /// Allowed methods (`None`: all).
+    pub methods: Option<Vec<Method>>,
+    /// The `Allow` header for a 405.
+    pub allow: HeaderValue,
+    /// CORS for this route.
+    pub cors: Policy,
+    /// Where requests go; `None` answers 501.
+    pub upstream: Option<Target>,
+    /// Time allowed to response headers.
+    pub timeout: Duration,
+    /// Headers injected from claims.
+    pub inject: Vec<Injection>,
+    /// Counters.
+    pub stats: Arc<RouteStats>,
+}
+
+impl CompiledRoute {
+    /// True when the route accepts `method`.
+    pub fn allows(&self, method: &Method) -> bool {
+        self.methods.as_ref().is_none_or(|m| m.contains(method))
+    }
+}
+
+/// A resolved upstream.
+pub struct Target {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// `host[:port]`.
+    pub authority: Authority,
+    /// Path prepended to forwarded paths (may be empty).
+    pub base_path: String,
+    /// The pooled client.
+    pub client: UpstreamClient,
+    /// Its pool key.
+    pub key: ClientKey,
+}
+
+/// The whole compiled config.
+pub struct Runtime {
+    /// 1 for the config loaded at start, +1 per applied reload.
+    pub generation: u64,
+    /// Hash of the config file's bytes.
+    pub hash: u64,
+    /// When this snapshot was compiled.
+    pub loaded_at: SystemTime,
+    /// The file it came from.
+    pub source: String,
+    /// The validated config (for `/config` and reload diffs).
+    pub config: Arc<Config>,
+    /// Routes in file order.
+    pub routes: Vec<CompiledRoute>,
+    /// Finds a route index for a path.
+    pub router: Router,
+    /// CORS for responses that matched no route (404s).
+    pub default_cors: Policy,
+    /// Every header name any route injects: stripped from every request.
+    pub strip_headers: Vec<HeaderName>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// TLS for the public listener.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Request body cap.
+    pub max_body: Option<u64>,
+    /// Counters for requests that matched no route.
+    pub no_route: Arc<RouteStats>,
+}
+
+/// Why a valid config could not be compiled (files that changed or broke
+/// since validation, or keys jsonwebtoken refused).
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// An upstream client could not be built.
+    #[error("route {route:?}: {source}")]
+    Client {
+        /// The route.
+        route: String,
+        /// Why.
+        source: crate::proxy::client::ClientError,
+    },
+    /// The listener's certificate or key.
+    #[error("server.tls: {0}")]
+    Tls(String),
+    /// The authenticator.
+    #[error("auth: {0}")]
+    Auth(#[from] crate::auth::AuthBuildError),
+}
+
+impl Runtime {
+    /// Compiles `config`. `prev` lends its JWKS store (when the URL is the
+    /// same) so keys survive a reload; `pools` lends upstream clients.
+    pub fn compile(
+        config: Config,
+        prev: Option<&Runtime>,
+        pools: &Pools,
+        metrics: &Metrics,
+        generation: u64,
+        hash: u64,
+        source: &str,
+    ) -> Result<Runtime, CompileError> {
+        let jwks: Option<Arc<JwksStore>> =
+            match (prev.and_then(|p| p.auth.jwks()), &config.auth.jwks_url) {
+                (Some(store), Some(url)) if store.url() == url => Some(store.clone()),
+                _ => None,
+            };
+        let auth = Arc::new(Authenticator::new(&config.auth, jwks)?);
+        let mut routes = Vec::with_capacity(config.routes.len());
+        let mut used = Vec::new();
+        for r in &config.routes {
+            let upstream = match &r.upstream {
+                None => None,
+                Some(u) => {
+                    let ca = match &r.ca_file {
+                        Some(p) => Some(ca_key(p).map_err(|e| CompileError::Client {
+                            route: r.name.clone(),
+                            source: e,
+                        })?),
+                        None => None,
+                    };
+                    let key = ClientKey {
+                        http2_prior_knowledge: r.http2 && !u.https,
+                        ca_file: ca,
+                        connect_timeout: config.server.connect_timeout,
+                    };
+                    let client = pools.get(&key).map_err(|e| CompileError::Client {
+                        route: r.name.clone(),
+                        source: e,
+                    })?;
+                    used.push(key.clone());
+                    Some(Target {
+                        scheme: if u.https { Scheme::HTTPS } else { Scheme::HTTP },
+                        authority: u.authority.clone(),
+                        base_path: u.base_path.clone(),
+                        client,
+                        key,
+                    })
+                }
+            };
+            let allow = match &r.methods {
+                Some(m) => HeaderValue::try_from(
+                    m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),
+                )
+                .unwrap_or_else(|_| HeaderValue::from_static("GET")),
+                None => HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            };
+            routes.push(CompiledRoute {
+                name: Arc::from(r.name.as_str()),
+                prefix: r.prefix.clone(),
+                auth: r.auth,
+                strip_prefix: r.strip_prefix,
+                methods: r.methods.clone(),
+                allow,
+                cors: Policy::new(&r.cors, r.methods.as_deref()),
+                upstream,
+                timeout: r.timeout.unwrap_or(config.server.request_timeout),
+                inject: r.inject.clone(),
+                stats: metrics.route(&r.name),
+            });
+        }
+        pools.retain(&used);
+        let tls = match &config.server.tls {
+            Some(files) => Some(Arc::new(
+                load_server_tls(&files.cert, &files.key).map_err(CompileError::Tls)?,
+            )),
+            None => None,
+        };
+        Ok(Runtime {
+            generation,
+            hash,
+            loaded_at: SystemTime::now(),
+            source: source.to_owned(),
+            router: Router::new(config.routes.iter().map(|r| r.prefix.as_str())),
+            default_cors: Policy::new(&config.cors, None),
+            strip_headers: config.injected_headers.clone(),
+            max_body: config.server.max_body,
+            config: Arc::new(config),
+            routes,
+            auth,
+            tls,
+            no_route: metrics.route(""),
+        })
+    }
+
+    /// Ready to serve: the authenticator has the keys it needs.
+    pub fn is_ready(&self) -> bool {
+        self.auth.is_ready()
+    }
+}
+
+/// Loads the listener's certificate chain and key into a rustls config that
+/// offers h2 and http/1.1 by ALPN.
+pub fn load_server_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate found", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("certificate and key do not form a valid pair: {e}"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}

@@ -1,0 +1,182 @@
+//! Logs and metrics.
+//!
+//! Logs: one JSON object per line on stdout (or pretty text for people),
+//! level from `GATEWAY_LOG_LEVEL`, else `RUST_LOG`, else `info`. Request
+//! lines carry request id, method, path, route, status, duration, user id
+//! and company id; never a token, cookie or secret.
+//!
+//! Metrics: lock-free counters per route, rendered as Prometheus text on the
+//! admin listener.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// Installs the global log subscriber. Safe to call once per process.
+pub fn init_logging(format: LogFormat) {
+    let filter = std::env::var("GATEWAY_LOG_LEVEL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Pretty => builder.with_target(false).try_init(),
+    };
+}
+
+/// Latency histogram bucket bounds, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Counters for one route (or for requests that matched none).
+#[derive(Debug, Default)]
+pub struct RouteStats {
+    /// Responses by status class: index 0 is 1xx … 4 is 5xx.
+    status: [AtomicU64; 5],
+    /// Cumulative-at-render histogram of time to response headers.
+    buckets: [AtomicU64; BUCKETS.len()],
+    /// Sum of durations in microseconds.
+    sum_us: AtomicU64,
+}
+
+impl RouteStats {
+    /// Records one response.
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        self.status[class].fetch_add(1, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+}
+
+/// Process-wide metrics; routes keep their counters across reloads.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<String, Arc<RouteStats>>>,
+    /// Successful reloads.
+    pub reloads_ok: AtomicU64,
+    /// Reloads refused because the new config was invalid.
+    pub reloads_failed: AtomicU64,
+}
+
+impl Metrics {
+    /// The counters of the route named `name` (`""` for no route).
+    pub fn route(&self, name: &str) -> Arc<RouteStats> {
+        let mut map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub fn render(&self, generation: u64, ready: bool) -> String {
+        let mut out = String::new();
+        let map = self
+            .routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        out.push_str("# HELP nyro_requests_total Responses sent, by route and status class.\n# TYPE nyro_requests_total counter\n");
+        for (name, s) in &map {
+            let route = if name.is_empty() { "(none)" } else { name };
+            for (i, c) in s.status.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "nyro_requests_total{{route=\"{route}\",class=\"{}xx\"}} {}",
+                    i + 1,
+                    c.load(Relaxed)
+                );
+            }
+        }
+        out.push_str("# HELP nyro_request_duration_seconds Time to response headers.\n# TYPE nyro_request_duration_seconds histogram\n");
+        for (name, s) in &map {
+            let route = if name.is_empty() { "(none)" } else { name };
+            let mut cum = 0;
+            for (b, c) in BUCKETS.iter().zip(&s.buckets) {
+                cum += c.load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "nyro_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {cum}"
+                );
+            }
+            let count: u64 = s.status.iter().map(|c| c.load(Relaxed)).sum();
+            let _ = writeln!(
+                out,
+                "nyro_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "nyro_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                s.sum_us.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "nyro_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP nyro_config_generation Generation of the active config (1 at start, +1 per applied reload).\n# TYPE nyro_config_generation gauge\nnyro_config_generation {generation}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP nyro_config_reloads_total Reload attempts by result.\n# TYPE nyro_config_reloads_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "nyro_config_reloads_total{{result=\"applied\"}} {}",
+            self.reloads_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "nyro_config_reloads_total{{result=\"rejected\"}} {}",
+            self.reloads_failed.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP nyro_ready 1 when the gateway is ready to serve.\n# TYPE nyro_ready gauge\nnyro_ready {}",
+            u8::from(ready)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_counts_by_class_and_bucket() {
+        let m = Metrics::default();
+        let r = m.route("ingest");
+        r.record(200, Duration::from_millis(3));
+        r.record(503, Duration::from_millis(30));
+        let text = m.render(4, true);
+        assert!(text.contains("nyro_requests_total{route=\"ingest\",class=\"2xx\"} 1"));
+        assert!(text.contains("nyro_requests_total{route=\"ingest\",class=\"5xx\"} 1"));
+        assert!(
+            text.contains("nyro_request_duration_seconds_bucket{route=\"ingest\",le=\"0.005\"} 1")
+        );
+        assert!(
+            text.contains("nyro_request_duration_seconds_bucket{route=\"ingest\",le=\"0.05\"} 2")
+        );
+        assert!(text.contains("nyro_config_generation 4"));
+    }
+}
