@@ -104,7 +104,7 @@ pub async fn handle(
         .map_or(&rt.no_route, |r| &r.stats)
         .record(status, elapsed);
     let rid = request_id.to_str().unwrap_or("-");
-    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
     let user_id = ctx.user_id.as_deref().unwrap_or("");
     let company_id = ctx.company_id.as_deref().unwrap_or("");
     match error {

@@ -1,0 +1,331 @@
+//! Test harness: the real `nyro-gw` binary on 127.0.0.1:0, real upstreams
+//! (hyper servers in the test's runtime) on 127.0.0.1:0, real HTTP clients
+//! and real signed tokens.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+
+/// The HMAC secret test configs use.
+pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+/// The built binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nyro-gw")
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    /// Its public address.
+    pub addr: SocketAddr,
+    /// Its admin address, when configured.
+    pub admin: Option<SocketAddr>,
+    /// The config file it serves.
+    pub config_path: PathBuf,
+    /// The directory holding the config (removed on drop).
+    pub dir: tempfile::TempDir,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gateway {
+    /// Starts `serve --config <tempdir>/gateway.toml` with `toml`.
+    pub async fn start(toml: &str) -> Gateway {
+        Self::start_with(toml, &[], &[]).await
+    }
+
+    /// Starts with extra environment variables and arguments.
+    pub async fn start_with(toml: &str, env: &[(&str, &str)], args: &[&str]) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("gateway.toml");
+        std::fs::write(&config_path, toml).expect("write config");
+        Self::start_in(dir, config_path, env, args).await
+    }
+
+    /// Starts on an existing config file.
+    pub async fn start_in(dir: tempfile::TempDir, config_path: PathBuf, env: &[(&str, &str)], args: &[&str]) -> Gateway {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve").arg("--config").arg(&config_path).args(args);
+        cmd.env_remove("NYRO_GW_CONFIG").env_remove("RUST_LOG").env("GATEWAY_LOG_LEVEL", "debug");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn nyro-gw");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(format!("STDERR: {line}"));
+            }
+        });
+        let mut gw = Gateway { addr: "0.0.0.0:0".parse().unwrap(), admin: None, config_path, dir, child, logs };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(line) = gw.find_log(|v| v["message"] == "nyro-gw serving") {
+                gw.addr = line["listen"].as_str().unwrap().parse().unwrap();
+                break;
+            }
+            if let Ok(Some(status)) = gw.child.try_wait() {
+                panic!("gateway exited with {status} before serving:\n{}", gw.logs().join("\n"));
+            }
+            assert!(Instant::now() < deadline, "gateway did not start:\n{}", gw.logs().join("\n"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(line) = gw.find_log(|v| v["message"].as_str().is_some_and(|m| m.starts_with("admin listener"))) {
+            gw.admin = line["listen"].as_str().and_then(|s| s.parse().ok());
+        }
+        gw
+    }
+
+    /// `http://127.0.0.1:port{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every line the process wrote so far (stderr lines prefixed).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The first JSON log line matching `pred`.
+    pub fn find_log(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        self.logs().iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| pred(v))
+    }
+
+    /// Waits up to `timeout` for a JSON log line matching `pred`.
+    pub async fn wait_log(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.find_log(&pred) {
+                return Some(v);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a signal (e.g. "TERM", "HUP") to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap().success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Replaces the config file in place (write, not rename).
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(&self.config_path, toml).unwrap();
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config with one route named `name` on `prefix` to `upstream`, with
+/// `extra` appended to the route table (e.g. `auth = "none"`).
+pub fn config(routes: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+connect_timeout = "2s"
+request_timeout = "5s"
+shutdown_grace = "5s"
+
+[auth]
+secret = "{SECRET}"
+
+[cors]
+allowed_origins = ["http://localhost:3000"]
+
+{routes}
+"#
+    )
+}
+
+/// A `[[routes]]` block.
+pub fn route(name: &str, prefix: &str, upstream: &str, extra: &str) -> String {
+    format!("[[routes]]\nname = \"{name}\"\nprefix = \"{prefix}\"\nupstream = \"{upstream}\"\n{extra}\n")
+}
+
+/// The standard identity injection block.
+pub const INJECT: &str = "[routes.inject]\n\"X-User-ID\" = \"sub\"\n\"X-Company-ID\" = { claim = \"app_metadata.company_id\", required = true }\n\"X-User-Email\" = \"email\"\n";
+
+/// A real HTTP client that ignores proxy settings.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// An HS256 token over `claims`, signed with `SECRET`.
+pub fn token(claims: Value) -> String {
+    sign(claims, SECRET.as_bytes())
+}
+
+/// An HS256 token signed with `secret`.
+pub fn sign(claims: Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// Claims of a typical Supabase user token, valid for an hour.
+pub fn user_claims(sub: &str, company: &str) -> Value {
+    json!({
+        "sub": sub,
+        "aud": "authenticated",
+        "exp": now() + 3600,
+        "iat": now(),
+        "email": format!("{sub}@example.com"),
+        "role": "authenticated",
+        "app_metadata": { "company_id": company, "provider": "email" },
+        "session_id": "s-1"
+    })
+}
+
+/// Body type for test upstreams.
+pub type TestBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A full body.
+pub fn full(b: impl Into<Bytes>) -> TestBody {
+    Full::new(b.into()).map_err(|e| match e {}).boxed()
+}
+
+/// Starts an upstream answering with `handler`, on 127.0.0.1:0; it runs
+/// until the test's runtime ends.
+pub async fn upstream<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<TestBody>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let h = handler.clone();
+                    async move { Ok::<_, Infallible>(h(req).await) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    addr
+}
+
+/// An upstream that answers every request with the request it received,
+/// as JSON: method, path, query, version, headers (name -> list of values),
+/// body (as text) and body length.
+pub async fn echo_upstream() -> SocketAddr {
+    upstream(|req: Request<Incoming>| async move {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let mut headers = serde_json::Map::new();
+        for (k, v) in &parts.headers {
+            let entry = headers.entry(k.as_str().to_owned()).or_insert_with(|| Value::Array(vec![]));
+            entry.as_array_mut().unwrap().push(String::from_utf8_lossy(v.as_bytes()).into_owned().into());
+        }
+        let out = json!({
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "query": parts.uri.query(),
+            "version": format!("{:?}", parts.version),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+            "body_len": body.len(),
+        });
+        Response::builder().header("content-type", "application/json").body(full(out.to_string())).unwrap()
+    })
+    .await
+}
+
+/// A TCP server that runs `f` on every accepted connection (for upstreams
+/// that misbehave below HTTP).
+pub async fn raw_upstream<F, Fut>(f: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let f = Arc::new(f);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            tokio::spawn(f(stream));
+        }
+    });
+    addr
+}
+
+/// An address nothing listens on.
+pub async fn dead_addr() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
+
+/// Sends raw bytes on a new connection and returns everything read until
+/// the peer closes or `timeout` passes.
+pub async fn raw_request(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(timeout, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
