@@ -5,7 +5,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
@@ -40,6 +40,9 @@ pub enum GatewayError {
     MethodNotAllowed(HeaderValue),
     /// A malformed request the gateway refuses to forward (400).
     BadRequest(&'static str),
+    /// `Content-Length` together with `Transfer-Encoding` (RFC 9112 §6.3:
+    /// a request-smuggling vector); answered 400 and the connection closed.
+    AmbiguousFraming,
     /// A preflight from an origin the route does not allow (400).
     CorsDisallowed,
     /// More than one `Authorization` header (400, RFC 6750 invalid_request).
@@ -70,6 +73,7 @@ impl GatewayError {
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BadRequest(_)
+            | GatewayError::AmbiguousFraming
             | GatewayError::CorsDisallowed
             | GatewayError::RepeatedAuthorization => StatusCode::BAD_REQUEST,
             GatewayError::NotAuthenticated | GatewayError::InvalidToken(_) => {
@@ -101,6 +105,9 @@ impl GatewayError {
             GatewayError::NotFound => "Not Found".into(),
             GatewayError::MethodNotAllowed(_) => "Method Not Allowed".into(),
             GatewayError::BadRequest(why) => (*why).into(),
+            GatewayError::AmbiguousFraming => {
+                "Ambiguous message framing: Content-Length with Transfer-Encoding.".into()
+            }
             GatewayError::CorsDisallowed => "Disallowed CORS origin".into(),
             GatewayError::RepeatedAuthorization => "Repeated Authorization header".into(),
             GatewayError::NotAuthenticated => "Not authenticated".into(),
@@ -133,6 +140,9 @@ impl GatewayError {
         match &self {
             GatewayError::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, allow.clone());
+            }
+            GatewayError::AmbiguousFraming => {
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             GatewayError::NotAuthenticated => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TE};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TE, TRANSFER_ENCODING,
+};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
@@ -184,6 +186,9 @@ async fn process(
     // 1. hygiene
     if crate::routing::has_dot_segment(req.uri().path()) {
         return Err(GatewayError::BadRequest("Path contains dot segments."));
+    }
+    if req.headers().contains_key(TRANSFER_ENCODING) && req.headers().contains_key(CONTENT_LENGTH) {
+        return Err(GatewayError::AmbiguousFraming);
     }
     if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
         return Err(GatewayError::RepeatedAuthorization);
