@@ -1,0 +1,1 @@
+//! Decoding and wording helpers for `token inspect`.

@@ -1,0 +1,64 @@
+//! JWT authentication: where a 401 or a claim-based 403 comes from.
+//!
+//! - `verify`: [`Authenticator`], one per config generation; decides which
+//!   key and algorithm may verify a token (the allowlist and the key's own
+//!   type decide, never the token header) and explains every refusal
+//! - `jwks`: [`JwksStore`], the issuer's public keys, fetched, cached and
+//!   refreshed in the background; re-fetched (at most every 5 s) on an
+//!   unknown `kid`
+//! - `cache`: the bounded cache of verified asymmetric tokens
+//! - `claims`: [`injected_headers`], verified claims -> upstream headers
+//! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction
+//! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`
+//! - `inspect`: decoding and wording helpers for `token inspect`
+
+mod bearer;
+mod cache;
+mod claims;
+pub mod inspect;
+mod jwks;
+mod mint;
+mod verify;
+
+pub use bearer::{BearerError, bearer_token};
+pub use claims::{InjectError, injected_headers};
+pub use jwks::{JwksError, JwksStore};
+pub use mint::{MintError, mint_token};
+pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified};
+
+#[cfg(test)]
+mod tests;
+
+/// Seconds since the Unix epoch (0 if the clock is before 1970).
+pub(crate) fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// "5 minutes", "1 hour", "3 days": a span for people, rounded down to its
+/// largest unit.
+pub fn human_span(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..=119 => (secs, "second"),
+        120..=7_199 => (secs / 60, "minute"),
+        7_200..=172_799 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+}
+
+/// Makes text safe for an RFC 6750 `error_description` (and a log line):
+/// printable ASCII without `"` and `\`, at most 80 characters. Anything a
+/// token carries goes through this before it reaches a message.
+pub(crate) fn clean(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(80)
+        .map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '?' })
+        .collect();
+    if s.chars().nth(80).is_some() {
+        out.push_str("...");
+    }
+    out
+}

@@ -1,0 +1,3 @@
+//! One module per command; `main` dispatches here.
+
+pub mod token;

@@ -1,0 +1,1 @@
+//! `nyro-gw token inspect` and `token mint`.
