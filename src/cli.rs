@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// injects the caller's identity, answers CORS, and streams everything else.
 #[derive(Debug, Parser)]
 #[command(name = "nyro-gw", version, propagate_version = true)]
-#[command(after_help = "Config file: --config, else $NYRO_GW_CONFIG, else ./gateway.toml.\n\
-Log level: $GATEWAY_LOG_LEVEL (or $RUST_LOG), e.g. info, debug, nyro_gw=trace.")]
+#[command(
+    after_help = "Config file: --config, else $NYRO_GW_CONFIG, else ./gateway.toml.\n\
+Log level: $GATEWAY_LOG_LEVEL (or $RUST_LOG), e.g. info, debug, nyro_gw=trace."
+)]
 pub struct Cli {
     /// Log format: one JSON object per line (default), or human-readable.
     #[arg(long, global = true, value_enum)]

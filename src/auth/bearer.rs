@@ -22,7 +22,9 @@ pub enum BearerError {
 /// is returned as `""` (and then refused as malformed by verification).
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
     let mut all = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = all.next() else { return Ok(None) };
+    let Some(value) = all.next() else {
+        return Ok(None);
+    };
     if all.next().is_some() {
         return Err(BearerError::Repeated);
     }
@@ -50,7 +52,8 @@ mod tests {
 
     #[test]
     fn bearer_extraction_table() {
-        let cases: &[(&[&[u8]], Result<Option<&str>, BearerError>)] = &[
+        type Case<'a> = (&'a [&'a [u8]], Result<Option<&'a str>, BearerError>);
+        let cases: &[Case] = &[
             (&[], Ok(None)),
             (&[b"Basic dXNlcjpwYXNz"], Ok(None)),
             (&[b"Bearer abc.def.ghi"], Ok(Some("abc.def.ghi"))),

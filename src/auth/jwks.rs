@@ -137,7 +137,10 @@ pub struct JwksStore {
 
 impl std::fmt::Debug for JwksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwksStore").field("url", &self.url).field("ready", &self.is_ready()).finish()
+        f.debug_struct("JwksStore")
+            .field("url", &self.url)
+            .field("ready", &self.is_ready())
+            .finish()
     }
 }
 
@@ -153,7 +156,8 @@ impl JwksStore {
     /// Creates the store and spawns its background refresher, which fetches
     /// at once. Must be called within a tokio runtime.
     pub fn new(url: Uri) -> Result<Arc<Self>, AuthBuildError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| AuthBuildError::NoRuntime)?;
+        let handle =
+            tokio::runtime::Handle::try_current().map_err(|_| AuthBuildError::NoRuntime)?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(AuthBuildError::Tls)?
@@ -166,7 +170,12 @@ impl JwksStore {
             url,
             keys: ArcSwap::from_pointee(KeySet::default()),
             ready: AtomicBool::new(false),
-            state: Mutex::new(FetchState { last_attempt: None, failures: 0, max_age: DEFAULT_MAX_AGE, last_error: None }),
+            state: Mutex::new(FetchState {
+                last_attempt: None,
+                failures: 0,
+                max_age: DEFAULT_MAX_AGE,
+                last_error: None,
+            }),
             fetch_lock: tokio::sync::Mutex::new(()),
             wake: wake.clone(),
             client,
@@ -203,6 +212,12 @@ impl JwksStore {
             return Ok(());
         }
         self.fetch_locked().await.map(|_| ())
+    }
+
+    /// Fetches now, whatever the schedule and rate limit (tests, tools).
+    pub async fn refresh_now(&self) -> Result<usize, JwksError> {
+        let _guard = self.fetch_lock.lock().await;
+        self.fetch_locked().await
     }
 
     /// The current keys.
@@ -247,7 +262,8 @@ impl JwksStore {
         if st.failures == 0 {
             st.max_age
         } else {
-            Duration::from_secs(1u64 << st.failures.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+            Duration::from_secs(1u64 << st.failures.saturating_sub(1).min(6))
+                .min(Duration::from_secs(60))
         }
     }
 
@@ -288,7 +304,10 @@ impl JwksStore {
     async fn fetch(&self) -> Result<(KeySet, Duration), JwksError> {
         let req = Request::get(self.url.clone())
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("nyro-gw/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("nyro-gw/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::<Bytes>::new())
             .map_err(|e| JwksError::Body(e.to_string()))?;
         let resp = self.client.request(req).await.map_err(JwksError::Request)?;
@@ -343,14 +362,19 @@ fn max_age(headers: &http::HeaderMap) -> Duration {
             }
         }
     }
-    found.unwrap_or(DEFAULT_MAX_AGE).clamp(MIN_MAX_AGE, MAX_MAX_AGE)
+    found
+        .unwrap_or(DEFAULT_MAX_AGE)
+        .clamp(MIN_MAX_AGE, MAX_MAX_AGE)
 }
 
 /// Parses a JWK Set, keeping the keys we can use for signatures and
 /// skipping (with a debug log) the rest.
 pub(crate) fn parse_jwks(body: &[u8]) -> Result<KeySet, JwksError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| JwksError::NotJwks(e.to_string()))?;
-    let list = v.get("keys").and_then(Value::as_array).ok_or_else(|| JwksError::NotJwks("no \"keys\" array".into()))?;
+    let list = v
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| JwksError::NotJwks("no \"keys\" array".into()))?;
     let mut keys = Vec::new();
     for k in list {
         match jwk_key(k) {
@@ -381,14 +405,26 @@ fn jwk_key(k: &Value) -> Result<Option<JwkKey>, String> {
                 "P-384" => Algorithm::ES384,
                 other => return Err(format!("unsupported curve {other}")),
             };
-            (AlgorithmFamily::Ec, vec![alg], DecodingKey::from_ec_components(need("x")?, need("y")?).map_err(err)?)
+            (
+                AlgorithmFamily::Ec,
+                vec![alg],
+                DecodingKey::from_ec_components(need("x")?, need("y")?).map_err(err)?,
+            )
         }
         "RSA" => {
             let key = DecodingKey::from_rsa_components(need("n")?, need("e")?).map_err(err)?;
-            (AlgorithmFamily::Rsa, AlgorithmFamily::Rsa.algorithms().to_vec(), key)
+            (
+                AlgorithmFamily::Rsa,
+                AlgorithmFamily::Rsa.algorithms().to_vec(),
+                key,
+            )
         }
         "OKP" => match need("crv")? {
-            "Ed25519" => (AlgorithmFamily::Ed, vec![Algorithm::EdDSA], DecodingKey::from_ed_components(need("x")?).map_err(err)?),
+            "Ed25519" => (
+                AlgorithmFamily::Ed,
+                vec![Algorithm::EdDSA],
+                DecodingKey::from_ed_components(need("x")?).map_err(err)?,
+            ),
             other => return Err(format!("unsupported curve {other}")),
         },
         other => return Err(format!("unsupported kty {other}")),
@@ -403,7 +439,11 @@ fn jwk_key(k: &Value) -> Result<Option<JwkKey>, String> {
         }
         algorithms = vec![alg];
     }
-    Ok(Some(JwkKey { kid: s("kid").map(str::to_owned), algorithms, key }))
+    Ok(Some(JwkKey {
+        kid: s("kid").map(str::to_owned),
+        algorithms,
+        key,
+    }))
 }
 
 #[cfg(test)]

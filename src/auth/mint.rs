@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
     /// Only HMAC algorithms can be signed with a shared secret.
-    #[error("{0:?} is not an HMAC algorithm; only HS256, HS384 and HS512 can be minted with a secret")]
+    #[error(
+        "{0:?} is not an HMAC algorithm; only HS256, HS384 and HS512 can be minted with a secret"
+    )]
     NotHmac(Algorithm),
     /// The signing library refused (should not happen with an HMAC key).
     #[error("signing failed")]
@@ -32,8 +34,19 @@ pub fn mint_token(
     }
     let now = super::now_unix();
     claims.entry("aud").or_insert_with(|| Value::from(audience));
-    let iat = claims.entry("iat").or_insert_with(|| Value::from(now)).as_u64().unwrap_or(now);
-    claims.entry("exp").or_insert_with(|| Value::from(iat.saturating_add(ttl.as_secs())));
+    let iat = claims
+        .entry("iat")
+        .or_insert_with(|| Value::from(now))
+        .as_u64()
+        .unwrap_or(now);
+    claims
+        .entry("exp")
+        .or_insert_with(|| Value::from(iat.saturating_add(ttl.as_secs())));
     let header = Header::new(alg);
-    encode(&header, &Value::Object(claims), &EncodingKey::from_secret(secret)).map_err(MintError::Sign)
+    encode(
+        &header,
+        &Value::Object(claims),
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(MintError::Sign)
 }

@@ -45,7 +45,11 @@ pub fn human_span(secs: u64) -> String {
         7_200..=172_799 => (secs / 3600, "hour"),
         _ => (secs / 86_400, "day"),
     };
-    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
 }
 
 /// Makes text safe for an RFC 6750 `error_description` (and a log line):
@@ -55,7 +59,13 @@ pub(crate) fn clean(s: &str) -> String {
     let mut out: String = s
         .chars()
         .take(80)
-        .map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '?' })
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if s.chars().nth(80).is_some() {
         out.push_str("...");

@@ -142,7 +142,10 @@ pub struct Verified {
 impl Verified {
     /// The `sub` claim, when a non-empty string.
     pub fn subject(&self) -> Option<&str> {
-        self.claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -167,11 +170,15 @@ pub(crate) fn decode_parts(token: &str) -> Result<Decoded, TokenError> {
         return Err(bad("the token is empty"));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad("expected three base64url parts separated by dots"));
     };
     let object = |part: &str, what: &str| -> Result<Map<String, Value>, TokenError> {
-        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| bad(&format!("the {what} is not base64url")))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| bad(&format!("the {what} is not base64url")))?;
         match serde_json::from_slice(&bytes) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(_) => Err(bad(&format!("the {what} is not a JSON object"))),
@@ -180,16 +187,29 @@ pub(crate) fn decode_parts(token: &str) -> Result<Decoded, TokenError> {
     };
     let header = object(h, "header")?;
     let claims = object(p, "payload")?;
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(bad("the signature is not base64url"));
-    }
     let alg = match header.get("alg") {
         None => return Err(bad("the header has no alg")),
         Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => Err(TokenError::Unsigned),
-        Some(Value::String(a)) => a.parse::<Algorithm>().map_err(|_| TokenError::AlgorithmNotAllowed(clean(a))),
+        Some(Value::String(a)) => a
+            .parse::<Algorithm>()
+            .map_err(|_| TokenError::AlgorithmNotAllowed(clean(a))),
         Some(_) => return Err(bad("the header's alg is not a string")),
     };
-    Ok(Decoded { header, claims, alg })
+    if alg == Err(TokenError::Unsigned) {
+        return Err(TokenError::Unsigned);
+    }
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(bad("the signature is not base64url"));
+    }
+    Ok(Decoded {
+        header,
+        claims,
+        alg,
+    })
 }
 
 /// Verifies tokens for one config generation. Cheap to share in an `Arc`.
@@ -215,7 +235,10 @@ pub struct Authenticator {
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("algorithms", &self.validations.iter().map(|(a, _)| *a).collect::<Vec<_>>())
+            .field(
+                "algorithms",
+                &self.validations.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            )
             .field("hmac", &self.hmac.as_ref().map(|_| "***"))
             .field("jwks", &self.jwks)
             .finish_non_exhaustive()
@@ -231,7 +254,15 @@ impl Authenticator {
     /// reloads); `None` (or a store for another URL) -> a new one is created
     /// when `cfg.jwks_url` is set, which needs a tokio runtime.
     pub fn new(cfg: &Auth, jwks: Option<Arc<JwksStore>>) -> Result<Self, AuthBuildError> {
-        let Auth { audience, issuer, algorithms, hmac, jwks_url, leeway, required_claims } = cfg;
+        let Auth {
+            audience,
+            issuer,
+            algorithms,
+            hmac,
+            jwks_url,
+            leeway,
+            required_claims,
+        } = cfg;
         let mut required: Vec<String> = vec!["exp".to_owned()];
         if issuer.is_some() {
             required.push("iss".to_owned());
@@ -242,7 +273,11 @@ impl Authenticator {
             }
         }
         let base = Validation {
-            required_spec_claims: required.iter().filter(|c| SPEC_CLAIMS.contains(&c.as_str())).cloned().collect(),
+            required_spec_claims: required
+                .iter()
+                .filter(|c| SPEC_CLAIMS.contains(&c.as_str()))
+                .cloned()
+                .collect(),
             leeway: leeway.as_secs(),
             reject_tokens_expiring_in_less_than: 0,
             validate_exp: true,
@@ -255,7 +290,15 @@ impl Authenticator {
         };
         let validations = algorithms
             .iter()
-            .map(|a| (*a, Validation { algorithms: vec![*a], ..base.clone() }))
+            .map(|a| {
+                (
+                    *a,
+                    Validation {
+                        algorithms: vec![*a],
+                        ..base.clone()
+                    },
+                )
+            })
             .collect();
         let jwks = match jwks_url {
             None => None,
@@ -266,7 +309,9 @@ impl Authenticator {
         };
         Ok(Authenticator {
             validations,
-            hmac: hmac.as_ref().map(|h| DecodingKey::from_secret(h.secret.expose())),
+            hmac: hmac
+                .as_ref()
+                .map(|h| DecodingKey::from_secret(h.secret.expose())),
             jwks,
             audience: audience.clone(),
             issuer: issuer.clone(),
@@ -305,15 +350,25 @@ impl Authenticator {
         let kid = match decoded.header.get("kid") {
             None | Some(Value::Null) => None,
             Some(Value::String(k)) => Some(k.as_str()),
-            Some(_) => return Err(TokenError::Malformed("the header's kid is not a string".into())),
+            Some(_) => {
+                return Err(TokenError::Malformed(
+                    "the header's kid is not a string".into(),
+                ));
+            }
         };
 
         let (claims, used_kid) = if is_hmac(alg) {
             // The kid is ignored on purpose: the secret is the only HMAC key.
-            let key = self.hmac.as_ref().ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
+            let key = self
+                .hmac
+                .as_ref()
+                .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
             (self.decode(token, alg, validation, key, &decoded)?, None)
         } else {
-            let store = self.jwks.as_ref().ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
+            let store = self
+                .jwks
+                .as_ref()
+                .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
             match kid {
                 Some(kid) => {
                     let key = match store.snapshot().find(kid) {
@@ -331,14 +386,19 @@ impl Authenticator {
                             alg: format!("{alg:?}"),
                         });
                     }
-                    (self.decode(token, alg, validation, &key.key, &decoded)?, Some(kid.to_owned()))
+                    (
+                        self.decode(token, alg, validation, &key.key, &decoded)?,
+                        Some(kid.to_owned()),
+                    )
                 }
                 None => {
                     let keys = store.snapshot();
                     let mut result = None;
                     for key in keys.for_alg(alg) {
                         match self.decode(token, alg, validation, &key.key, &decoded) {
-                            Err(TokenError::BadSignature) => result = Some(Err(TokenError::BadSignature)),
+                            Err(TokenError::BadSignature) => {
+                                result = Some(Err(TokenError::BadSignature))
+                            }
                             other => {
                                 result = Some(other.map(|c| (c, key.kid.clone())));
                                 break;
@@ -355,7 +415,12 @@ impl Authenticator {
         };
 
         let exp = claims.get("exp").and_then(number).unwrap_or(0);
-        let verified = Verified { claims: Arc::new(claims), alg, kid: used_kid, exp };
+        let verified = Verified {
+            claims: Arc::new(claims),
+            alg,
+            kid: used_kid,
+            exp,
+        };
         if !is_hmac(alg) {
             self.cache.insert(token, &verified, now);
         }
@@ -392,19 +457,20 @@ impl Authenticator {
                 Some(_) => false,
             };
             if missing {
-                if name == "sub" {
-                    if let Some(role @ ("anon" | "service_role")) = claims.get("role").and_then(Value::as_str) {
-                        return Err(TokenError::ProjectKey(role.to_owned()));
-                    }
+                if name == "sub"
+                    && let Some(role @ ("anon" | "service_role")) =
+                        claims.get("role").and_then(Value::as_str)
+                {
+                    return Err(TokenError::ProjectKey(role.to_owned()));
                 }
                 return Err(TokenError::MissingClaim(clean(name)));
             }
         }
         for name in ["exp", "nbf", "iat"] {
-            if let Some(v) = claims.get(name) {
-                if number(v).is_none() {
-                    return Err(TokenError::Malformed(format!("claim {name} is not a number of seconds")));
-                }
+            if claims.get(name).is_some_and(|v| number(v).is_none()) {
+                return Err(TokenError::Malformed(format!(
+                    "claim {name} is not a number of seconds"
+                )));
             }
         }
         match claims.get("sub") {
@@ -425,15 +491,20 @@ impl Authenticator {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
             ErrorKind::ExpiredSignature => {
                 let exp = claims.get("exp").and_then(number).unwrap_or(now);
-                TokenError::Expired { ago: now.saturating_sub(exp) }
+                TokenError::Expired {
+                    ago: now.saturating_sub(exp),
+                }
             }
             ErrorKind::ImmatureSignature => {
                 let nbf = claims.get("nbf").and_then(number).unwrap_or(now);
-                TokenError::NotYetValid { wait: nbf.saturating_sub(now) }
+                TokenError::NotYetValid {
+                    wait: nbf.saturating_sub(now),
+                }
             }
-            ErrorKind::InvalidAudience => {
-                TokenError::Audience { expected: quoted_list(&self.audience), found: claims.get("aud").map(value_text) }
-            }
+            ErrorKind::InvalidAudience => TokenError::Audience {
+                expected: quoted_list(&self.audience),
+                found: claims.get("aud").map(value_text),
+            },
             ErrorKind::InvalidIssuer => TokenError::Issuer {
                 expected: quoted_list(self.issuer.as_slice()),
                 found: claims.get("iss").map(value_text),
@@ -443,18 +514,27 @@ impl Authenticator {
                 // order is a HashSet's.
                 match self.check_claims(claims) {
                     Err(e) => e,
-                    Ok(()) => TokenError::Malformed(format!("claim {} has the wrong type", clean(&c))),
+                    Ok(()) => {
+                        TokenError::Malformed(format!("claim {} has the wrong type", clean(&c)))
+                    }
                 }
             }
-            ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm | ErrorKind::UnsupportedAlgorithm => {
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::MissingAlgorithm
+            | ErrorKind::UnsupportedAlgorithm => {
                 TokenError::AlgorithmNotAllowed(format!("{alg:?}"))
             }
-            ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidEddsaKey | ErrorKind::InvalidKeyFormat => {
+            ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidKeyFormat => {
                 // A JWKS key that does not parse cannot have signed this token.
                 TokenError::BadSignature
             }
             ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url".into()),
-            ErrorKind::Json(_) | ErrorKind::Utf8(_) => TokenError::Malformed("the header or payload is not valid JSON".into()),
+            ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                TokenError::Malformed("the header or payload is not valid JSON".into())
+            }
             _ => TokenError::Malformed("the token could not be decoded".into()),
         }
     }
@@ -462,13 +542,23 @@ impl Authenticator {
 
 /// A JWT NumericDate as whole seconds (non-negative integers or floats).
 fn number(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_f64().filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e19).map(|f| f as u64))
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e19)
+            .map(|f| f as u64)
+    })
 }
 
 fn quoted_list(items: &[String]) -> String {
     match items {
         [one] => format!("'{}'", clean(one)),
-        many => format!("one of {}", many.iter().map(|s| format!("'{}'", clean(s))).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "one of {}",
+            many.iter()
+                .map(|s| format!("'{}'", clean(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -485,7 +575,11 @@ fn value_text(v: &Value) -> String {
 }
 
 fn algorithms_text(key: &JwkKey) -> String {
-    key.algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join("/")
+    key.algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// True for HS256/384/512: verified with the shared secret only.

@@ -34,7 +34,13 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem with the file as a whole (unreadable, missing).
     pub fn file_level(file: &str, message: String) -> Self {
-        Diagnostic { severity: Severity::Error, file: file.to_owned(), line: 1, column: 1, message }
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            message,
+        }
     }
 }
 
@@ -44,7 +50,11 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, sev, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, sev, self.message
+        )
     }
 }
 
@@ -64,7 +74,12 @@ impl<'a> Sink<'a> {
     pub fn new(src: &'a str, file: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
-        Sink { src, file, line_starts, items: Vec::new() }
+        Sink {
+            src,
+            file,
+            line_starts,
+            items: Vec::new(),
+        }
     }
 
     /// The source text.
@@ -77,7 +92,10 @@ impl<'a> Sink<'a> {
         let offset = offset.min(self.src.len());
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
-        let col = self.src.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        let col = self
+            .src
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
         (line, col + 1)
     }
 
@@ -94,7 +112,13 @@ impl<'a> Sink<'a> {
     /// Reports at a byte offset.
     pub fn push(&mut self, severity: Severity, offset: usize, message: String) {
         let (line, column) = self.position(offset);
-        self.items.push(Diagnostic { severity, file: self.file.to_owned(), line, column, message });
+        self.items.push(Diagnostic {
+            severity,
+            file: self.file.to_owned(),
+            line,
+            column,
+            message,
+        });
     }
 
     /// True when an error has been reported.
@@ -125,7 +149,13 @@ mod tests {
 
     #[test]
     fn display_is_file_line_col_severity_message() {
-        let d = Diagnostic { severity: Severity::Warning, file: "g.toml".into(), line: 3, column: 7, message: "m".into() };
+        let d = Diagnostic {
+            severity: Severity::Warning,
+            file: "g.toml".into(),
+            line: 3,
+            column: 7,
+            message: "m".into(),
+        };
         assert_eq!(d.to_string(), "g.toml:3:7: warning: m");
     }
 }

@@ -13,7 +13,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExpandError {
     /// `${VAR}` with `VAR` unset and no default.
-    #[error("environment variable {name} is not set (set it, or give a default: ${{{name}:-value}})")]
+    #[error(
+        "environment variable {name} is not set (set it, or give a default: ${{{name}:-value}})"
+    )]
     Unset {
         /// The variable.
         name: String,
@@ -65,7 +67,10 @@ pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             continue;
         };
         let Some(close) = body_start.find('}') else {
-            return Err(ExpandError::Syntax { reason: "unterminated ${".into(), offset: at });
+            return Err(ExpandError::Syntax {
+                reason: "unterminated ${".into(),
+                offset: at,
+            });
         };
         let body = &body_start[..close];
         let (name, default) = match body.find(":-") {
@@ -82,7 +87,12 @@ pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(ExpandError::Unset { name: name.to_owned(), offset: at }),
+            (None, None) => {
+                return Err(ExpandError::Unset {
+                    name: name.to_owned(),
+                    offset: at,
+                });
+            }
         }
         let consumed = i + 2 + close + 1;
         base += consumed;

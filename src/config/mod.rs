@@ -42,7 +42,9 @@ pub struct LoadReport {
 impl LoadReport {
     /// True when any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 }
 
@@ -53,19 +55,27 @@ pub fn load_path(path: &Path, opts: &LoadOptions) -> LoadReport {
     let name = path.display().to_string();
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(src) => load_str(&src, &name, base_dir(path), opts, &|k| std::env::var(k).ok()),
+            Ok(src) => load_str(&src, &name, base_dir(path), opts, &|k| {
+                std::env::var(k).ok()
+            }),
             Err(e) => LoadReport {
                 config: None,
                 diagnostics: vec![Diagnostic::file_level(
                     &name,
-                    format!("the file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                    format!(
+                        "the file is not valid UTF-8 (byte {})",
+                        e.utf8_error().valid_up_to()
+                    ),
                 )],
                 hash: 0,
             },
         },
         Err(e) => LoadReport {
             config: None,
-            diagnostics: vec![Diagnostic::file_level(&name, format!("cannot read the config file: {e}"))],
+            diagnostics: vec![Diagnostic::file_level(
+                &name,
+                format!("cannot read the config file: {e}"),
+            )],
             hash: 0,
         },
     }

@@ -88,5 +88,8 @@ pub struct RawRoute {
 #[serde(untagged)]
 pub enum RawInject {
     Claim(String),
-    Full { claim: String, required: Option<bool> },
+    Full {
+        claim: String,
+        required: Option<bool>,
+    },
 }

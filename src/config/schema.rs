@@ -2,13 +2,20 @@
 //! deserializing so that every unknown key is reported at once, with the
 //! closest known key as a suggestion.
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use super::diag::Sink;
 
 const ROOT: &[&str] = &["server", "admin", "auth", "cors", "routes"];
-const SERVER: &[&str] = &["listen", "connect_timeout", "request_timeout", "shutdown_grace", "max_body", "tls"];
+const SERVER: &[&str] = &[
+    "listen",
+    "connect_timeout",
+    "request_timeout",
+    "shutdown_grace",
+    "max_body",
+    "tls",
+];
 const TLS: &[&str] = &["cert", "key"];
 const ADMIN: &[&str] = &["listen"];
 const AUTH: &[&str] = &[
@@ -21,7 +28,13 @@ const AUTH: &[&str] = &[
     "leeway",
     "required_claims",
 ];
-const CORS: &[&str] = &["allowed_origins", "allow_credentials", "max_age", "allow_headers", "expose_headers"];
+const CORS: &[&str] = &[
+    "allowed_origins",
+    "allow_credentials",
+    "max_age",
+    "allow_headers",
+    "expose_headers",
+];
 const ROUTE: &[&str] = &[
     "name",
     "prefix",
@@ -82,7 +95,9 @@ fn check_route(t: &DeTable<'_>, sink: &mut Sink<'_>) {
 }
 
 fn get<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<&'a DeValue<'i>> {
-    t.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v.get_ref())
+    t.iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(_, v)| v.get_ref())
 }
 
 fn check_table(t: &DeTable<'_>, known: &[&str], section: &str, sink: &mut Sink<'_>) {
@@ -92,7 +107,11 @@ fn check_table(t: &DeTable<'_>, known: &[&str], section: &str, sink: &mut Sink<'
         if known.contains(&name) {
             continue;
         }
-        let place = if section.is_empty() { "at the top level".to_owned() } else { format!("in {section}") };
+        let place = if section.is_empty() {
+            "at the top level".to_owned()
+        } else {
+            format!("in {section}")
+        };
         let hint = match closest(name, known) {
             Some(s) => format!("; did you mean `{s}`?"),
             None => format!("; known keys: {}", known.join(", ")),

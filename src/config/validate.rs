@@ -61,20 +61,39 @@ pub(super) fn validate(
         sink.error(span, format!("invalid TOML: {}", e.message().trim()));
     }
     if !errors.is_empty() {
-        return LoadReport { config: None, diagnostics: sink.finish(), hash: 0 };
+        return LoadReport {
+            config: None,
+            diagnostics: sink.finish(),
+            hash: 0,
+        };
     }
     schema::check(doc.get_ref(), &mut sink);
     let raw = match RawFile::deserialize(toml::de::Deserializer::from(doc)) {
         Ok(raw) => raw,
         Err(e) => {
             sink.error(e.span().unwrap_or(0..0), e.message().trim().to_owned());
-            return LoadReport { config: None, diagnostics: sink.finish(), hash: 0 };
+            return LoadReport {
+                config: None,
+                diagnostics: sink.finish(),
+                hash: 0,
+            };
         }
     };
-    let mut v = Validator { sink, env, dir, opts, names: HashSet::new(), prefixes: HashSet::new() };
+    let mut v = Validator {
+        sink,
+        env,
+        dir,
+        opts,
+        names: HashSet::new(),
+        prefixes: HashSet::new(),
+    };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
-    LoadReport { config: config.filter(|_| ok), diagnostics: v.sink.finish(), hash: 0 }
+    LoadReport {
+        config: config.filter(|_| ok),
+        diagnostics: v.sink.finish(),
+        hash: 0,
+    }
 }
 
 struct Validator<'a> {
@@ -90,13 +109,21 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn config(&mut self, raw: RawFile) -> Option<Config> {
-        let RawFile { server, admin, auth, cors, routes } = raw;
+        let RawFile {
+            server,
+            admin,
+            auth,
+            cors,
+            routes,
+        } = raw;
         let server = self.server(server.map(Spanned::into_inner));
         let admin = admin.and_then(|a| self.admin(a));
         let routes_raw = routes.map(Spanned::into_inner).unwrap_or_default();
         let cors = self.cors(cors.map(Spanned::into_inner));
-        let routes: Vec<Option<Route>> =
-            routes_raw.into_iter().map(|r| self.route(r, cors.as_ref())).collect();
+        let routes: Vec<Option<Route>> = routes_raw
+            .into_iter()
+            .map(|r| self.route(r, cors.as_ref()))
+            .collect();
         let auth = self.auth(auth, &routes);
         if let (Some(server), Some(admin)) = (&server, &admin) {
             if server.listen == admin.listen {
@@ -108,11 +135,20 @@ impl Validator<'_> {
             }
         }
         let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
-        let mut injected_headers: Vec<HeaderName> =
-            routes.iter().flat_map(|r| r.inject.iter().map(|i| i.header.clone())).collect();
+        let mut injected_headers: Vec<HeaderName> = routes
+            .iter()
+            .flat_map(|r| r.inject.iter().map(|i| i.header.clone()))
+            .collect();
         injected_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         injected_headers.dedup();
-        Some(Config { server: server?, admin, auth: auth?, cors: cors?, routes, injected_headers })
+        Some(Config {
+            server: server?,
+            admin,
+            auth: auth?,
+            cors: cors?,
+            routes,
+            injected_headers,
+        })
     }
 
     // ---- helpers -------------------------------------------------------
@@ -134,7 +170,11 @@ impl Validator<'_> {
     fn offset_in_value(&self, s: &Spanned<String>, inner: usize) -> usize {
         let span = s.span();
         let raw = self.sink.src().get(span.clone()).unwrap_or("");
-        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") { 3 } else { 1 };
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
         match (raw.get(quote..), s.get_ref().get(..inner)) {
             (Some(body), Some(prefix)) if body.starts_with(prefix) => span.start + quote + inner,
             _ => span.start,
@@ -149,7 +189,12 @@ impl Validator<'_> {
         self.sink.warning(span, msg);
     }
 
-    fn duration(&mut self, s: Option<Spanned<String>>, default: Duration, key: &str) -> Option<Duration> {
+    fn duration(
+        &mut self,
+        s: Option<Spanned<String>>,
+        default: Duration,
+        key: &str,
+    ) -> Option<Duration> {
         let Some(s) = s else { return Some(default) };
         let text = self.expand(&s)?;
         match parse_duration(&text) {
@@ -161,11 +206,19 @@ impl Validator<'_> {
         }
     }
 
-    fn positive_duration(&mut self, s: Option<Spanned<String>>, default: Duration, key: &str) -> Option<Duration> {
+    fn positive_duration(
+        &mut self,
+        s: Option<Spanned<String>>,
+        default: Duration,
+        key: &str,
+    ) -> Option<Duration> {
         let span = s.as_ref().map(|s| s.span());
         let d = self.duration(s, default, key)?;
         if d.is_zero() {
-            self.err(span.unwrap_or(0..0), format!("{key} must be more than zero"));
+            self.err(
+                span.unwrap_or(0..0),
+                format!("{key} must be more than zero"),
+            );
             return None;
         }
         Some(d)
@@ -183,7 +236,10 @@ impl Validator<'_> {
                 } else {
                     "; expected ip:port, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"".into()
                 };
-                self.err(s.span(), format!("{key}: {text:?} is not a socket address{hint}"));
+                self.err(
+                    s.span(),
+                    format!("{key}: {text:?} is not a socket address{hint}"),
+                );
                 None
             }
         }
@@ -196,10 +252,17 @@ impl Validator<'_> {
             return None;
         }
         let p = Path::new(&text);
-        let full = if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) };
+        let full = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        };
         if must_exist {
             if let Err(e) = std::fs::metadata(&full) {
-                self.err(s.span(), format!("{key}: cannot read {}: {e}", full.display()));
+                self.err(
+                    s.span(),
+                    format!("{key}: cannot read {}: {e}", full.display()),
+                );
                 return None;
             }
         }
@@ -207,28 +270,39 @@ impl Validator<'_> {
     }
 
     fn string_list(&mut self, list: &[Spanned<String>]) -> Vec<(String, Range<usize>)> {
-        list.iter().filter_map(|s| Some((self.expand(s)?, s.span()))).collect()
+        list.iter()
+            .filter_map(|s| Some((self.expand(s)?, s.span())))
+            .collect()
     }
 
     // ---- sections ------------------------------------------------------
 
     fn server(&mut self, raw: Option<RawServer>) -> Option<Server> {
-        let RawServer { listen, connect_timeout, request_timeout, shutdown_grace, max_body, tls } =
-            raw.unwrap_or(RawServer {
-                listen: None,
-                connect_timeout: None,
-                request_timeout: None,
-                shutdown_grace: None,
-                max_body: None,
-                tls: None,
-            });
+        let RawServer {
+            listen,
+            connect_timeout,
+            request_timeout,
+            shutdown_grace,
+            max_body,
+            tls,
+        } = raw.unwrap_or(RawServer {
+            listen: None,
+            connect_timeout: None,
+            request_timeout: None,
+            shutdown_grace: None,
+            max_body: None,
+            tls: None,
+        });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
             None => Some(SocketAddr::from(([0, 0, 0, 0], 8080))),
         };
-        let connect_timeout = self.positive_duration(connect_timeout, Duration::from_secs(10), "connect_timeout");
-        let request_timeout = self.positive_duration(request_timeout, Duration::from_secs(60), "request_timeout");
-        let shutdown_grace = self.duration(shutdown_grace, Duration::from_secs(30), "shutdown_grace");
+        let connect_timeout =
+            self.positive_duration(connect_timeout, Duration::from_secs(10), "connect_timeout");
+        let request_timeout =
+            self.positive_duration(request_timeout, Duration::from_secs(60), "request_timeout");
+        let shutdown_grace =
+            self.duration(shutdown_grace, Duration::from_secs(30), "shutdown_grace");
         let max_body = match max_body {
             None => Some(None),
             Some(s) => {
@@ -252,7 +326,10 @@ impl Validator<'_> {
                     (Some(c), Some(k)) => {
                         let cert = self.path(&c, "tls.cert", true);
                         let key = self.path(&k, "tls.key", true);
-                        Some(Some(TlsFiles { cert: cert?, key: key? }))
+                        Some(Some(TlsFiles {
+                            cert: cert?,
+                            key: key?,
+                        }))
                     }
                     _ => {
                         self.err(span, "tls needs both cert and key: tls = { cert = \"/path/tls.crt\", key = \"/path/tls.key\" }");
@@ -275,7 +352,10 @@ impl Validator<'_> {
         let span = raw.span();
         let RawAdmin { listen } = raw.into_inner();
         let Some(listen) = listen else {
-            self.err(span, "[admin] needs listen, e.g. listen = \"127.0.0.1:9901\"");
+            self.err(
+                span,
+                "[admin] needs listen, e.g. listen = \"127.0.0.1:9901\"",
+            );
             return None;
         };
         let addr = self.socket_addr(&listen, "admin.listen")?;
@@ -302,7 +382,16 @@ impl Validator<'_> {
                 },
             ),
         };
-        let RawAuth { audience, issuer, algorithms, secret, secret_file, jwks_url, leeway, required_claims } = raw;
+        let RawAuth {
+            audience,
+            issuer,
+            algorithms,
+            secret,
+            secret_file,
+            jwks_url,
+            leeway,
+            required_claims,
+        } = raw;
         let needs_keys = routes.iter().flatten().any(|r| r.auth != AuthMode::None);
         let mut ok = true;
 
@@ -348,7 +437,10 @@ impl Validator<'_> {
         let leeway = self.duration(leeway, Duration::ZERO, "leeway");
         if let Some(l) = leeway {
             if l > Duration::from_secs(300) {
-                self.warn(section_span.clone(), "leeway is over 5 minutes: expired tokens stay valid that much longer");
+                self.warn(
+                    section_span.clone(),
+                    "leeway is over 5 minutes: expired tokens stay valid that much longer",
+                );
             }
         }
 
@@ -380,7 +472,10 @@ impl Validator<'_> {
                 Ok(v) if v.is_empty() => {}
                 Ok(v) => {
                     if self.check_secret(v.as_bytes(), s.span()) {
-                        hmac = Some(HmacKey { secret: Secret::new(v.into_bytes()), source: SecretSource::Inline });
+                        hmac = Some(HmacKey {
+                            secret: Secret::new(v.into_bytes()),
+                            source: SecretSource::Inline,
+                        });
                     } else {
                         ok = false;
                     }
@@ -398,13 +493,19 @@ impl Validator<'_> {
                     Ok(bytes) => {
                         let trimmed = trim_trailing_newlines(bytes);
                         if self.check_secret(&trimmed, f.span()) {
-                            hmac = Some(HmacKey { secret: Secret::new(trimmed), source: SecretSource::File(path) });
+                            hmac = Some(HmacKey {
+                                secret: Secret::new(trimmed),
+                                source: SecretSource::File(path),
+                            });
                         } else {
                             ok = false;
                         }
                     }
                     Err(e) => {
-                        self.err(f.span(), format!("secret_file: cannot read {}: {e}", path.display()));
+                        self.err(
+                            f.span(),
+                            format!("secret_file: cannot read {}: {e}", path.display()),
+                        );
                         ok = false;
                     }
                 }
@@ -433,7 +534,10 @@ impl Validator<'_> {
         };
 
         if hmac.is_none() && jwks.is_none() && ok && self.opts.dev && secret_file.is_none() {
-            hmac = Some(HmacKey { secret: ephemeral_secret(), source: SecretSource::Ephemeral });
+            hmac = Some(HmacKey {
+                secret: ephemeral_secret(),
+                source: SecretSource::Ephemeral,
+            });
             let at = secret.as_ref().map_or(section_span.clone(), |s| s.span());
             self.warn(at, "no HMAC secret is set: --dev uses an ephemeral random secret; tokens minted now stop working when the gateway restarts");
         }
@@ -452,7 +556,10 @@ impl Validator<'_> {
                     v.push(jsonwebtoken::Algorithm::HS256);
                 }
                 if jwks.is_some() {
-                    v.extend([jsonwebtoken::Algorithm::ES256, jsonwebtoken::Algorithm::RS256]);
+                    v.extend([
+                        jsonwebtoken::Algorithm::ES256,
+                        jsonwebtoken::Algorithm::RS256,
+                    ]);
                 }
                 v
             }
@@ -473,13 +580,19 @@ impl Validator<'_> {
                     }
                 }
                 if out.is_empty() && ok {
-                    self.err(span.clone(), "algorithms is empty; list at least one, e.g. [\"HS256\"]");
+                    self.err(
+                        span.clone(),
+                        "algorithms is empty; list at least one, e.g. [\"HS256\"]",
+                    );
                     ok = false;
                 }
                 let has_hmac_alg = out.iter().any(|a| is_hmac(*a));
                 let has_asym_alg = out.iter().any(|a| !is_hmac(*a));
                 if ok && has_hmac_alg && hmac.is_none() && secret_file.is_none() && needs_keys {
-                    self.err(span.clone(), "algorithms allows HMAC (HS*) but no secret or secret_file is set");
+                    self.err(
+                        span.clone(),
+                        "algorithms allows HMAC (HS*) but no secret or secret_file is set",
+                    );
                     ok = false;
                 }
                 if ok && has_asym_alg && jwks.is_none() {
@@ -523,14 +636,19 @@ impl Validator<'_> {
     }
 
     fn cors(&mut self, raw: Option<RawCors>) -> Option<Cors> {
-        let RawCors { allowed_origins, allow_credentials, max_age, allow_headers, expose_headers } =
-            raw.unwrap_or(RawCors {
-                allowed_origins: None,
-                allow_credentials: None,
-                max_age: None,
-                allow_headers: None,
-                expose_headers: None,
-            });
+        let RawCors {
+            allowed_origins,
+            allow_credentials,
+            max_age,
+            allow_headers,
+            expose_headers,
+        } = raw.unwrap_or(RawCors {
+            allowed_origins: None,
+            allow_credentials: None,
+            max_age: None,
+            allow_headers: None,
+            expose_headers: None,
+        });
         let allow_credentials = allow_credentials.map_or(true, Spanned::into_inner);
         let origins_span = allowed_origins.as_ref().map(|o| o.span());
         let allowed_origins = match allowed_origins {
@@ -539,7 +657,10 @@ impl Validator<'_> {
         };
         if let (Some(o), Some(span)) = (&allowed_origins, origins_span) {
             if o.is_empty() {
-                self.warn(span, "allowed_origins is empty: browsers on other origins cannot call the gateway");
+                self.warn(
+                    span,
+                    "allowed_origins is empty: browsers on other origins cannot call the gateway",
+                );
             }
         }
         let max_age = self.duration(max_age, Duration::from_secs(600), "max_age");
@@ -548,7 +669,10 @@ impl Validator<'_> {
             Some(list) => self.header_names(list.get_ref(), "allow_headers").map(Some),
         };
         let expose_headers = match expose_headers {
-            None => Some(vec![HeaderName::from_static("x-request-id"), HeaderName::from_static("x-process-time")]),
+            None => Some(vec![
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-process-time"),
+            ]),
             Some(list) => self.header_names(list.get_ref(), "expose_headers"),
         };
         Some(Cors {
@@ -575,7 +699,12 @@ impl Validator<'_> {
         ok.then_some(out)
     }
 
-    fn origins(&mut self, list: &[Spanned<String>], credentials: bool, key: &str) -> Option<Vec<OriginRule>> {
+    fn origins(
+        &mut self,
+        list: &[Spanned<String>],
+        credentials: bool,
+        key: &str,
+    ) -> Option<Vec<OriginRule>> {
         let mut ok = true;
         let mut out = Vec::new();
         for (text, span) in self.string_list(list) {
@@ -625,13 +754,19 @@ impl Validator<'_> {
                     None
                 }
                 Some(v) if !self.names.insert(v.clone()) => {
-                    self.err(n.span(), format!("route name {v:?} is used twice; names must be unique"));
+                    self.err(
+                        n.span(),
+                        format!("route name {v:?} is used twice; names must be unique"),
+                    );
                     None
                 }
                 v => v.map(|v| (v, n.span())),
             },
             None => {
-                self.err(span.clone(), "route has no name; add name = \"...\" (used in logs and metrics)");
+                self.err(
+                    span.clone(),
+                    "route has no name; add name = \"...\" (used in logs and metrics)",
+                );
                 None
             }
         };
@@ -639,7 +774,12 @@ impl Validator<'_> {
         let prefix = match prefix {
             Some(p) => self.expand(&p).and_then(|v| match check_prefix(&v) {
                 Ok(()) if !self.prefixes.insert(v.clone()) => {
-                    self.err(p.span(), format!("prefix {v:?} is used by an earlier route; each prefix may appear once"));
+                    self.err(
+                        p.span(),
+                        format!(
+                            "prefix {v:?} is used by an earlier route; each prefix may appear once"
+                        ),
+                    );
                     None
                 }
                 Ok(()) => Some((v, p.span())),
@@ -649,7 +789,10 @@ impl Validator<'_> {
                 }
             }),
             None => {
-                self.err(span.clone(), "route has no prefix; add prefix = \"/api/v1/...\"");
+                self.err(
+                    span.clone(),
+                    "route has no prefix; add prefix = \"/api/v1/...\"",
+                );
                 None
             }
         };
@@ -673,7 +816,10 @@ impl Validator<'_> {
             }
         };
         if let (Some(None), Some(sp)) = (&upstream, &upstream_span) {
-            self.warn(sp.clone(), "upstream is empty: this route answers 501 Not Implemented");
+            self.warn(
+                sp.clone(),
+                "upstream is empty: this route answers 501 Not Implemented",
+            );
         }
 
         let auth_mode = match auth {
@@ -683,7 +829,12 @@ impl Validator<'_> {
                 "optional" => Some(AuthMode::Optional),
                 "none" => Some(AuthMode::None),
                 other => {
-                    self.err(a.span(), format!("auth = {other:?}: expected \"required\", \"optional\" or \"none\""));
+                    self.err(
+                        a.span(),
+                        format!(
+                            "auth = {other:?}: expected \"required\", \"optional\" or \"none\""
+                        ),
+                    );
                     None
                 }
             },
@@ -697,7 +848,10 @@ impl Validator<'_> {
                 for (m, sp) in self.string_list(list.get_ref()) {
                     let upper = m.to_ascii_uppercase();
                     if m != upper && Method::from_bytes(upper.as_bytes()).is_ok() {
-                        self.err(sp, format!("method {m:?}: methods are case-sensitive; write {upper:?}"));
+                        self.err(
+                            sp,
+                            format!("method {m:?}: methods are case-sensitive; write {upper:?}"),
+                        );
                         mok = false;
                         continue;
                     }
@@ -726,13 +880,18 @@ impl Validator<'_> {
             (Some(base), None) => Some(base.clone()),
             (Some(base), Some(list)) => {
                 let origins = self.origins(list.get_ref(), base.allow_credentials, "cors_origins");
-                origins.map(|o| Cors { allowed_origins: o, ..base.clone() })
+                origins.map(|o| Cors {
+                    allowed_origins: o,
+                    ..base.clone()
+                })
             }
         };
 
         let timeout = match timeout {
             None => Some(None),
-            Some(t) => self.positive_duration(Some(t), Duration::ZERO, "timeout").map(Some),
+            Some(t) => self
+                .positive_duration(Some(t), Duration::ZERO, "timeout")
+                .map(Some),
         };
 
         let http2 = http2.map_or(false, Spanned::into_inner);
@@ -796,14 +955,23 @@ impl Validator<'_> {
                 }
                 Ok(h) => {
                     if out.iter().any(|i| i.header == h) {
-                        self.err(key.span(), format!("header {:?} is injected twice (header names are case-insensitive)", key.get_ref()));
+                        self.err(
+                            key.span(),
+                            format!(
+                                "header {:?} is injected twice (header names are case-insensitive)",
+                                key.get_ref()
+                            ),
+                        );
                         None
                     } else {
                         Some(h)
                     }
                 }
                 Err(_) => {
-                    self.err(key.span(), format!("{:?} is not a valid header name", key.get_ref()));
+                    self.err(
+                        key.span(),
+                        format!("{:?} is not a valid header name", key.get_ref()),
+                    );
                     None
                 }
             };
@@ -819,7 +987,11 @@ impl Validator<'_> {
                 }
             };
             match (header, claim) {
-                (Some(header), Some(claim)) => out.push(Injection { header, claim, required }),
+                (Some(header), Some(claim)) => out.push(Injection {
+                    header,
+                    claim,
+                    required,
+                }),
                 _ => ok = false,
             }
         }
@@ -842,40 +1014,63 @@ fn ephemeral_secret() -> Secret {
 
 /// True for HS256/384/512.
 pub fn is_hmac(a: jsonwebtoken::Algorithm) -> bool {
-    matches!(a, jsonwebtoken::Algorithm::HS256 | jsonwebtoken::Algorithm::HS384 | jsonwebtoken::Algorithm::HS512)
+    matches!(
+        a,
+        jsonwebtoken::Algorithm::HS256
+            | jsonwebtoken::Algorithm::HS384
+            | jsonwebtoken::Algorithm::HS512
+    )
 }
 
 /// The algorithms the allowlist may name.
-pub const ALGORITHM_NAMES: &[&str] =
-    &["HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"];
+pub const ALGORITHM_NAMES: &[&str] = &[
+    "HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384",
+    "PS512", "EdDSA",
+];
 
 fn parse_algorithm(name: &str) -> Result<jsonwebtoken::Algorithm, String> {
     if name.eq_ignore_ascii_case("none") {
         return Err("algorithm \"none\" is never accepted: it means an unsigned token".into());
     }
     if let Some(known) = ALGORITHM_NAMES.iter().find(|k| **k == name) {
-        return known.parse().map_err(|_| format!("unsupported algorithm {name:?}"));
+        return known
+            .parse()
+            .map_err(|_| format!("unsupported algorithm {name:?}"));
     }
-    match ALGORITHM_NAMES.iter().find(|k| k.eq_ignore_ascii_case(name)) {
-        Some(k) => Err(format!("algorithm {name:?}: names are case-sensitive; write {k:?}")),
-        None => Err(format!("unknown algorithm {name:?}; supported: {}", ALGORITHM_NAMES.join(", "))),
+    match ALGORITHM_NAMES
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(name))
+    {
+        Some(k) => Err(format!(
+            "algorithm {name:?}: names are case-sensitive; write {k:?}"
+        )),
+        None => Err(format!(
+            "unknown algorithm {name:?}; supported: {}",
+            ALGORITHM_NAMES.join(", ")
+        )),
     }
 }
 
 fn jwks_uri(text: &str) -> Result<Uri, String> {
-    let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     let host = uri.host().ok_or_else(|| format!("{text:?} has no host"))?;
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if is_loopback_host(host) => Ok(uri),
-        Some("http") => Err(format!("{text:?} must use https (plain http is only allowed for loopback hosts)")),
+        Some("http") => Err(format!(
+            "{text:?} must use https (plain http is only allowed for loopback hosts)"
+        )),
         _ => Err(format!("{text:?} must be an https:// URL")),
     }
 }
 
 fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks a route prefix: starts with `/`, no trailing `/` (but `/` alone
@@ -885,13 +1080,24 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
         return Err(format!("prefix {p:?} must start with \"/\", e.g. \"/{p}\""));
     }
     if p.len() > 1 && p.ends_with('/') {
-        return Err(format!("prefix {p:?} must not end with \"/\"; write {:?} (it matches {p:?} and everything below it)", p.trim_end_matches('/')));
+        return Err(format!(
+            "prefix {p:?} must not end with \"/\"; write {:?} (it matches {p:?} and everything below it)",
+            p.trim_end_matches('/')
+        ));
     }
     if p.contains(['?', '#']) || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("prefix {p:?} may hold only a path (no query, fragment or spaces)"));
+        return Err(format!(
+            "prefix {p:?} may hold only a path (no query, fragment or spaces)"
+        ));
     }
-    if p.len() > 1 && p[1..].split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(format!("prefix {p:?} has an empty, \".\" or \"..\" segment"));
+    if p.len() > 1
+        && p[1..]
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(format!(
+            "prefix {p:?} has an empty, \".\" or \"..\" segment"
+        ));
     }
     Ok(())
 }
@@ -902,25 +1108,43 @@ pub fn parse_upstream(text: &str) -> Result<Upstream, String> {
     if text.contains('#') {
         return Err(format!("{text:?} has a fragment; remove the #..."));
     }
-    let uri: Uri = text.parse().map_err(|e| format!("{text:?} is not a URL ({e}); expected e.g. \"http://service:8080\""))?;
+    let uri: Uri = text.parse().map_err(|e| {
+        format!("{text:?} is not a URL ({e}); expected e.g. \"http://service:8080\"")
+    })?;
     let https = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
-        Some(s) => return Err(format!("{text:?}: scheme {s:?} is not supported; use http:// or https://")),
+        Some(s) => {
+            return Err(format!(
+                "{text:?}: scheme {s:?} is not supported; use http:// or https://"
+            ));
+        }
         None => return Err(format!("{text:?} has no scheme; write \"http://{text}\"")),
     };
-    let authority = uri.authority().cloned().ok_or_else(|| format!("{text:?} has no host"))?;
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("{text:?} has no host"))?;
     if authority.host().is_empty() {
         return Err(format!("{text:?} has no host"));
     }
     if authority.as_str().contains('@') {
-        return Err(format!("{text:?}: credentials in the URL are not supported"));
+        return Err(format!(
+            "{text:?}: credentials in the URL are not supported"
+        ));
     }
     if uri.query().is_some() {
-        return Err(format!("{text:?} has a query string; upstream URLs take scheme, host, port and an optional base path"));
+        return Err(format!(
+            "{text:?} has a query string; upstream URLs take scheme, host, port and an optional base path"
+        ));
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
-    Ok(Upstream { url: text.to_owned(), https, authority, base_path })
+    Ok(Upstream {
+        url: text.to_owned(),
+        https,
+        authority,
+        base_path,
+    })
 }
 
 /// Parses a claim path: `a.b.c`, or a JSON Pointer starting with `/`.
@@ -932,14 +1156,19 @@ pub fn parse_claim_path(s: &str) -> Result<ClaimPath, String> {
         let mut chars = s.chars().peekable();
         while let Some(c) = chars.next() {
             if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
-                return Err(format!("JSON Pointer {s:?}: \"~\" must be followed by 0 or 1 (\"~0\" is ~, \"~1\" is /)"));
+                return Err(format!(
+                    "JSON Pointer {s:?}: \"~\" must be followed by 0 or 1 (\"~0\" is ~, \"~1\" is /)"
+                ));
             }
         }
         return Ok(ClaimPath::Pointer(s.to_owned()));
     }
     let keys: Vec<String> = s.split('.').map(str::to_owned).collect();
     if keys.iter().any(String::is_empty) {
-        return Err(format!("claim path {s:?} has an empty segment; for a claim whose name holds dots use a JSON Pointer such as \"/{}\"", s.replace('~', "~0").replace('/', "~1")));
+        return Err(format!(
+            "claim path {s:?} has an empty segment; for a claim whose name holds dots use a JSON Pointer such as \"/{}\"",
+            s.replace('~', "~0").replace('/', "~1")
+        ));
     }
     Ok(ClaimPath::Dotted(keys))
 }
@@ -957,14 +1186,23 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
     let (scheme, rest) = lower
         .split_once("://")
         .ok_or_else(|| format!("origin {text:?} needs a scheme, e.g. \"https://{text}\""))?;
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
         return Err(format!("origin {text:?} has an invalid scheme"));
     }
     if rest.ends_with('/') {
-        return Err(format!("origin {text:?} must not end with \"/\"; write {:?}", text.trim_end_matches('/')));
+        return Err(format!(
+            "origin {text:?} must not end with \"/\"; write {:?}",
+            text.trim_end_matches('/')
+        ));
     }
     if rest.contains(['/', '?', '#', '@']) {
-        return Err(format!("origin {text:?} may hold only scheme://host[:port], no path"));
+        return Err(format!(
+            "origin {text:?} may hold only scheme://host[:port], no path"
+        ));
     }
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => match p.parse::<u16>() {
@@ -979,12 +1217,20 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
     }
     if let Some(suffix) = host.strip_prefix("*.") {
         if suffix.is_empty() || suffix.contains('*') || !suffix.contains('.') {
-            return Err(format!("origin pattern {text:?}: the wildcard must stand for the leftmost labels of a domain with at least two labels, e.g. \"https://*.vercel.app\""));
+            return Err(format!(
+                "origin pattern {text:?}: the wildcard must stand for the leftmost labels of a domain with at least two labels, e.g. \"https://*.vercel.app\""
+            ));
         }
-        return Ok(OriginRule::Wildcard { scheme: scheme.to_owned(), suffix: suffix.to_owned(), port });
+        return Ok(OriginRule::Wildcard {
+            scheme: scheme.to_owned(),
+            suffix: suffix.to_owned(),
+            port,
+        });
     }
     if host.contains('*') {
-        return Err(format!("origin {text:?}: \"*\" is only allowed as the leftmost label (\"https://*.example.com\")"));
+        return Err(format!(
+            "origin {text:?}: \"*\" is only allowed as the leftmost label (\"https://*.example.com\")"
+        ));
     }
     Ok(OriginRule::Exact(lower))
 }
@@ -1012,51 +1258,108 @@ mod tests {
         let u = parse_upstream("https://x.example/base/").unwrap();
         assert!(u.https);
         assert_eq!(u.base_path, "/base");
-        for bad in ["svc:80", "ftp://x", "http://x/#f", "http://x/?q=1", "http://user@x", "http://"] {
+        for bad in [
+            "svc:80",
+            "ftp://x",
+            "http://x/#f",
+            "http://x/?q=1",
+            "http://user@x",
+            "http://",
+        ] {
             assert!(parse_upstream(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn claim_paths() {
-        assert_eq!(parse_claim_path("sub").unwrap(), ClaimPath::Dotted(vec!["sub".into()]));
+        assert_eq!(
+            parse_claim_path("sub").unwrap(),
+            ClaimPath::Dotted(vec!["sub".into()])
+        );
         assert_eq!(
             parse_claim_path("app_metadata.company_id").unwrap(),
             ClaimPath::Dotted(vec!["app_metadata".into(), "company_id".into()])
         );
-        assert_eq!(parse_claim_path("/https:~1~1x.com~1roles").unwrap(), ClaimPath::Pointer("/https:~1~1x.com~1roles".into()));
+        assert_eq!(
+            parse_claim_path("/https:~1~1x.com~1roles").unwrap(),
+            ClaimPath::Pointer("/https:~1~1x.com~1roles".into())
+        );
         for bad in ["", "a..b", ".a", "/a~2"] {
             assert!(parse_claim_path(bad).is_err(), "{bad}");
         }
         let claims = serde_json::json!({"app_metadata": {"company_id": "c1"}, "https://x.com/roles": "admin"});
-        assert_eq!(parse_claim_path("app_metadata.company_id").unwrap().lookup(&claims), Some(&serde_json::json!("c1")));
-        assert_eq!(parse_claim_path("/https:~1~1x.com~1roles").unwrap().lookup(&claims), Some(&serde_json::json!("admin")));
+        assert_eq!(
+            parse_claim_path("app_metadata.company_id")
+                .unwrap()
+                .lookup(&claims),
+            Some(&serde_json::json!("c1"))
+        );
+        assert_eq!(
+            parse_claim_path("/https:~1~1x.com~1roles")
+                .unwrap()
+                .lookup(&claims),
+            Some(&serde_json::json!("admin"))
+        );
     }
 
     #[test]
     fn origins() {
-        assert_eq!(parse_origin("http://localhost:3000").unwrap(), OriginRule::Exact("http://localhost:3000".into()));
-        assert_eq!(parse_origin("HTTPS://App.Nyro.AI").unwrap(), OriginRule::Exact("https://app.nyro.ai".into()));
+        assert_eq!(
+            parse_origin("http://localhost:3000").unwrap(),
+            OriginRule::Exact("http://localhost:3000".into())
+        );
+        assert_eq!(
+            parse_origin("HTTPS://App.Nyro.AI").unwrap(),
+            OriginRule::Exact("https://app.nyro.ai".into())
+        );
         assert_eq!(parse_origin("*").unwrap(), OriginRule::Any);
-        assert_eq!(parse_origin("null").unwrap(), OriginRule::Exact("null".into()));
+        assert_eq!(
+            parse_origin("null").unwrap(),
+            OriginRule::Exact("null".into())
+        );
         assert_eq!(
             parse_origin("https://*.vercel.app").unwrap(),
-            OriginRule::Wildcard { scheme: "https".into(), suffix: "vercel.app".into(), port: None }
+            OriginRule::Wildcard {
+                scheme: "https".into(),
+                suffix: "vercel.app".into(),
+                port: None
+            }
         );
         assert!(parse_origin("http://[::1]:3000").is_ok());
-        for bad in ["localhost:3000", "https://x.com/", "https://x.com/app", "https://*.com", "https://a.*.com", "https://x:port"] {
+        for bad in [
+            "localhost:3000",
+            "https://x.com/",
+            "https://x.com/app",
+            "https://*.com",
+            "https://a.*.com",
+            "https://x:port",
+        ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn algorithms() {
-        assert_eq!(parse_algorithm("HS256").unwrap(), jsonwebtoken::Algorithm::HS256);
-        assert_eq!(parse_algorithm("EdDSA").unwrap(), jsonwebtoken::Algorithm::EdDSA);
+        assert_eq!(
+            parse_algorithm("HS256").unwrap(),
+            jsonwebtoken::Algorithm::HS256
+        );
+        assert_eq!(
+            parse_algorithm("EdDSA").unwrap(),
+            jsonwebtoken::Algorithm::EdDSA
+        );
         for none in ["none", "None", "NONE", "nOnE"] {
-            assert!(parse_algorithm(none).unwrap_err().contains("never accepted"));
+            assert!(
+                parse_algorithm(none)
+                    .unwrap_err()
+                    .contains("never accepted")
+            );
         }
-        assert!(parse_algorithm("hs256").unwrap_err().contains("write \"HS256\""));
+        assert!(
+            parse_algorithm("hs256")
+                .unwrap_err()
+                .contains("write \"HS256\"")
+        );
         assert!(parse_algorithm("XX1").is_err());
     }
 }

@@ -15,7 +15,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("invalid duration {s:?} ({expected})"));
         }
@@ -23,7 +25,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("duration {s:?} is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -33,7 +37,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(n.saturating_mul(3600)),
             "d" => Duration::from_secs(n.saturating_mul(86_400)),
             "" => return Err(format!("duration {s:?} has no unit ({expected})")),
-            other => return Err(format!("unknown unit {other:?} in duration {s:?} ({expected})")),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in duration {s:?} ({expected})"
+                ));
+            }
         };
         total = total.saturating_add(part);
     }
@@ -49,7 +57,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if digits == 0 {
         return Err(format!("invalid size {s:?} ({expected})"));
     }
-    let n: u64 = t[..digits].parse().map_err(|_| format!("size {s:?} is too large"))?;
+    let n: u64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("size {s:?} is too large"))?;
     let mult: u64 = match t[digits..].trim().to_ascii_lowercase().as_str() {
         "b" => 1,
         "kib" => 1 << 10,
@@ -61,7 +71,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "" => return Err(format!("size {s:?} has no unit ({expected})")),
         other => return Err(format!("unknown unit {other:?} in size {s:?} ({expected})")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 /// Formats a duration the way the config writes it (`"1m30s"`, `"250ms"`).
@@ -90,19 +101,41 @@ mod tests {
 
     #[test]
     fn durations() {
-        let ok: &[(&str, u64)] = &[("250ms", 250), ("10s", 10_000), ("2m", 120_000), ("1h", 3_600_000), ("1m30s", 90_000), ("0s", 0), ("7d", 604_800_000)];
+        let ok: &[(&str, u64)] = &[
+            ("250ms", 250),
+            ("10s", 10_000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            ("1m30s", 90_000),
+            ("0s", 0),
+            ("7d", 604_800_000),
+        ];
         for (s, ms) in ok {
-            assert_eq!(parse_duration(s).unwrap(), Duration::from_millis(*ms), "{s}");
+            assert_eq!(
+                parse_duration(s).unwrap(),
+                Duration::from_millis(*ms),
+                "{s}"
+            );
         }
         for bad in ["", "10", "ten seconds", "5 parsecs", "s", "-1s", "1.5s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should fail");
         }
-        assert!(parse_duration("ten seconds").unwrap_err().contains("e.g. \"10s\""));
+        assert!(
+            parse_duration("ten seconds")
+                .unwrap_err()
+                .contains("e.g. \"10s\"")
+        );
     }
 
     #[test]
     fn sizes() {
-        let ok: &[(&str, u64)] = &[("10MiB", 10 << 20), ("1GiB", 1 << 30), ("512kib", 512 << 10), ("100B", 100), ("2MB", 2_000_000)];
+        let ok: &[(&str, u64)] = &[
+            ("10MiB", 10 << 20),
+            ("1GiB", 1 << 30),
+            ("512kib", 512 << 10),
+            ("100B", 100),
+            ("2MB", 2_000_000),
+        ];
         for (s, n) in ok {
             assert_eq!(parse_size(s).unwrap(), *n, "{s}");
         }
