@@ -24,13 +24,13 @@ pub use bearer::{BearerError, bearer_token};
 pub use claims::{InjectError, injected_headers};
 pub use jwks::{JwksError, JwksStore};
 pub use mint::{MintError, mint_token};
-pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified};
+pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
 
 #[cfg(test)]
 mod tests;
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
-pub(crate) fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -55,7 +55,7 @@ pub fn human_span(secs: u64) -> String {
 /// Makes text safe for an RFC 6750 `error_description` (and a log line):
 /// printable ASCII without `"` and `\`, at most 80 characters. Anything a
 /// token carries goes through this before it reaches a message.
-pub(crate) fn clean(s: &str) -> String {
+pub fn clean(s: &str) -> String {
     let mut out: String = s
         .chars()
         .take(80)

@@ -583,6 +583,6 @@ fn algorithms_text(key: &JwkKey) -> String {
 }
 
 /// True for HS256/384/512: verified with the shared secret only.
-pub(crate) fn is_hmac(alg: Algorithm) -> bool {
+pub fn is_hmac(alg: Algorithm) -> bool {
     alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
 }
