@@ -1,68 +1,74 @@
-//! TEMPORARY stub with the interface of the auth module (replaced by the real one on merge).
-#![allow(missing_docs, unused)]
-use std::sync::Arc;
+//! JWT authentication: where a 401 or a claim-based 403 comes from.
+//!
+//! - `verify`: [`Authenticator`], one per config generation; decides which
+//!   key and algorithm may verify a token (the allowlist and the key's own
+//!   type decide, never the token header) and explains every refusal
+//! - `jwks`: [`JwksStore`], the issuer's public keys, fetched, cached and
+//!   refreshed in the background; re-fetched (at most every 5 s) on an
+//!   unknown `kid`
+//! - `cache`: the bounded cache of verified asymmetric tokens
+//! - `claims`: [`injected_headers`], verified claims -> upstream headers
+//! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction
+//! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`
+//! - `inspect`: decoding and wording helpers for `token inspect`
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+mod bearer;
+mod cache;
+mod claims;
+pub mod inspect;
+mod jwks;
+mod mint;
+mod verify;
 
-pub struct Authenticator;
-pub struct JwksStore;
-impl JwksStore {
-    pub fn url(&self) -> &http::Uri {
-        unimplemented!()
+pub use bearer::{BearerError, bearer_token};
+pub use claims::{InjectError, injected_headers};
+pub use jwks::{JwksError, JwksStore};
+pub use mint::{MintError, mint_token};
+pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
+
+#[cfg(test)]
+mod tests;
+
+/// Seconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// "5 minutes", "1 hour", "3 days": a span for people, rounded down to its
+/// largest unit.
+pub fn human_span(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..=119 => (secs, "second"),
+        120..=7_199 => (secs / 60, "minute"),
+        7_200..=172_799 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }
-#[derive(Debug, thiserror::Error)]
-pub enum AuthBuildError {
-    #[error("x")]
-    X,
-}
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("signature is invalid")]
-    Invalid,
-}
-#[derive(Debug, thiserror::Error)]
-pub enum BearerError {
-    #[error("repeated")]
-    Repeated,
-}
-#[derive(Debug, thiserror::Error)]
-#[error("claim {0} missing")]
-pub struct InjectError(String);
-pub struct Verified {
-    pub claims: Arc<serde_json::Value>,
-}
-impl Authenticator {
-    pub fn new(
-        cfg: &crate::config::Auth,
-        jwks: Option<Arc<JwksStore>>,
-    ) -> Result<Self, AuthBuildError> {
-        Ok(Authenticator)
+
+/// Makes text safe for an RFC 6750 `error_description` (and a log line):
+/// printable ASCII without `"` and `\`, at most 80 characters. Anything a
+/// token carries goes through this before it reaches a message.
+pub fn clean(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(80)
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if s.chars().nth(80).is_some() {
+        out.push_str("...");
     }
-    pub fn jwks(&self) -> Option<&Arc<JwksStore>> {
-        None
-    }
-    pub fn is_ready(&self) -> bool {
-        true
-    }
-    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
-        Err(TokenError::Invalid)
-    }
-}
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
-    Ok(None)
-}
-pub fn injected_headers(
-    claims: &serde_json::Value,
-    inject: &[crate::config::Injection],
-) -> Result<Vec<(HeaderName, HeaderValue)>, InjectError> {
-    Ok(vec![])
-}
-pub fn mint_token(
-    secret: &[u8],
-    claims: serde_json::Map<String, serde_json::Value>,
-    audience: &str,
-    ttl: std::time::Duration,
-) -> anyhow::Result<String> {
-    anyhow::bail!("stub")
+    out
 }

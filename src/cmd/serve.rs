@@ -188,6 +188,12 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
         let claims = claims.as_object().cloned().unwrap_or_default();
         match crate::auth::mint_token(
             hmac.secret.expose(),
+            cfg.auth
+                .algorithms
+                .iter()
+                .copied()
+                .find(|a| crate::auth::is_hmac(*a))
+                .unwrap_or(jsonwebtoken::Algorithm::HS256),
             claims,
             aud,
             Duration::from_secs(12 * 3600),

@@ -1,10 +1,404 @@
-//! TEMPORARY stub (replaced by the auth branch).
+//! `nyro-gw token inspect` and `nyro-gw token mint`.
+//!
+//! `inspect` decodes a token, verifies it against the config's keys (the
+//! same [`Authenticator`] `serve` uses), and says per route what the gateway
+//! would answer and inject. Without a config it only decodes and says that
+//! the signature was NOT checked (exit 1: nothing was accepted). It never
+//! prints the token or the secret.
+
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
-/// stub
-pub fn inspect(_args: crate::cli::TokenInspectArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet implemented")
+
+use anyhow::{Context, anyhow, bail};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::inspect::{Unverified, decode_unverified, format_utc, hint, relative};
+use crate::auth::{Authenticator, TokenError, Verified, injected_headers, mint_token};
+use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
+use crate::config::{AuthMode, Config, LoadOptions, Severity, load_path, values::parse_duration};
+
+/// What `token inspect` found; printed as text or JSON.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// The config checked against, when one was found.
+    config: Option<String>,
+    /// False when no config was found: the token was only decoded.
+    signature_checked: bool,
+    /// True when the config's keys and rules accept the token.
+    accepted: bool,
+    /// Why it was refused (the gateway's `error_description`).
+    reason: Option<String>,
+    /// What to do about it, for people.
+    hint: Option<String>,
+    /// Algorithm and key id used, when accepted.
+    verified_with: Option<String>,
+    /// The decoded header (absent when the token does not decode).
+    header: Option<Value>,
+    /// The decoded claims.
+    claims: Option<Value>,
+    /// iat / nbf / exp as absolute and relative times.
+    times: Vec<TimeRow>,
+    /// What each route would do with this token.
+    routes: Vec<RouteRow>,
 }
-/// stub
-pub fn mint(_args: crate::cli::TokenMintArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet implemented")
+
+#[derive(Debug, Serialize)]
+struct TimeRow {
+    claim: &'static str,
+    unix: i64,
+    utc: String,
+    relative: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RouteRow {
+    name: String,
+    prefix: String,
+    auth: &'static str,
+    /// The status the gateway's auth phase gives: 200 means it passes on.
+    status: u16,
+    /// "accepted", or why not.
+    outcome: String,
+    /// Headers it would inject, in order.
+    inject: Vec<(String, String)>,
+}
+
+/// `token inspect`. Exit 0 when the config accepts the token, 1 otherwise.
+pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
+    let TokenInspectArgs {
+        token,
+        config,
+        format,
+    } = args;
+    let token = read_token(token)?;
+    let explicit =
+        config.is_some() || std::env::var_os("NYRO_GW_CONFIG").is_some_and(|v| !v.is_empty());
+    let path = resolve_config_path(config);
+    let cfg = if explicit || path.exists() {
+        Some(load(&path)?)
+    } else {
+        None
+    };
+
+    let decoded = decode_unverified(&token);
+    let mut report = Report {
+        config: cfg.as_ref().map(|_| path.display().to_string()),
+        signature_checked: cfg.is_some(),
+        accepted: false,
+        reason: None,
+        hint: None,
+        verified_with: None,
+        header: None,
+        claims: None,
+        times: Vec::new(),
+        routes: Vec::new(),
+    };
+    match &decoded {
+        Ok(Unverified { header, claims }) => {
+            report.header = Some(header.clone());
+            report.claims = Some(claims.clone());
+            report.times = times(claims);
+        }
+        Err(e) => {
+            report.reason = Some(e.to_string());
+        }
+    }
+    if let (Some(cfg), Ok(_)) = (&cfg, &decoded) {
+        let (verdict, fetch_error) = verify_with(cfg, &token)?;
+        match &verdict {
+            Ok(v) => {
+                report.accepted = true;
+                report.verified_with = Some(match &v.kid {
+                    Some(kid) => format!("{:?}, JWKS key '{}'", v.alg, crate::auth::clean(kid)),
+                    None if crate::auth::is_hmac(v.alg) => format!("{:?}, the HMAC secret", v.alg),
+                    None => format!("{:?}, a JWKS key without kid", v.alg),
+                });
+            }
+            Err(e) => {
+                let mut reason = e.to_string();
+                if let (TokenError::KeysUnavailable, Some(f)) = (e, &fetch_error) {
+                    reason.push_str(&format!(": {f}"));
+                }
+                report.reason = Some(reason);
+                report.hint = hint(e).map(str::to_owned);
+            }
+        }
+        report.routes = routes(cfg, &verdict);
+    }
+
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => print!("{}", render(&report)),
+    }
+    Ok(if report.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `token mint`: prints the token and a newline.
+pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
+    let TokenMintArgs {
+        claims,
+        ttl,
+        config,
+    } = args;
+    let claims: Value = serde_json::from_str(&claims).with_context(
+        || "--claims is not valid JSON (expected an object, e.g. '{\"sub\":\"u1\"}')",
+    )?;
+    let Value::Object(claims) = claims else {
+        bail!(
+            "--claims must be a JSON object, e.g. '{{\"sub\":\"u1\",\"app_metadata\":{{\"company_id\":\"c1\"}}}}'"
+        );
+    };
+    let ttl = parse_duration(&ttl).map_err(|e| anyhow!("--ttl: {e}"))?;
+    let path = resolve_config_path(config);
+    let cfg = load(&path)?;
+    let Some(hmac) = &cfg.auth.hmac else {
+        bail!(
+            "{}: [auth] has no HMAC secret (secret or secret_file), so there is nothing to sign with; \
+             token mint signs HS256/HS384/HS512 tokens only (keys behind jwks_url stay with their issuer)",
+            path.display()
+        );
+    };
+    let Some(alg) = cfg
+        .auth
+        .algorithms
+        .iter()
+        .copied()
+        .find(|a| crate::auth::is_hmac(*a))
+    else {
+        bail!(
+            "{}: [auth].algorithms allows no HS* algorithm, so the gateway would refuse a minted token; add \"HS256\"",
+            path.display()
+        );
+    };
+    let audience = cfg
+        .auth
+        .audience
+        .first()
+        .map_or("authenticated", String::as_str);
+    let token = mint_token(hmac.secret.expose(), alg, claims, audience, ttl)?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token from the argument or stdin, without a leading `Bearer `.
+fn read_token(arg: Option<String>) -> anyhow::Result<String> {
+    let raw = match arg {
+        Some(t) if t != "-" => t,
+        _ => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the token from stdin")?;
+            s
+        }
+    };
+    let t = raw.trim();
+    let t = match t.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => t[7..].trim_start(),
+        _ => t,
+    };
+    if t.is_empty() {
+        bail!("no token given: pass it as an argument, or on stdin with `-`");
+    }
+    Ok(t.to_owned())
+}
+
+/// Loads the config, printing its diagnostics to stderr; fails when it has
+/// errors.
+fn load(path: &Path) -> anyhow::Result<Config> {
+    let report = load_path(path, &LoadOptions { dev: false });
+    for d in &report.diagnostics {
+        eprintln!("{d}");
+    }
+    match report.config {
+        Some(cfg) => Ok(cfg),
+        None => {
+            let n = report
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            bail!(
+                "{} is invalid ({n} error{}; see above)",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            )
+        }
+    }
+}
+
+/// Verifies with a throwaway runtime (for JWKS fetching); returns the
+/// verdict and, if the JWKS could not be fetched, why.
+fn verify_with(
+    cfg: &Config,
+    token: &str,
+) -> anyhow::Result<(Result<Verified, TokenError>, Option<String>)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime for JWKS fetching")?;
+    rt.block_on(async {
+        let auth = Authenticator::new(&cfg.auth, None)?;
+        let mut fetch_error = None;
+        if let Some(store) = auth.jwks()
+            && let Err(e) = store.ensure_fetched().await
+        {
+            fetch_error = Some(format!("fetching {} failed: {e}", store.url()));
+        }
+        Ok((auth.verify(token).await, fetch_error))
+    })
+}
+
+fn times(claims: &Value) -> Vec<TimeRow> {
+    let now = i64::try_from(crate::auth::now_unix()).unwrap_or(i64::MAX);
+    ["iat", "nbf", "exp"]
+        .into_iter()
+        .filter_map(|claim| {
+            let unix = claims.get(claim)?.as_f64()? as i64;
+            Some(TimeRow {
+                claim,
+                unix,
+                utc: format_utc(unix),
+                relative: relative(claim, unix, now),
+            })
+        })
+        .collect()
+}
+
+fn routes(cfg: &Config, verdict: &Result<Verified, TokenError>) -> Vec<RouteRow> {
+    cfg.routes
+        .iter()
+        .map(|r| {
+            let (status, outcome, inject) = match (r.auth, verdict) {
+                (AuthMode::None, _) => (
+                    200,
+                    "token not checked (auth = \"none\"); no identity headers".to_owned(),
+                    vec![],
+                ),
+                (_, Err(e)) => (401, e.to_string(), vec![]),
+                (_, Ok(v)) => match injected_headers(&v.claims, &r.inject) {
+                    Ok(h) => (
+                        200,
+                        "accepted".to_owned(),
+                        h.iter()
+                            .map(|(k, v)| {
+                                (header_case(k.as_str()), v.to_str().unwrap_or("").to_owned())
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => (403, e.to_string(), vec![]),
+                },
+            };
+            RouteRow {
+                name: r.name.clone(),
+                prefix: r.prefix.clone(),
+                auth: r.auth.as_str(),
+                status,
+                outcome,
+                inject,
+            }
+        })
+        .collect()
+}
+
+/// `x-user-id` -> `X-User-ID`-ish (`X-User-Id`), for display only.
+fn header_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            if part.eq_ignore_ascii_case("id") {
+                return "ID".to_owned();
+            }
+            let mut c = part.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn render(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let indent = |v: &Value| {
+        serde_json::to_string_pretty(v)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+    };
+    if let Some(h) = &r.header {
+        let _ = writeln!(out, "Header:\n{}", indent(h).trim_end());
+    }
+    if let Some(c) = &r.claims {
+        let _ = writeln!(out, "Claims:\n{}", indent(c).trim_end());
+    }
+    if !r.times.is_empty() {
+        let _ = writeln!(out, "Times:");
+        for t in &r.times {
+            let _ = writeln!(out, "  {:<4} {}  ({})", t.claim, t.utc, t.relative);
+        }
+    }
+    match (&r.config, r.signature_checked) {
+        (Some(path), true) => {
+            if r.accepted {
+                let with = r.verified_with.as_deref().unwrap_or("");
+                let _ = writeln!(out, "Verdict: ACCEPTED by {path} (verified with {with})");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "Verdict: REFUSED by {path}: {}",
+                    r.reason.as_deref().unwrap_or("unknown")
+                );
+                if let Some(h) = &r.hint {
+                    let _ = writeln!(out, "  {h}");
+                }
+            }
+        }
+        _ => {
+            if let Some(reason) = &r.reason {
+                let _ = writeln!(out, "Verdict: cannot decode: {reason}");
+            }
+            let _ = writeln!(
+                out,
+                "The signature was NOT checked: no config found (pass --config PATH, set $NYRO_GW_CONFIG, \
+                 or run where gateway.toml is). Anyone can write a token that decodes like this one."
+            );
+        }
+    }
+    if !r.routes.is_empty() {
+        let w = |f: &dyn Fn(&RouteRow) -> usize, min: usize| {
+            r.routes.iter().map(f).max().unwrap_or(0).max(min)
+        };
+        let (wn, wp) = (w(&|x| x.name.len(), 5), w(&|x| x.prefix.len(), 6));
+        let _ = writeln!(out, "Routes:");
+        let _ = writeln!(
+            out,
+            "  {:<wn$}  {:<wp$}  {:<8}  RESULT",
+            "ROUTE", "PREFIX", "AUTH"
+        );
+        for row in &r.routes {
+            let mut result = format!("{} {}", row.status, row.outcome);
+            if !row.inject.is_empty() {
+                let list: Vec<String> = row
+                    .inject
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect();
+                result.push_str(&format!("; injects {}", list.join(", ")));
+            }
+            let _ = writeln!(
+                out,
+                "  {:<wn$}  {:<wp$}  {:<8}  {result}",
+                row.name, row.prefix, row.auth
+            );
+        }
+    }
+    out
 }

@@ -3,3 +3,4 @@
 
 mod proxy;
 mod support;
+mod token_cli;

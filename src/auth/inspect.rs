@@ -1,0 +1,176 @@
+//! Helpers for `token inspect`: decoding without verifying, times for
+//! people, and advice on each refusal in words a new user understands.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use super::TokenError;
+
+/// A token's header and claims, decoded but NOT verified.
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    /// The JOSE header.
+    pub header: Value,
+    /// The payload.
+    pub claims: Value,
+}
+
+/// Decodes header and payload without checking anything else (so even an
+/// `alg: none` token can be shown). Errors name the broken part.
+pub fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
+    if token.len() > super::MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge);
+    }
+    let bad = |m: &str| TokenError::Malformed(m.to_owned());
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected three base64url parts separated by dots"));
+    };
+    let json = |part: &str, what: &str| -> Result<Value, TokenError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| bad(&format!("the {what} is not base64url")))?;
+        serde_json::from_slice(&bytes).map_err(|_| bad(&format!("the {what} is not JSON")))
+    };
+    Ok(Unverified {
+        header: json(h, "header")?,
+        claims: json(p, "payload")?,
+    })
+}
+
+/// `2025-06-01 10:00:00 UTC`.
+pub fn format_utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// A compact span: `40s`, `55m`, `3h5m`, `26h`, `3d`.
+pub fn compact_span(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3_599 => format!("{}m", secs / 60),
+        3_600..=35_999 if secs % 3600 >= 60 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
+        3_600..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// `in 55m` or `3h ago` (`expired 3h ago` for `exp`).
+pub fn relative(claim: &str, unix: i64, now: i64) -> String {
+    let d = unix - now;
+    if d > 0 {
+        format!("in {}", compact_span(d.unsigned_abs()))
+    } else if claim == "exp" {
+        format!("expired {} ago", compact_span(d.unsigned_abs()))
+    } else {
+        format!("{} ago", compact_span(d.unsigned_abs()))
+    }
+}
+
+/// What a person can do about a refusal.
+pub fn hint(err: &TokenError) -> Option<&'static str> {
+    Some(match err {
+        TokenError::Expired { .. } => {
+            "Tokens are short-lived: its exp (expiry time) has passed, so every route answers 401. \
+             Sign in again or refresh the session to get a new access token \
+             (`nyro-gw token mint` makes one for tests)."
+        }
+        TokenError::NotYetValid { .. } => {
+            "Its nbf (not-before time) is in the future: the issuer's clock or this machine's is off. \
+             A small [auth].leeway absorbs clock skew."
+        }
+        TokenError::Audience { .. } => {
+            "The aud (audience) claim says which API the token is meant for; the gateway accepts only \
+             the audiences listed in [auth].audience. Supabase user tokens carry \"authenticated\". \
+             Use a token meant for this API, or change [auth].audience."
+        }
+        TokenError::Issuer { .. } => {
+            "The iss claim names who issued the token and must equal [auth].issuer exactly \
+             (for Supabase: https://<project>.supabase.co/auth/v1). The token may come from another project."
+        }
+        TokenError::BadSignature => {
+            "The token was not signed by a key this config trusts: check that [auth].secret is this \
+             Supabase project's JWT secret (or jwks_url this project's JWKS), or the token was altered."
+        }
+        TokenError::UnknownKid(_) => {
+            "The kid (key id) names a key the JWKS does not publish: the token comes from another \
+             project, or its key was rotated out."
+        }
+        TokenError::KeysUnavailable => {
+            "The JWKS could not be fetched, so asymmetric tokens cannot be checked yet."
+        }
+        TokenError::AlgorithmNotAllowed(_) | TokenError::Unsigned => {
+            "Only the algorithms in [auth].algorithms are accepted (\"none\" never is). Supabase's \
+             legacy secret signs HS256; its asymmetric signing keys use ES256 or RS256."
+        }
+        TokenError::KeyAlgorithmMismatch { .. } => {
+            "The key named by kid is published for another algorithm; a token may not choose how its key is used."
+        }
+        TokenError::MissingClaim(_) => {
+            "[auth].required_claims lists the claims every token must carry, non-empty \
+             (default: sub, aud, exp)."
+        }
+        TokenError::ProjectKey(_) => {
+            "The anon and service_role keys identify the Supabase project, not a user. Send the \
+             access_token of a signed-in user's session instead."
+        }
+        TokenError::TooLarge
+        | TokenError::Malformed(_)
+        | TokenError::Critical
+        | TokenError::NoKeyForAlgorithm(_) => {
+            return None;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_and_relative_times() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_735_689_599), "2024-12-31 23:59:59 UTC");
+        assert_eq!(relative("exp", 1_000 + 3_300, 1_000), "in 55m");
+        assert_eq!(relative("exp", 1_000, 1_000 + 3 * 3600), "expired 3h ago");
+        assert_eq!(relative("iat", 1_000, 1_040), "40s ago");
+        assert_eq!(compact_span(3_900), "1h5m");
+        assert_eq!(compact_span(3 * 86_400), "3d");
+    }
+
+    #[test]
+    fn decodes_alg_none_and_reports_broken_parts() {
+        let t = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#)
+        );
+        let u = decode_unverified(&t).unwrap();
+        assert_eq!(u.header["alg"], "none");
+        assert_eq!(u.claims["sub"], "x");
+        assert_eq!(
+            decode_unverified("a.%%.c").unwrap_err().to_string(),
+            "malformed token: the header is not base64url"
+        );
+    }
+}

@@ -1,0 +1,588 @@
+//! Token verification.
+//!
+//! The config's `algorithms` allowlist and the key's own type decide how a
+//! token is verified, never the token header alone:
+//! - `none` (any casing) is refused, and so is any algorithm not listed;
+//! - HS* tokens are verified with the HMAC secret only, whatever their `kid`
+//!   says (hosted Supabase HS256 tokens carry a `kid` absent from the JWKS);
+//!   a token signed with a public key used as an HMAC secret fails there;
+//! - asymmetric tokens are verified with a JWKS key only, and only when the
+//!   key's `kty`/`crv`/`alg` allow the header's algorithm;
+//! - `jku`, `x5u`, `x5c` and embedded `jwk` headers are never followed;
+//!   a `crit` header is refused (we implement no extension);
+//! - `exp` is always required; `nbf`, `aud` (any of the configured
+//!   audiences), `iss` (exact, when configured) are checked; required claims
+//!   that are empty strings count as missing; an empty `sub` is refused.
+//!
+//! Every `Validation` field of jsonwebtoken is set explicitly below: its
+//! defaults are loose (60 s leeway, `nbf` unchecked).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use super::cache::TokenCache;
+use super::jwks::{JwkKey, JwksStore};
+use super::{clean, human_span, now_unix};
+use crate::config::Auth;
+
+/// Tokens longer than this are refused before any parsing (a real Supabase
+/// token is about 1 KiB).
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Why an [`Authenticator`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthBuildError {
+    /// A JWKS store was needed outside a tokio runtime.
+    #[error("the JWKS refresher needs a tokio runtime")]
+    NoRuntime,
+    /// The TLS client for JWKS fetches could not be built.
+    #[error("cannot build the TLS client for JWKS fetches")]
+    Tls(#[source] rustls::Error),
+}
+
+/// Why a token was refused. `Display` is the short reason sent as the RFC
+/// 6750 `error_description`: it never holds the token or a secret, and is
+/// printable ASCII without `"` or `\` (values from the token are quoted with
+/// `'` and cleaned).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Over [`MAX_TOKEN_LEN`] bytes.
+    #[error("token is larger than 16 KiB")]
+    TooLarge,
+    /// Not three base64url parts of JSON, or a claim of the wrong type.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// `alg: none` in any casing.
+    #[error("algorithm none is not allowed: the token is unsigned")]
+    Unsigned,
+    /// The header's algorithm is unknown or not in the allowlist.
+    #[error("algorithm {0} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// A `crit` header: an extension we do not implement must not be ignored.
+    #[error("header parameter crit is not supported")]
+    Critical,
+    /// No JWKS key has this `kid` (even after a re-fetch).
+    #[error("unknown key id '{0}'")]
+    UnknownKid(String),
+    /// A token without `kid` and no key of its algorithm.
+    #[error("no key for algorithm {0}")]
+    NoKeyForAlgorithm(String),
+    /// The key named by `kid` is for another algorithm.
+    #[error("key '{kid}' is for {key}, not {alg}")]
+    KeyAlgorithmMismatch {
+        /// The key id (cleaned).
+        kid: String,
+        /// The algorithm(s) the key allows.
+        key: String,
+        /// The token header's algorithm.
+        alg: String,
+    },
+    /// The JWKS has never been fetched successfully.
+    #[error("signing keys are not available yet (the JWKS could not be fetched)")]
+    KeysUnavailable,
+    /// The signature does not match.
+    #[error("signature is invalid")]
+    BadSignature,
+    /// Past `exp` (plus leeway).
+    #[error("token expired {} ago", human_span(*ago))]
+    Expired {
+        /// Seconds since `exp`.
+        ago: u64,
+    },
+    /// Before `nbf` (less leeway).
+    #[error("token is not valid yet: it becomes valid in {}", human_span(*wait))]
+    NotYetValid {
+        /// Seconds until `nbf`.
+        wait: u64,
+    },
+    /// `aud` is none of the accepted audiences.
+    #[error("audience mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
+    Audience {
+        /// Accepted audiences, quoted with `'`.
+        expected: String,
+        /// The token's `aud` (cleaned), when it has one.
+        found: Option<String>,
+    },
+    /// `iss` differs from the configured issuer.
+    #[error("issuer mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
+    Issuer {
+        /// The configured issuer, quoted.
+        expected: String,
+        /// The token's `iss` (cleaned), when it has one.
+        found: Option<String>,
+    },
+    /// A required claim is absent, `null` or an empty string.
+    #[error("required claim {0} is missing")]
+    MissingClaim(String),
+    /// A Supabase project key (anon or service_role) where a user token is
+    /// needed: it has a role but no `sub`.
+    #[error("token is the Supabase {0} key, not a user's token (it has no sub)")]
+    ProjectKey(String),
+}
+
+/// A verified token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The claims (a JSON object).
+    pub claims: Arc<Value>,
+    /// The algorithm it was verified with.
+    pub alg: Algorithm,
+    /// The JWKS key id used (`None` for HMAC or a key without `kid`).
+    pub kid: Option<String>,
+    /// `exp`, unix seconds.
+    pub exp: u64,
+}
+
+impl Verified {
+    /// The `sub` claim, when a non-empty string.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// A token split and decoded, not verified.
+pub(crate) struct Decoded {
+    /// The header object.
+    pub(crate) header: Map<String, Value>,
+    /// The payload object.
+    pub(crate) claims: Map<String, Value>,
+    /// The header's algorithm, when it names one we know (`none` refused).
+    pub(crate) alg: Result<Algorithm, TokenError>,
+}
+
+/// Splits and decodes a token without verifying it. Fails on structure
+/// only (not three parts, not base64url, not JSON objects, no `alg`).
+pub(crate) fn decode_parts(token: &str) -> Result<Decoded, TokenError> {
+    let bad = |m: &str| TokenError::Malformed(m.to_owned());
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge);
+    }
+    if token.is_empty() {
+        return Err(bad("the token is empty"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected three base64url parts separated by dots"));
+    };
+    let object = |part: &str, what: &str| -> Result<Map<String, Value>, TokenError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| bad(&format!("the {what} is not base64url")))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(bad(&format!("the {what} is not a JSON object"))),
+            Err(_) => Err(bad(&format!("the {what} is not JSON"))),
+        }
+    };
+    let header = object(h, "header")?;
+    let claims = object(p, "payload")?;
+    let alg = match header.get("alg") {
+        None => return Err(bad("the header has no alg")),
+        Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => Err(TokenError::Unsigned),
+        Some(Value::String(a)) => a
+            .parse::<Algorithm>()
+            .map_err(|_| TokenError::AlgorithmNotAllowed(clean(a))),
+        Some(_) => return Err(bad("the header's alg is not a string")),
+    };
+    if alg == Err(TokenError::Unsigned) {
+        return Err(TokenError::Unsigned);
+    }
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(bad("the signature is not base64url"));
+    }
+    Ok(Decoded {
+        header,
+        claims,
+        alg,
+    })
+}
+
+/// Verifies tokens for one config generation. Cheap to share in an `Arc`.
+pub struct Authenticator {
+    /// The allowlist, with a ready `Validation` per algorithm (every field
+    /// set from the config; only `algorithms` differs).
+    validations: Vec<(Algorithm, Validation)>,
+    /// The HMAC key for HS*, when configured.
+    hmac: Option<DecodingKey>,
+    /// The JWKS for asymmetric algorithms, when configured.
+    jwks: Option<Arc<JwksStore>>,
+    /// Accepted audiences (for messages).
+    audience: Vec<String>,
+    /// Exact issuer, when configured (for messages).
+    issuer: Option<String>,
+    /// Claims that must be present and non-empty, in config order, `exp`
+    /// (and `iss` when an issuer is set) included.
+    required: Vec<String>,
+    /// Verified asymmetric tokens; per generation, so new keys start fresh.
+    cache: TokenCache,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field(
+                "algorithms",
+                &self.validations.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            )
+            .field("hmac", &self.hmac.as_ref().map(|_| "***"))
+            .field("jwks", &self.jwks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims jsonwebtoken can require.
+const SPEC_CLAIMS: &[&str] = &["exp", "nbf", "aud", "iss", "sub"];
+
+impl Authenticator {
+    /// Builds the verifier. `jwks`: a store to reuse from the previous
+    /// generation when the URL is unchanged (so keys and readiness survive
+    /// reloads); `None` (or a store for another URL) -> a new one is created
+    /// when `cfg.jwks_url` is set, which needs a tokio runtime.
+    pub fn new(cfg: &Auth, jwks: Option<Arc<JwksStore>>) -> Result<Self, AuthBuildError> {
+        let Auth {
+            audience,
+            issuer,
+            algorithms,
+            hmac,
+            jwks_url,
+            leeway,
+            required_claims,
+        } = cfg;
+        let mut required: Vec<String> = vec!["exp".to_owned()];
+        if issuer.is_some() {
+            required.push("iss".to_owned());
+        }
+        for c in required_claims {
+            if !required.contains(c) {
+                required.push(c.clone());
+            }
+        }
+        let base = Validation {
+            required_spec_claims: required
+                .iter()
+                .filter(|c| SPEC_CLAIMS.contains(&c.as_str()))
+                .cloned()
+                .collect(),
+            leeway: leeway.as_secs(),
+            reject_tokens_expiring_in_less_than: 0,
+            validate_exp: true,
+            validate_nbf: true,
+            validate_aud: true,
+            aud: Some(audience.iter().cloned().collect()),
+            iss: issuer.as_ref().map(|i| HashSet::from([i.clone()])),
+            sub: None,
+            algorithms: Vec::new(),
+        };
+        let validations = algorithms
+            .iter()
+            .map(|a| {
+                (
+                    *a,
+                    Validation {
+                        algorithms: vec![*a],
+                        ..base.clone()
+                    },
+                )
+            })
+            .collect();
+        let jwks = match jwks_url {
+            None => None,
+            Some(url) => match jwks {
+                Some(store) if store.url() == url => Some(store),
+                _ => Some(JwksStore::new(url.clone())?),
+            },
+        };
+        Ok(Authenticator {
+            validations,
+            hmac: hmac
+                .as_ref()
+                .map(|h| DecodingKey::from_secret(h.secret.expose())),
+            jwks,
+            audience: audience.clone(),
+            issuer: issuer.clone(),
+            required,
+            cache: TokenCache::new(),
+        })
+    }
+
+    /// The JWKS store, to hand to the next generation.
+    pub fn jwks(&self) -> Option<&Arc<JwksStore>> {
+        self.jwks.as_ref()
+    }
+
+    /// False until a configured JWKS has been fetched once.
+    pub fn is_ready(&self) -> bool {
+        self.jwks.as_ref().is_none_or(|s| s.is_ready())
+    }
+
+    /// Verifies a token (without the `Bearer ` prefix).
+    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLarge);
+        }
+        let now = now_unix();
+        if let Some(v) = self.cache.get(token, now) {
+            return Ok(v);
+        }
+        let decoded = decode_parts(token)?;
+        let alg = decoded.alg.clone()?;
+        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == alg) else {
+            return Err(TokenError::AlgorithmNotAllowed(format!("{alg:?}")));
+        };
+        if decoded.header.contains_key("crit") {
+            return Err(TokenError::Critical);
+        }
+        let kid = match decoded.header.get("kid") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(k)) => Some(k.as_str()),
+            Some(_) => {
+                return Err(TokenError::Malformed(
+                    "the header's kid is not a string".into(),
+                ));
+            }
+        };
+
+        let (claims, used_kid) = if is_hmac(alg) {
+            // The kid is ignored on purpose: the secret is the only HMAC key.
+            let key = self
+                .hmac
+                .as_ref()
+                .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
+            (self.decode(token, alg, validation, key, &decoded)?, None)
+        } else {
+            let store = self
+                .jwks
+                .as_ref()
+                .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
+            match kid {
+                Some(kid) => {
+                    let key = match store.snapshot().find(kid) {
+                        Some(k) => k.clone(),
+                        None => match store.refresh_for_kid(kid).await {
+                            Some(k) => k,
+                            None if !store.is_ready() => return Err(TokenError::KeysUnavailable),
+                            None => return Err(TokenError::UnknownKid(clean(kid))),
+                        },
+                    };
+                    if !key.allows(alg) {
+                        return Err(TokenError::KeyAlgorithmMismatch {
+                            kid: clean(kid),
+                            key: algorithms_text(&key),
+                            alg: format!("{alg:?}"),
+                        });
+                    }
+                    (
+                        self.decode(token, alg, validation, &key.key, &decoded)?,
+                        Some(kid.to_owned()),
+                    )
+                }
+                None => {
+                    let keys = store.snapshot();
+                    let mut result = None;
+                    for key in keys.for_alg(alg) {
+                        match self.decode(token, alg, validation, &key.key, &decoded) {
+                            Err(TokenError::BadSignature) => {
+                                result = Some(Err(TokenError::BadSignature))
+                            }
+                            other => {
+                                result = Some(other.map(|c| (c, key.kid.clone())));
+                                break;
+                            }
+                        }
+                    }
+                    match result {
+                        Some(r) => r?,
+                        None if !store.is_ready() => return Err(TokenError::KeysUnavailable),
+                        None => return Err(TokenError::NoKeyForAlgorithm(format!("{alg:?}"))),
+                    }
+                }
+            }
+        };
+
+        let exp = claims.get("exp").and_then(number).unwrap_or(0);
+        let verified = Verified {
+            claims: Arc::new(claims),
+            alg,
+            kid: used_kid,
+            exp,
+        };
+        if !is_hmac(alg) {
+            self.cache.insert(token, &verified, now);
+        }
+        Ok(verified)
+    }
+
+    /// Signature and claims check with one key, then our own checks.
+    fn decode(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        validation: &Validation,
+        key: &DecodingKey,
+        decoded: &Decoded,
+    ) -> Result<Value, TokenError> {
+        match jsonwebtoken::decode::<Value>(token, key, validation) {
+            Ok(data) => {
+                // The signature is good: the claims may now be explained.
+                self.check_claims(&decoded.claims)?;
+                Ok(data.claims)
+            }
+            Err(e) => Err(self.explain(e.into_kind(), alg, &decoded.claims)),
+        }
+    }
+
+    /// Required claims in config order (absent, null or "" is missing),
+    /// types of the time claims, non-empty `sub`.
+    fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), TokenError> {
+        for name in &self.required {
+            let missing = match claims.get(name) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(_) => false,
+            };
+            if missing {
+                if name == "sub"
+                    && let Some(role @ ("anon" | "service_role")) =
+                        claims.get("role").and_then(Value::as_str)
+                {
+                    return Err(TokenError::ProjectKey(role.to_owned()));
+                }
+                return Err(TokenError::MissingClaim(clean(name)));
+            }
+        }
+        for name in ["exp", "nbf", "iat"] {
+            if claims.get(name).is_some_and(|v| number(v).is_none()) {
+                return Err(TokenError::Malformed(format!(
+                    "claim {name} is not a number of seconds"
+                )));
+            }
+        }
+        match claims.get("sub") {
+            None => {}
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(Value::String(_)) => return Err(TokenError::MissingClaim("sub".into())),
+            Some(_) => return Err(TokenError::Malformed("claim sub is not a string".into())),
+        }
+        Ok(())
+    }
+
+    /// Turns a jsonwebtoken error into a reason a person understands. The
+    /// claim-level kinds only happen after the signature was verified, so
+    /// reading the claims for the message is safe.
+    fn explain(&self, kind: ErrorKind, alg: Algorithm, claims: &Map<String, Value>) -> TokenError {
+        let now = now_unix();
+        match kind {
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::ExpiredSignature => {
+                let exp = claims.get("exp").and_then(number).unwrap_or(now);
+                TokenError::Expired {
+                    ago: now.saturating_sub(exp),
+                }
+            }
+            ErrorKind::ImmatureSignature => {
+                let nbf = claims.get("nbf").and_then(number).unwrap_or(now);
+                TokenError::NotYetValid {
+                    wait: nbf.saturating_sub(now),
+                }
+            }
+            ErrorKind::InvalidAudience => TokenError::Audience {
+                expected: quoted_list(&self.audience),
+                found: claims.get("aud").map(value_text),
+            },
+            ErrorKind::InvalidIssuer => TokenError::Issuer {
+                expected: quoted_list(self.issuer.as_slice()),
+                found: claims.get("iss").map(value_text),
+            },
+            ErrorKind::MissingRequiredClaim(c) | ErrorKind::InvalidClaimFormat(c) => {
+                // Our ordered check names the first problem; jsonwebtoken's
+                // order is a HashSet's.
+                match self.check_claims(claims) {
+                    Err(e) => e,
+                    Ok(()) => {
+                        TokenError::Malformed(format!("claim {} has the wrong type", clean(&c)))
+                    }
+                }
+            }
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::MissingAlgorithm
+            | ErrorKind::UnsupportedAlgorithm => {
+                TokenError::AlgorithmNotAllowed(format!("{alg:?}"))
+            }
+            ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidKeyFormat => {
+                // A JWKS key that does not parse cannot have signed this token.
+                TokenError::BadSignature
+            }
+            ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url".into()),
+            ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                TokenError::Malformed("the header or payload is not valid JSON".into())
+            }
+            _ => TokenError::Malformed("the token could not be decoded".into()),
+        }
+    }
+}
+
+/// A JWT NumericDate as whole seconds (non-negative integers or floats).
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e19)
+            .map(|f| f as u64)
+    })
+}
+
+fn quoted_list(items: &[String]) -> String {
+    match items {
+        [one] => format!("'{}'", clean(one)),
+        many => format!(
+            "one of {}",
+            many.iter()
+                .map(|s| format!("'{}'", clean(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A claim value for a message: strings quoted, arrays as lists.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", clean(s)),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().take(5).map(value_text).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        other => clean(&other.to_string()),
+    }
+}
+
+fn algorithms_text(key: &JwkKey) -> String {
+    key.algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// True for HS256/384/512: verified with the shared secret only.
+pub fn is_hmac(alg: Algorithm) -> bool {
+    alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
+}
