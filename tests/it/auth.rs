@@ -1,0 +1,329 @@
+//! Authentication and identity injection through the running gateway, with
+//! real HS256 tokens.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Three routes to one echo upstream: required, optional and none, all
+/// declaring the standard injections.
+async fn gateway() -> Gateway {
+    let up = echo_upstream().await;
+    let u = format!("http://{up}");
+    let cfg = config(
+        &[
+            route("req", "/req", &u, &format!("auth = \"required\"\n{INJECT}")),
+            route("opt", "/opt", &u, &format!("auth = \"optional\"\n{INJECT}")),
+            route("open", "/open", &u, "auth = \"none\""),
+        ]
+        .concat(),
+    );
+    Gateway::start(&cfg).await
+}
+
+async fn get(
+    gw: &Gateway,
+    path: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut rb = client().get(gw.url(path));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    for (k, v) in extra {
+        rb = rb.header(*k, *v);
+    }
+    rb.send().await.unwrap()
+}
+
+fn challenge(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn valid_token_injects_identity_and_keeps_authorization() {
+    let gw = gateway().await;
+    let t = token(user_claims("user-1", "company-9"));
+    let r = get(&gw, "/req/items", Some(&t), &[]).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"], json!(["user-1"]));
+    assert_eq!(v["headers"]["x-company-id"], json!(["company-9"]));
+    assert_eq!(v["headers"]["x-user-email"], json!(["user-1@example.com"]));
+    assert_eq!(
+        v["headers"]["authorization"],
+        json!([format!("Bearer {t}")])
+    );
+    let line = gw
+        .wait_log(Duration::from_secs(2), |l| {
+            l["route"] == "req" && l["status"] == 200
+        })
+        .await
+        .unwrap();
+    assert_eq!(line["user_id"], "user-1");
+    assert_eq!(line["company_id"], "company-9");
+    assert!(
+        !gw.logs().iter().any(|l| l.contains(&t)),
+        "the token never appears in a log line"
+    );
+    assert!(
+        !gw.logs().iter().any(|l| l.contains(SECRET)),
+        "the secret never appears in a log line"
+    );
+}
+
+#[tokio::test]
+async fn forged_identity_headers_are_removed_on_every_auth_mode() {
+    let gw = gateway().await;
+    let forged = [
+        ("X-User-ID", "admin"),
+        ("x-company-id", "victim-co"),
+        ("X-User-Email", "ceo@victim"),
+    ];
+    // none: stripped, nothing injected.
+    let v: Value = get(&gw, "/open/x", None, &forged)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for h in ["x-user-id", "x-company-id", "x-user-email"] {
+        assert!(
+            v["headers"].get(h).is_none(),
+            "{h} forged through auth = none: {v}"
+        );
+    }
+    // optional without a token: stripped, nothing injected.
+    let v: Value = get(&gw, "/opt/x", None, &forged)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for h in ["x-user-id", "x-company-id", "x-user-email"] {
+        assert!(
+            v["headers"].get(h).is_none(),
+            "{h} forged through auth = optional: {v}"
+        );
+    }
+    // required / optional with a token: replaced by the token's values, once.
+    let t = token(user_claims("real-user", "real-co"));
+    for path in ["/req/x", "/opt/x"] {
+        let v: Value = get(&gw, path, Some(&t), &forged)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["headers"]["x-user-id"], json!(["real-user"]), "{path}");
+        assert_eq!(v["headers"]["x-company-id"], json!(["real-co"]), "{path}");
+    }
+    // A token without the optional email claim does not let a forged email through.
+    let mut claims = user_claims("u2", "c2");
+    claims.as_object_mut().unwrap().remove("email");
+    let v: Value = get(&gw, "/req/x", Some(&token(claims)), &forged)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(v["headers"].get("x-user-email").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn missing_and_invalid_tokens_are_401_with_rfc6750_challenges() {
+    let gw = gateway().await;
+    let r = get(&gw, "/req/x", None, &[]).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(challenge(&r), "Bearer");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["detail"],
+        "Not authenticated"
+    );
+
+    let r = client()
+        .get(gw.url("/req/x"))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a non-Bearer scheme is no token");
+
+    let mut expired = user_claims("u", "c");
+    expired["exp"] = json!(now() - 300);
+    let mut future = user_claims("u", "c");
+    future["nbf"] = json!(now() + 3600);
+    let mut wrong_aud = user_claims("u", "c");
+    wrong_aud["aud"] = json!("someone-else");
+    let mut no_sub = user_claims("u", "c");
+    no_sub.as_object_mut().unwrap().remove("sub");
+    let anon = json!({"iss": "supabase", "ref": "proj", "role": "anon", "iat": now(), "exp": now() + 3600});
+    let cases: Vec<(String, &str, &str)> = vec![
+        (token(expired), "expired", "expired"),
+        (token(future), "not valid yet", "nbf"),
+        (token(wrong_aud), "audience", "aud"),
+        (token(no_sub), "sub", "missing sub"),
+        (
+            sign(
+                user_claims("u", "c"),
+                b"another-secret-another-secret-0123456789",
+            ),
+            "signature",
+            "bad signature",
+        ),
+        (token(anon), "anon", "anon key"),
+        ("not.a.jwt".into(), "malformed", "garbage"),
+        ("x".repeat(17 * 1024), "", "oversized"),
+        (
+            // alg: none, unsigned.
+            format!(
+                "{}.{}.",
+                b64(r#"{"alg":"none","typ":"JWT"}"#),
+                b64(&user_claims("u", "c").to_string())
+            ),
+            "",
+            "alg none",
+        ),
+    ];
+    for (t, reason, what) in &cases {
+        for path in ["/req/x", "/opt/x"] {
+            let r = get(&gw, path, Some(t), &[]).await;
+            assert_eq!(r.status(), 401, "{what} on {path}");
+            let c = challenge(&r);
+            assert!(
+                c.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+                "{what}: {c}"
+            );
+            assert!(
+                c.to_ascii_lowercase().contains(reason),
+                "{what}: {c} should mention {reason:?}"
+            );
+            let detail = r.json::<Value>().await.unwrap()["detail"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(detail.starts_with("Invalid token"), "{what}: {detail}");
+        }
+    }
+    // auth = "none" never looks at the token.
+    assert_eq!(
+        get(&gw, "/open/x", Some("garbage"), &[]).await.status(),
+        200
+    );
+    // The operator log explains refusals without the token.
+    let line = gw
+        .wait_log(Duration::from_secs(2), |l| {
+            l["status"] == 401 && l["error"].as_str().is_some_and(|e| e.contains("expired"))
+        })
+        .await;
+    assert!(line.is_some(), "refusal reason logged");
+    for (t, _, what) in &cases {
+        if t.len() > 20 {
+            assert!(
+                !gw.logs().iter().any(|l| l.contains(t.as_str())),
+                "{what}: token leaked into the log"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn claims_that_cannot_be_injected_are_403_naming_the_claim() {
+    let gw = gateway().await;
+    let mut missing = user_claims("u", "c");
+    missing["app_metadata"] = json!({"provider": "email"});
+    let mut crlf = user_claims("u", "c");
+    crlf["app_metadata"]["company_id"] = json!("evil\r\nX-Admin: true");
+    let mut object = user_claims("u", "c");
+    object["app_metadata"]["company_id"] = json!({"id": 1});
+    let mut empty = user_claims("u", "c");
+    empty["app_metadata"]["company_id"] = json!("");
+    for (claims, what) in [
+        (missing, "missing"),
+        (crlf, "CR LF"),
+        (object, "object"),
+        (empty, "empty"),
+    ] {
+        let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+        assert_eq!(r.status(), 403, "{what}");
+        let detail = r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            detail.contains("app_metadata.company_id"),
+            "{what}: {detail}"
+        );
+    }
+    // Numbers are injected as their JSON text.
+    let mut numeric = user_claims("u", "c");
+    numeric["app_metadata"]["company_id"] = json!(42);
+    let v: Value = get(&gw, "/req/x", Some(&token(numeric)), &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["headers"]["x-company-id"], json!(["42"]));
+}
+
+#[tokio::test]
+async fn token_minted_by_the_cli_works_through_serve() {
+    let gw = gateway().await;
+    let out = std::process::Command::new(bin())
+        .args(["token", "mint", "--config"])
+        .arg(&gw.config_path)
+        .args([
+            "--claims",
+            r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
+            "--ttl",
+            "10m",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let v: Value = get(&gw, "/req/x", Some(&t), &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["headers"]["x-user-id"], json!(["cli-user"]));
+    assert_eq!(v["headers"]["x-company-id"], json!(["cli-co"]));
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_safe_secret() {
+    for (secret, want) in [
+        (
+            "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET",
+            "placeholder",
+        ),
+        ("short", "at least 32"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&route("r", "/r", "http://127.0.0.1:1", "")).replace(SECRET, secret);
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, cfg).unwrap();
+        let out = std::process::Command::new(bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{secret}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{secret}: {err}");
+        assert!(err.contains("gateway.toml:"), "names file:line:col: {err}");
+    }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
