@@ -117,6 +117,7 @@ impl Validator<'_> {
             routes,
         } = raw;
         let server = self.server(server.map(Spanned::into_inner));
+        let admin_span = admin.as_ref().map(|a| a.span());
         let admin = admin.and_then(|a| self.admin(a));
         let routes_raw = routes.map(Spanned::into_inner).unwrap_or_default();
         let cors = self.cors(cors.map(Spanned::into_inner));
@@ -127,12 +128,15 @@ impl Validator<'_> {
         let auth = self.auth(auth, &routes);
         if let (Some(server), Some(admin)) = (&server, &admin)
             && server.listen == admin.listen
+            && server.listen.port() != 0
         {
-            self.sink.push(
-                    super::Severity::Error,
-                    0,
-                    format!("[admin].listen and [server].listen are both {}; give the admin listener its own port", admin.listen),
-                );
+            self.sink.error(
+                admin_span.unwrap_or(0..0),
+                format!(
+                    "[admin].listen and [server].listen are both {}; give the admin listener its own port",
+                    admin.listen
+                ),
+            );
         }
         let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
         let mut injected_headers: Vec<HeaderName> = routes

@@ -4,4 +4,5 @@
 mod auth;
 mod proxy;
 mod support;
+mod tls_admin;
 mod token_cli;
