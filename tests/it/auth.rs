@@ -327,3 +327,67 @@ fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+/// An ES256 key pair: (PEM private key for signing, JWK for the JWKS).
+fn es256_key(kid: &str) -> (String, Value) {
+    use base64::Engine;
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let raw = kp.public_key_raw();
+    assert_eq!(raw.len(), 65, "uncompressed P-256 point");
+    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": enc(&raw[1..33]), "y": enc(&raw[33..])});
+    (kp.serialize_pem(), jwk)
+}
+
+#[tokio::test]
+async fn jwks_keys_gate_readiness_and_verify_es256_tokens() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (pem, jwk) = es256_key("key-1");
+    let serving = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = serving.clone();
+    let jwks = json!({"keys": [jwk]}).to_string();
+    let jwks_addr = upstream(move |_req| {
+        let on = flag.load(Ordering::SeqCst);
+        let body = jwks.clone();
+        async move {
+            if on {
+                hyper::Response::builder().header("content-type", "application/json").body(full(body)).unwrap()
+            } else {
+                hyper::Response::builder().status(503).body(full("down")).unwrap()
+            }
+        }
+    })
+    .await;
+    let up = echo_upstream().await;
+    let cfg = config(&route("req", "/req", &format!("http://{up}"), INJECT)).replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secret = \"{SECRET}\"\njwks_url = \"http://{jwks_addr}/.well-known/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"),
+    );
+    let gw = Gateway::start(&cfg).await;
+    let r = client().get(gw.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "not ready before the keys are fetched");
+    assert_eq!(client().get(gw.url("/health")).send().await.unwrap().status(), 200, "but alive");
+    serving.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client().get(gw.url("/ready")).send().await.unwrap().status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "ready once the JWKS answers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("key-1".into());
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    let es = jsonwebtoken::encode(&header, &user_claims("es-user", "es-co"), &key).unwrap();
+    let r = get_with(&gw, "/req/x", &es).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"][0], "es-user");
+    // HS256 tokens keep working beside it (a Supabase migration).
+    assert_eq!(get_with(&gw, "/req/x", &token(user_claims("hs", "c"))).await.status(), 200);
+    // An HS256 token whose "secret" is the public key (algorithm confusion) is refused.
+    let confused = sign(user_claims("attacker", "c"), pem.as_bytes());
+    assert_eq!(get_with(&gw, "/req/x", &confused).await.status(), 401);
+}
+
+async fn get_with(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
+    client().get(gw.url(path)).bearer_auth(token).send().await.unwrap()
+}
