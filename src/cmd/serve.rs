@@ -168,59 +168,19 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
     } else {
         local.to_string()
     };
-    let route = cfg
-        .routes
-        .iter()
-        .find(|r| r.auth != config::AuthMode::None)
-        .or(cfg.routes.first());
-    if let (Some(hmac), Some(route)) = (&cfg.auth.hmac, route) {
-        let claims = serde_json::json!({
-            "sub": "dev-user",
-            "email": "dev@example.com",
-            "role": "authenticated",
-            "app_metadata": { "company_id": "dev-company" }
-        });
-        let aud = cfg
-            .auth
-            .audience
-            .first()
-            .map_or("authenticated", String::as_str);
-        let claims = claims.as_object().cloned().unwrap_or_default();
-        match crate::auth::mint_token(
-            hmac.secret.expose(),
-            cfg.auth
-                .algorithms
-                .iter()
-                .copied()
-                .find(|a| crate::auth::is_hmac(*a))
-                .unwrap_or(jsonwebtoken::Algorithm::HS256),
-            claims,
-            aud,
-            Duration::from_secs(12 * 3600),
-        ) {
-            Ok(token) => {
-                let kind = if hmac.source == SecretSource::Ephemeral {
-                    "ephemeral secret, valid until restart"
-                } else {
-                    "configured secret"
-                };
-                println!("\n  dev token ({kind}, 12h):\n\n    {token}\n");
-                println!(
-                    "  try it:\n\n    curl -i -H \"Authorization: Bearer {token}\" http://{host}{}/\n",
-                    route.prefix
-                );
-            }
-            Err(e) => tracing::warn!(error = %e, "could not mint a dev token"),
-        }
-    }
+    // Which upstreams answer, so the curl line can point at one that does.
+    let mut reachable = Vec::with_capacity(cfg.routes.len());
     for r in &cfg.routes {
-        let Some(up) = &r.upstream else { continue };
+        let Some(up) = &r.upstream else {
+            reachable.push(false);
+            continue;
+        };
         let port = up
             .authority
             .port_u16()
             .unwrap_or(if up.https { 443 } else { 80 });
         let addr = format!("{}:{port}", up.authority.host());
-        let reachable = matches!(
+        let ok = matches!(
             tokio::time::timeout(
                 Duration::from_millis(800),
                 tokio::net::TcpStream::connect(&addr)
@@ -228,7 +188,7 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
             .await,
             Ok(Ok(_))
         );
-        if !reachable {
+        if !ok {
             let var = format!(
                 "GATEWAY_{}_SERVICE_URL",
                 r.name.to_ascii_uppercase().replace('-', "_")
@@ -240,5 +200,58 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
                  with `cargo run --example echo_upstream -- 127.0.0.1:9000` running"
             );
         }
+        reachable.push(ok);
+    }
+    let authed = |r: &&config::Route| r.auth != config::AuthMode::None;
+    let route = cfg
+        .routes
+        .iter()
+        .zip(&reachable)
+        .find(|(r, ok)| **ok && authed(r))
+        .map(|(r, _)| r)
+        .or_else(|| cfg.routes.iter().find(authed))
+        .or(cfg.routes.first());
+    let (Some(hmac), Some(route)) = (&cfg.auth.hmac, route) else {
+        return;
+    };
+    let claims = serde_json::json!({
+        "sub": "dev-user",
+        "email": "dev@example.com",
+        "role": "authenticated",
+        "app_metadata": { "company_id": "dev-company" }
+    });
+    let aud = cfg
+        .auth
+        .audience
+        .first()
+        .map_or("authenticated", String::as_str);
+    let alg = cfg
+        .auth
+        .algorithms
+        .iter()
+        .copied()
+        .find(|a| crate::auth::is_hmac(*a))
+        .unwrap_or(jsonwebtoken::Algorithm::HS256);
+    let claims = claims.as_object().cloned().unwrap_or_default();
+    match crate::auth::mint_token(
+        hmac.secret.expose(),
+        alg,
+        claims,
+        aud,
+        Duration::from_secs(12 * 3600),
+    ) {
+        Ok(token) => {
+            let kind = if hmac.source == SecretSource::Ephemeral {
+                "ephemeral secret, valid until restart"
+            } else {
+                "configured secret"
+            };
+            println!("\n  dev token ({kind}, 12h):\n\n    {token}\n");
+            println!(
+                "  try it:\n\n    curl -i -H \"Authorization: Bearer {token}\" http://{host}{}/\n",
+                route.prefix.trim_end_matches('/')
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "could not mint a dev token"),
     }
 }

@@ -351,9 +351,15 @@ async fn jwks_keys_gate_readiness_and_verify_es256_tokens() {
         let body = jwks.clone();
         async move {
             if on {
-                hyper::Response::builder().header("content-type", "application/json").body(full(body)).unwrap()
+                hyper::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(full(body))
+                    .unwrap()
             } else {
-                hyper::Response::builder().status(503).body(full("down")).unwrap()
+                hyper::Response::builder()
+                    .status(503)
+                    .body(full("down"))
+                    .unwrap()
             }
         }
     })
@@ -366,11 +372,30 @@ async fn jwks_keys_gate_readiness_and_verify_es256_tokens() {
     let gw = Gateway::start(&cfg).await;
     let r = client().get(gw.url("/ready")).send().await.unwrap();
     assert_eq!(r.status(), 503, "not ready before the keys are fetched");
-    assert_eq!(client().get(gw.url("/health")).send().await.unwrap().status(), 200, "but alive");
+    assert_eq!(
+        client()
+            .get(gw.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "but alive"
+    );
     serving.store(true, Ordering::SeqCst);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client().get(gw.url("/ready")).send().await.unwrap().status() != 200 {
-        assert!(std::time::Instant::now() < deadline, "ready once the JWKS answers");
+    while client()
+        .get(gw.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ready once the JWKS answers"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
@@ -382,12 +407,22 @@ async fn jwks_keys_gate_readiness_and_verify_es256_tokens() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["headers"]["x-user-id"][0], "es-user");
     // HS256 tokens keep working beside it (a Supabase migration).
-    assert_eq!(get_with(&gw, "/req/x", &token(user_claims("hs", "c"))).await.status(), 200);
+    assert_eq!(
+        get_with(&gw, "/req/x", &token(user_claims("hs", "c")))
+            .await
+            .status(),
+        200
+    );
     // An HS256 token whose "secret" is the public key (algorithm confusion) is refused.
     let confused = sign(user_claims("attacker", "c"), pem.as_bytes());
     assert_eq!(get_with(&gw, "/req/x", &confused).await.status(), 401);
 }
 
 async fn get_with(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
-    client().get(gw.url(path)).bearer_auth(token).send().await.unwrap()
+    client()
+        .get(gw.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
