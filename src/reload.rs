@@ -84,7 +84,10 @@ impl Reloader {
                 let fp = fingerprint(&self.path, &new);
                 let mut current = self.fingerprint.lock().unwrap_or_else(|p| p.into_inner());
                 if *current == fp {
-                    return Outcome::Unchanged;
+                    // Also the way back from a refused edit (the file was
+                    // restored): the error below is cleared.
+                    tracing::debug!(reason, "config unchanged; nothing to reload");
+                    return self.record(Outcome::Unchanged, reason);
                 }
                 let old = self.shared.runtime.load_full();
                 let summary = diff(&old.config, &new);
@@ -124,6 +127,11 @@ impl Reloader {
                     .collect(),
             ),
         };
+        self.record(outcome, reason)
+    }
+
+    /// Logs a refusal and records the attempt for the admin listener.
+    fn record(&self, outcome: Outcome, reason: &str) -> Outcome {
         let mut status = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         status.last_attempt = Some(SystemTime::now());
         match &outcome {
