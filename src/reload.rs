@@ -13,6 +13,7 @@
 //! nothing (touches, unrelated files) reload nothing.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,8 @@ pub struct Reloader {
     shared: Arc<Shared>,
     /// Fingerprint of the active config's files.
     fingerprint: Mutex<u64>,
+    /// The listen addresses bound at start: a reload cannot move them.
+    bound: (SocketAddr, Option<SocketAddr>),
 }
 
 impl Reloader {
@@ -67,6 +70,7 @@ impl Reloader {
             opts,
             shared,
             fingerprint: Mutex::new(fp),
+            bound: (config.server.listen, config.admin.as_ref().map(|a| a.listen)),
         })
     }
 
@@ -110,8 +114,9 @@ impl Reloader {
                         *current = fp;
                         self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
                         tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");
-                        for r in restart_needed(&old.config, &self.shared.runtime.load().config) {
-                            tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart");
+                        let active = self.shared.runtime.load();
+                        for r in restart_needed(self.bound, &active.config) {
+                            tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart; the old value keeps serving");
                         }
                         Outcome::Applied { generation }
                     }
@@ -230,18 +235,26 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     out
 }
 
-/// Settings that changed but need a restart to take effect.
-pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+/// Settings of `new` that differ from what the process bound at start
+/// (`bound`: the public and admin listen addresses as configured then).
+/// Listeners are not rebound on reload, so these need a restart; they are
+/// reported on every applied reload until the config matches again.
+pub fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    if old.server.listen != new.server.listen {
+    if bound.0 != new.server.listen {
         out.push(format!(
-            "server.listen ({} -> {})",
-            old.server.listen, new.server.listen
+            "server.listen (listening on {}, config says {})",
+            bound.0, new.server.listen
         ));
     }
-    let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
-    if admin(old) != admin(new) {
-        out.push("admin.listen".into());
+    let admin = new.admin.as_ref().map(|a| a.listen);
+    if bound.1 != admin {
+        let show = |a: Option<SocketAddr>| a.map_or("none".to_owned(), |a| a.to_string());
+        out.push(format!(
+            "admin.listen (listening on {}, config says {})",
+            show(bound.1),
+            show(admin)
+        ));
     }
     out
 }
