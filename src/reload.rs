@@ -10,7 +10,16 @@
 //! `..data` symlink; both replace the inode a file watch would follow. Any
 //! event in a watched directory schedules a check; the check compares a
 //! fingerprint of every file the config depends on, so events that change
-//! nothing (touches, unrelated files) reload nothing.
+//! nothing (touches, unrelated files) reload nothing. When a file is a
+//! symlink, the directory of its target is watched too, so a config linked
+//! from elsewhere (`/etc/nyro/gateway.toml -> /srv/cfg/gateway.toml`) is
+//! followed when the target is edited.
+//!
+//! File events are debounced ([`DEBOUNCE`] of quiet, at most [`MAX_DELAY`]
+//! after the first event, so a directory that never goes quiet still
+//! reloads). SIGHUP reloads at once. The reload itself (file reads,
+//! validation, compilation) runs on the blocking pool, never on the
+//! threads that serve requests.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -21,6 +30,7 @@ use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::config::{self, Config, LoadOptions, SecretSource};
 use crate::runtime::Runtime;
@@ -29,6 +39,11 @@ use crate::server::Shared;
 /// Quiet time after the last file event before reloading (one reload per
 /// save, however many events the save makes).
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Longest wait between the first file event of a burst and the reload,
+/// however busy the watched directories are (the contract promises a
+/// change is live within 2 s).
+pub const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// What a reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +85,10 @@ impl Reloader {
             opts,
             shared,
             fingerprint: Mutex::new(fp),
-            bound: (config.server.listen, config.admin.as_ref().map(|a| a.listen)),
+            bound: (
+                config.server.listen,
+                config.admin.as_ref().map(|a| a.listen),
+            ),
         })
     }
 
@@ -152,12 +170,19 @@ impl Reloader {
         outcome
     }
 
-    /// The directories whose changes may change the config.
+    /// The directories whose changes may change the config: each
+    /// dependency's own directory and, for a symlink, its target's.
     fn watched_dirs(&self) -> BTreeSet<PathBuf> {
         let cfg = self.shared.runtime.load().config.clone();
         dependencies(&self.path, &cfg)
             .iter()
-            .filter_map(|p| dir_of(p))
+            .flat_map(|p| {
+                [
+                    dir_of(p),
+                    std::fs::canonicalize(p).ok().and_then(|t| dir_of(&t)),
+                ]
+            })
+            .flatten()
             .collect()
     }
 }
@@ -259,62 +284,119 @@ pub fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> 
     out
 }
 
+/// Why a check was scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// Something changed in a watched directory: debounced.
+    File,
+    /// SIGHUP: reload now.
+    Signal,
+}
+
+impl Trigger {
+    fn reason(self) -> &'static str {
+        match self {
+            Trigger::File => "file change",
+            Trigger::Signal => "SIGHUP",
+        }
+    }
+}
+
 /// Watches the config's directories and reloads on change; also reloads on
-/// SIGHUP. Runs until the process ends.
+/// SIGHUP. Runs until the process ends. Call it from inside the runtime:
+/// the SIGHUP handler is installed before this returns, so a SIGHUP sent
+/// once the gateway logs that it serves never kills the process.
 pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
     let event_tx = tx.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && !matches!(ev.kind, notify::EventKind::Access(_))
         {
-            let _ = event_tx.send(());
+            let _ = event_tx.send(Trigger::File);
         }
     })?;
     let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
     let mut rewatch = move |watcher: &mut notify::RecommendedWatcher, want: BTreeSet<PathBuf>| {
         for d in watching.difference(&want) {
+            // Fails harmlessly when the directory is gone (an old
+            // ConfigMap `..2026_…` folder): the kernel dropped the watch.
             let _ = watcher.unwatch(d);
         }
-        for d in want.difference(&watching) {
-            if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP");
+        let mut now = BTreeSet::new();
+        for d in want {
+            if watching.contains(&d) {
+                now.insert(d);
+                continue;
+            }
+            match watcher.watch(&d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    now.insert(d);
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP")
+                }
             }
         }
-        watching = want;
+        // Only directories actually watched are remembered, so one that
+        // appears later is picked up by the next check.
+        watching = now;
     };
     rewatch(&mut watcher, reloader.watched_dirs());
 
     #[cfg(unix)]
     {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading");
-                let _ = tx.send(());
+        use tokio::signal::unix::{SignalKind, signal};
+        // Installed here, not in the task, so there is no window in which
+        // SIGHUP still has its default action (terminate).
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading");
+                        let _ = tx.send(Trigger::Signal);
+                    }
+                });
             }
-        });
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot handle SIGHUP; reloads follow file changes only")
+            }
+        }
     }
 
     tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            // Debounce: wait for DEBOUNCE of quiet.
-            loop {
-                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                    Ok(Some(())) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
+        while let Some(first) = rx.recv().await {
+            let mut trigger = first;
+            if trigger == Trigger::File {
+                // Debounce: DEBOUNCE of quiet, but no longer than MAX_DELAY
+                // in all; a SIGHUP meanwhile cuts it short.
+                let cap = Instant::now() + MAX_DELAY;
+                loop {
+                    let wait = DEBOUNCE.min(cap.saturating_duration_since(Instant::now()));
+                    match tokio::time::timeout(wait, rx.recv()).await {
+                        Ok(Some(Trigger::File)) if Instant::now() < cap => continue,
+                        Ok(Some(t)) => {
+                            trigger = t;
+                            break;
+                        }
+                        Ok(None) => return,
+                        Err(_) => break,
+                    }
+                }
+            }
+            // Whatever queued up so far is covered by the check below,
+            // which reads the files after it.
+            while let Ok(t) = rx.try_recv() {
+                if t == Trigger::Signal {
+                    trigger = t;
                 }
             }
             let r = reloader.clone();
-            let outcome = tokio::task::spawn_blocking(move || r.reload("file change")).await;
-            if let Ok(Outcome::Applied { .. }) = outcome {
-                rewatch(&mut watcher, reloader.watched_dirs());
-            }
+            let _ = tokio::task::spawn_blocking(move || r.reload(trigger.reason())).await;
+            // Symlink targets move (ConfigMap swaps), dependencies come and
+            // go: follow them after every check.
+            rewatch(&mut watcher, reloader.watched_dirs());
         }
     });
     Ok(())
