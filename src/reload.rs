@@ -401,3 +401,64 @@ pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(listen: &str, admin: Option<&str>, routes: &str) -> Config {
+        let admin = admin.map_or(String::new(), |a| format!("[admin]\nlisten = \"{a}\"\n"));
+        let src = format!(
+            "[server]\nlisten = \"{listen}\"\n{admin}[auth]\nsecret = \"0123456789abcdef0123456789abcdef-test\"\n{routes}"
+        );
+        let report = config::load_str(
+            &src,
+            "t.toml",
+            PathBuf::from("."),
+            &LoadOptions::default(),
+            &|_| None,
+        );
+        report
+            .config
+            .unwrap_or_else(|| panic!("{:?}", report.diagnostics))
+    }
+
+    const A: &str = "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://127.0.0.1:1\"\nauth = \"none\"\n";
+    const B: &str = "[[routes]]\nname = \"b\"\nprefix = \"/b\"\nupstream = \"http://127.0.0.1:2\"\nauth = \"none\"\n";
+
+    #[test]
+    fn restart_needed_compares_with_what_is_bound() {
+        let start = cfg("127.0.0.1:8080", Some("127.0.0.1:9901"), A);
+        let bound = (start.server.listen, start.admin.as_ref().map(|a| a.listen));
+        assert!(restart_needed(bound, &start).is_empty());
+        let moved = cfg("127.0.0.1:8081", Some("127.0.0.1:9901"), A);
+        let r = restart_needed(bound, &moved);
+        assert_eq!(r.len(), 1);
+        assert!(
+            r[0].starts_with("server.listen") && r[0].contains("8081"),
+            "{r:?}"
+        );
+        // Moving back to the bound address needs nothing.
+        assert!(restart_needed(bound, &start).is_empty());
+        let no_admin = cfg("127.0.0.1:8080", None, A);
+        let r = restart_needed(bound, &no_admin);
+        assert!(r.len() == 1 && r[0].starts_with("admin.listen"), "{r:?}");
+    }
+
+    #[test]
+    fn diff_names_added_removed_and_changed_routes() {
+        let one = cfg("127.0.0.1:8080", None, A);
+        let two = cfg("127.0.0.1:8080", None, &format!("{A}{B}"));
+        assert_eq!(
+            diff(&one, &two),
+            vec!["route \"b\" added (/b -> http://127.0.0.1:2)".to_owned()]
+        );
+        assert_eq!(diff(&two, &one), vec!["route \"b\" removed".to_owned()]);
+        let changed = cfg("127.0.0.1:8080", None, &A.replace("/a", "/aa"));
+        assert_eq!(diff(&one, &changed), vec!["route \"a\" changed".to_owned()]);
+        assert_eq!(
+            diff(&one, &one),
+            vec!["no effective change (dependent files rewritten)".to_owned()]
+        );
+    }
+}
