@@ -10,9 +10,19 @@
 //! `..data` symlink; both replace the inode a file watch would follow. Any
 //! event in a watched directory schedules a check; the check compares a
 //! fingerprint of every file the config depends on, so events that change
-//! nothing (touches, unrelated files) reload nothing.
+//! nothing (touches, unrelated files) reload nothing. When a file is a
+//! symlink, the directory of its target is watched too, so a config linked
+//! from elsewhere (`/etc/nyro/gateway.toml -> /srv/cfg/gateway.toml`) is
+//! followed when the target is edited.
+//!
+//! File events are debounced ([`DEBOUNCE`] of quiet, at most [`MAX_DELAY`]
+//! after the first event, so a directory that never goes quiet still
+//! reloads). SIGHUP reloads at once. The reload itself (file reads,
+//! validation, compilation) runs on the blocking pool, never on the
+//! threads that serve requests.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -20,6 +30,7 @@ use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::config::{self, Config, LoadOptions, SecretSource};
 use crate::runtime::Runtime;
@@ -28,6 +39,11 @@ use crate::server::Shared;
 /// Quiet time after the last file event before reloading (one reload per
 /// save, however many events the save makes).
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Longest wait between the first file event of a burst and the reload,
+/// however busy the watched directories are (the contract promises a
+/// change is live within 2 s).
+pub const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// What a reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +66,8 @@ pub struct Reloader {
     shared: Arc<Shared>,
     /// Fingerprint of the active config's files.
     fingerprint: Mutex<u64>,
+    /// The listen addresses bound at start: a reload cannot move them.
+    bound: (SocketAddr, Option<SocketAddr>),
 }
 
 impl Reloader {
@@ -67,6 +85,10 @@ impl Reloader {
             opts,
             shared,
             fingerprint: Mutex::new(fp),
+            bound: (
+                config.server.listen,
+                config.admin.as_ref().map(|a| a.listen),
+            ),
         })
     }
 
@@ -84,7 +106,10 @@ impl Reloader {
                 let fp = fingerprint(&self.path, &new);
                 let mut current = self.fingerprint.lock().unwrap_or_else(|p| p.into_inner());
                 if *current == fp {
-                    return Outcome::Unchanged;
+                    // Also the way back from a refused edit (the file was
+                    // restored): the error below is cleared.
+                    tracing::debug!(reason, "config unchanged; nothing to reload");
+                    return self.record(Outcome::Unchanged, reason);
                 }
                 let old = self.shared.runtime.load_full();
                 let summary = diff(&old.config, &new);
@@ -107,8 +132,9 @@ impl Reloader {
                         *current = fp;
                         self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
                         tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");
-                        for r in restart_needed(&old.config, &self.shared.runtime.load().config) {
-                            tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart");
+                        let active = self.shared.runtime.load();
+                        for r in restart_needed(self.bound, &active.config) {
+                            tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart; the old value keeps serving");
                         }
                         Outcome::Applied { generation }
                     }
@@ -124,6 +150,11 @@ impl Reloader {
                     .collect(),
             ),
         };
+        self.record(outcome, reason)
+    }
+
+    /// Logs a refusal and records the attempt for the admin listener.
+    fn record(&self, outcome: Outcome, reason: &str) -> Outcome {
         let mut status = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         status.last_attempt = Some(SystemTime::now());
         match &outcome {
@@ -139,12 +170,19 @@ impl Reloader {
         outcome
     }
 
-    /// The directories whose changes may change the config.
+    /// The directories whose changes may change the config: each
+    /// dependency's own directory and, for a symlink, its target's.
     fn watched_dirs(&self) -> BTreeSet<PathBuf> {
         let cfg = self.shared.runtime.load().config.clone();
         dependencies(&self.path, &cfg)
             .iter()
-            .filter_map(|p| dir_of(p))
+            .flat_map(|p| {
+                [
+                    dir_of(p),
+                    std::fs::canonicalize(p).ok().and_then(|t| dir_of(&t)),
+                ]
+            })
+            .flatten()
             .collect()
     }
 }
@@ -222,79 +260,205 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     out
 }
 
-/// Settings that changed but need a restart to take effect.
-pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+/// Settings of `new` that differ from what the process bound at start
+/// (`bound`: the public and admin listen addresses as configured then).
+/// Listeners are not rebound on reload, so these need a restart; they are
+/// reported on every applied reload until the config matches again.
+pub fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    if old.server.listen != new.server.listen {
+    if bound.0 != new.server.listen {
         out.push(format!(
-            "server.listen ({} -> {})",
-            old.server.listen, new.server.listen
+            "server.listen (listening on {}, config says {})",
+            bound.0, new.server.listen
         ));
     }
-    let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
-    if admin(old) != admin(new) {
-        out.push("admin.listen".into());
+    let admin = new.admin.as_ref().map(|a| a.listen);
+    if bound.1 != admin {
+        let show = |a: Option<SocketAddr>| a.map_or("none".to_owned(), |a| a.to_string());
+        out.push(format!(
+            "admin.listen (listening on {}, config says {})",
+            show(bound.1),
+            show(admin)
+        ));
     }
     out
 }
 
+/// Why a check was scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// Something changed in a watched directory: debounced.
+    File,
+    /// SIGHUP: reload now.
+    Signal,
+}
+
+impl Trigger {
+    fn reason(self) -> &'static str {
+        match self {
+            Trigger::File => "file change",
+            Trigger::Signal => "SIGHUP",
+        }
+    }
+}
+
 /// Watches the config's directories and reloads on change; also reloads on
-/// SIGHUP. Runs until the process ends.
+/// SIGHUP. Runs until the process ends. Call it from inside the runtime:
+/// the SIGHUP handler is installed before this returns, so a SIGHUP sent
+/// once the gateway logs that it serves never kills the process.
 pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
     let event_tx = tx.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && !matches!(ev.kind, notify::EventKind::Access(_))
         {
-            let _ = event_tx.send(());
+            let _ = event_tx.send(Trigger::File);
         }
     })?;
     let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
     let mut rewatch = move |watcher: &mut notify::RecommendedWatcher, want: BTreeSet<PathBuf>| {
         for d in watching.difference(&want) {
+            // Fails harmlessly when the directory is gone (an old
+            // ConfigMap `..2026_…` folder): the kernel dropped the watch.
             let _ = watcher.unwatch(d);
         }
-        for d in want.difference(&watching) {
-            if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP");
+        let mut now = BTreeSet::new();
+        for d in want {
+            if watching.contains(&d) {
+                now.insert(d);
+                continue;
+            }
+            match watcher.watch(&d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    now.insert(d);
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP")
+                }
             }
         }
-        watching = want;
+        // Only directories actually watched are remembered, so one that
+        // appears later is picked up by the next check.
+        watching = now;
     };
     rewatch(&mut watcher, reloader.watched_dirs());
 
     #[cfg(unix)]
     {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading");
-                let _ = tx.send(());
+        use tokio::signal::unix::{SignalKind, signal};
+        // Installed here, not in the task, so there is no window in which
+        // SIGHUP still has its default action (terminate).
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading");
+                        let _ = tx.send(Trigger::Signal);
+                    }
+                });
             }
-        });
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot handle SIGHUP; reloads follow file changes only")
+            }
+        }
     }
 
     tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            // Debounce: wait for DEBOUNCE of quiet.
-            loop {
-                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                    Ok(Some(())) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
+        while let Some(first) = rx.recv().await {
+            let mut trigger = first;
+            if trigger == Trigger::File {
+                // Debounce: DEBOUNCE of quiet, but no longer than MAX_DELAY
+                // in all; a SIGHUP meanwhile cuts it short.
+                let cap = Instant::now() + MAX_DELAY;
+                loop {
+                    let wait = DEBOUNCE.min(cap.saturating_duration_since(Instant::now()));
+                    match tokio::time::timeout(wait, rx.recv()).await {
+                        Ok(Some(Trigger::File)) if Instant::now() < cap => continue,
+                        Ok(Some(t)) => {
+                            trigger = t;
+                            break;
+                        }
+                        Ok(None) => return,
+                        Err(_) => break,
+                    }
+                }
+            }
+            // Whatever queued up so far is covered by the check below,
+            // which reads the files after it.
+            while let Ok(t) = rx.try_recv() {
+                if t == Trigger::Signal {
+                    trigger = t;
                 }
             }
             let r = reloader.clone();
-            let outcome = tokio::task::spawn_blocking(move || r.reload("file change")).await;
-            if let Ok(Outcome::Applied { .. }) = outcome {
-                rewatch(&mut watcher, reloader.watched_dirs());
-            }
+            let _ = tokio::task::spawn_blocking(move || r.reload(trigger.reason())).await;
+            // Symlink targets move (ConfigMap swaps), dependencies come and
+            // go: follow them after every check.
+            rewatch(&mut watcher, reloader.watched_dirs());
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(listen: &str, admin: Option<&str>, routes: &str) -> Config {
+        let admin = admin.map_or(String::new(), |a| format!("[admin]\nlisten = \"{a}\"\n"));
+        let src = format!(
+            "[server]\nlisten = \"{listen}\"\n{admin}[auth]\nsecret = \"0123456789abcdef0123456789abcdef-test\"\n{routes}"
+        );
+        let report = config::load_str(
+            &src,
+            "t.toml",
+            PathBuf::from("."),
+            &LoadOptions::default(),
+            &|_| None,
+        );
+        report
+            .config
+            .unwrap_or_else(|| panic!("{:?}", report.diagnostics))
+    }
+
+    const A: &str = "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://127.0.0.1:1\"\nauth = \"none\"\n";
+    const B: &str = "[[routes]]\nname = \"b\"\nprefix = \"/b\"\nupstream = \"http://127.0.0.1:2\"\nauth = \"none\"\n";
+
+    #[test]
+    fn restart_needed_compares_with_what_is_bound() {
+        let start = cfg("127.0.0.1:8080", Some("127.0.0.1:9901"), A);
+        let bound = (start.server.listen, start.admin.as_ref().map(|a| a.listen));
+        assert!(restart_needed(bound, &start).is_empty());
+        let moved = cfg("127.0.0.1:8081", Some("127.0.0.1:9901"), A);
+        let r = restart_needed(bound, &moved);
+        assert_eq!(r.len(), 1);
+        assert!(
+            r[0].starts_with("server.listen") && r[0].contains("8081"),
+            "{r:?}"
+        );
+        // Moving back to the bound address needs nothing.
+        assert!(restart_needed(bound, &start).is_empty());
+        let no_admin = cfg("127.0.0.1:8080", None, A);
+        let r = restart_needed(bound, &no_admin);
+        assert!(r.len() == 1 && r[0].starts_with("admin.listen"), "{r:?}");
+    }
+
+    #[test]
+    fn diff_names_added_removed_and_changed_routes() {
+        let one = cfg("127.0.0.1:8080", None, A);
+        let two = cfg("127.0.0.1:8080", None, &format!("{A}{B}"));
+        assert_eq!(
+            diff(&one, &two),
+            vec!["route \"b\" added (/b -> http://127.0.0.1:2)".to_owned()]
+        );
+        assert_eq!(diff(&two, &one), vec!["route \"b\" removed".to_owned()]);
+        let changed = cfg("127.0.0.1:8080", None, &A.replace("/a", "/aa"));
+        assert_eq!(diff(&one, &changed), vec!["route \"a\" changed".to_owned()]);
+        assert_eq!(
+            diff(&one, &one),
+            vec!["no effective change (dependent files rewritten)".to_owned()]
+        );
+    }
 }

@@ -103,8 +103,6 @@ async fn serve(
     };
     let shared = Shared::new(runtime, pools, metrics);
     let local = listener.local_addr()?;
-    tracing::info!(listen = %local, config = %source, routes = cfg.routes.len(), version = env!("CARGO_PKG_VERSION"), "nyro-gw serving");
-
     if let Some(path) = path {
         let reloader = crate::reload::Reloader::new(path, opts, shared.clone(), &cfg);
         if let Err(e) = crate::reload::spawn(reloader) {
@@ -125,6 +123,9 @@ async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }));
     }
+    // Logged last, once the watcher, the SIGHUP handler and the admin
+    // listener are in place: "serving" means all of it is ready.
+    tracing::info!(listen = %local, config = %source, routes = cfg.routes.len(), version = env!("CARGO_PKG_VERSION"), "nyro-gw serving");
     if dev {
         dev_banner(&cfg, local).await;
     }

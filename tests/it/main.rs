@@ -3,6 +3,7 @@
 
 mod auth;
 mod proxy;
+mod reload;
 mod support;
 mod tls_admin;
 mod token_cli;
