@@ -1,4 +1,5 @@
 //! One integration binary: the real gateway on 127.0.0.1:0 against real
 //! upstreams, driven by real clients.
 
+mod cors;
 mod support;
