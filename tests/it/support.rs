@@ -59,14 +59,26 @@ impl Gateway {
     }
 
     /// Starts on an existing config file.
-    pub async fn start_in(dir: tempfile::TempDir, config_path: PathBuf, env: &[(&str, &str)], args: &[&str]) -> Gateway {
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Gateway {
         let mut cmd = Command::new(bin());
-        cmd.arg("serve").arg("--config").arg(&config_path).args(args);
-        cmd.env_remove("NYRO_GW_CONFIG").env_remove("RUST_LOG").env("GATEWAY_LOG_LEVEL", "debug");
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .args(args);
+        cmd.env_remove("NYRO_GW_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("GATEWAY_LOG_LEVEL", "debug");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn nyro-gw");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("stdout");
@@ -83,7 +95,14 @@ impl Gateway {
                 sink.lock().unwrap().push(format!("STDERR: {line}"));
             }
         });
-        let mut gw = Gateway { addr: "0.0.0.0:0".parse().unwrap(), admin: None, config_path, dir, child, logs };
+        let mut gw = Gateway {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            admin: None,
+            config_path,
+            dir,
+            child,
+            logs,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(line) = gw.find_log(|v| v["message"] == "nyro-gw serving") {
@@ -91,12 +110,23 @@ impl Gateway {
                 break;
             }
             if let Ok(Some(status)) = gw.child.try_wait() {
-                panic!("gateway exited with {status} before serving:\n{}", gw.logs().join("\n"));
+                panic!(
+                    "gateway exited with {status} before serving:\n{}",
+                    gw.logs().join("\n")
+                );
             }
-            assert!(Instant::now() < deadline, "gateway did not start:\n{}", gw.logs().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start:\n{}",
+                gw.logs().join("\n")
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if let Some(line) = gw.find_log(|v| v["message"].as_str().is_some_and(|m| m.starts_with("admin listener"))) {
+        if let Some(line) = gw.find_log(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("admin listener"))
+        }) {
             gw.admin = line["listen"].as_str().and_then(|s| s.parse().ok());
         }
         gw
@@ -114,11 +144,18 @@ impl Gateway {
 
     /// The first JSON log line matching `pred`.
     pub fn find_log(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        self.logs().iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| pred(v))
+        self.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| pred(v))
     }
 
     /// Waits up to `timeout` for a JSON log line matching `pred`.
-    pub async fn wait_log(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub async fn wait_log(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = self.find_log(&pred) {
@@ -133,7 +170,12 @@ impl Gateway {
 
     /// Sends a signal (e.g. "TERM", "HUP") to the process.
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap().success();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -{sig} failed");
     }
 
@@ -188,7 +230,9 @@ allowed_origins = ["http://localhost:3000"]
 
 /// A `[[routes]]` block.
 pub fn route(name: &str, prefix: &str, upstream: &str, extra: &str) -> String {
-    format!("[[routes]]\nname = \"{name}\"\nprefix = \"{prefix}\"\nupstream = \"{upstream}\"\n{extra}\n")
+    format!(
+        "[[routes]]\nname = \"{name}\"\nprefix = \"{prefix}\"\nupstream = \"{upstream}\"\n{extra}\n"
+    )
 }
 
 /// The standard identity injection block.
@@ -201,7 +245,10 @@ pub fn client() -> reqwest::Client {
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// An HS256 token over `claims`, signed with `SECRET`.
@@ -252,14 +299,18 @@ where
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let handler = handler.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let h = handler.clone();
                     async move { Ok::<_, Infallible>(h(req).await) }
                 });
-                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -272,11 +323,20 @@ where
 pub async fn echo_upstream() -> SocketAddr {
     upstream(|req: Request<Incoming>| async move {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let mut headers = serde_json::Map::new();
         for (k, v) in &parts.headers {
-            let entry = headers.entry(k.as_str().to_owned()).or_insert_with(|| Value::Array(vec![]));
-            entry.as_array_mut().unwrap().push(String::from_utf8_lossy(v.as_bytes()).into_owned().into());
+            let entry = headers
+                .entry(k.as_str().to_owned())
+                .or_insert_with(|| Value::Array(vec![]));
+            entry
+                .as_array_mut()
+                .unwrap()
+                .push(String::from_utf8_lossy(v.as_bytes()).into_owned().into());
         }
         let out = json!({
             "method": parts.method.as_str(),
@@ -287,7 +347,10 @@ pub async fn echo_upstream() -> SocketAddr {
             "body": String::from_utf8_lossy(&body),
             "body_len": body.len(),
         });
-        Response::builder().header("content-type", "application/json").body(full(out.to_string())).unwrap()
+        Response::builder()
+            .header("content-type", "application/json")
+            .body(full(out.to_string()))
+            .unwrap()
     })
     .await
 }
@@ -304,7 +367,9 @@ where
     let f = Arc::new(f);
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(f(stream));
         }
     });
