@@ -3,7 +3,9 @@
 //! from a disallowed one (two loopback ports are two origins) and calls the
 //! gateway with `fetch(…, {credentials: "include"})` and an `Authorization`
 //! header, which forces a preflight. Only a browser applies the CORS rules
-//! for real: what it lets the page read is what Nyro's frontend will read.
+//! for real: what it lets the page read is what Nyro's frontend will read,
+//! here the upstream's JSON, `X-Request-ID`, the gateway's own 401 and 503,
+//! and nothing at all from an origin the route's policy leaves out.
 //!
 //! Needs Debian's `chromium` (`.ci/install-browser.sh`); `NYRO_CHROMIUM`
 //! names another binary. Without one the test fails when `CI` is set and
@@ -57,6 +59,19 @@ async fn browser_reads_gateway_answers_only_from_allowed_origin() {
             "/api/private",
             &format!("http://{up}"),
             "auth = \"required\"",
+        ),
+        route(
+            "down",
+            "/api/down",
+            &format!("http://{}", dead_addr().await),
+            "auth = \"none\"",
+        ),
+        // Only the other origin may call this one: a policy per route.
+        route(
+            "partner",
+            "/api/partner",
+            &format!("http://{up}"),
+            &format!("auth = \"none\"\ncors_origins = [\"{other_origin}\"]"),
         ),
     ]
     .concat();
@@ -169,6 +184,28 @@ async fn scenario(
     check(r["status"] == 401, "bad token status", &r)?;
     check(r["json"]["detail"].is_string(), "bad token detail", &r)?;
 
+    // The gateway's 5xx is readable too.
+    let r = cdp
+        .call_gateway(&page, &gw.url("/api/down/x"), &post_with_token)
+        .await?;
+    check(r["fetched"] == true, "503 must be readable", &r)?;
+    check(r["status"] == 503, "status of a dead upstream", &r)?;
+    check(
+        r["json"]["detail"] == "Upstream service unavailable.",
+        "503 detail readable",
+        &r,
+    )?;
+
+    // A route whose cors_origins leave this origin out blocks it.
+    let r = cdp
+        .call_gateway(&page, &gw.url("/api/partner/x"), &post_with_token)
+        .await?;
+    check(
+        r["fetched"] == false && r["error"] == "TypeError: Failed to fetch",
+        "a route's cors_origins replace [cors].allowed_origins",
+        &r,
+    )?;
+
     // 3. From a disallowed origin the browser blocks the call: the preflight
     //    gets 400 and the POST is never sent.
     let page = cdp.open(other_origin).await?;
@@ -207,6 +244,14 @@ async fn scenario(
         &r,
     )?;
     expect_log(gw, "GET", "/api/open/simple", 200, "the simple GET").await?;
+
+    // ...while the route that lists this origin answers it.
+    let r = cdp
+        .call_gateway(&page, &gw.url("/api/partner/x"), &post_with_token)
+        .await?;
+    check(r["fetched"] == true, "cors_origins lets its origin in", &r)?;
+    check(r["status"] == 200, "partner route status", &r)?;
+    check(r["json"]["path"] == "/api/partner/x", "partner echo", &r)?;
     Ok(())
 }
 
