@@ -47,7 +47,11 @@ impl Policy {
             HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")
         });
         Policy {
-            rules: cfg.allowed_origins.clone(),
+            rules: cfg
+                .allowed_origins
+                .iter()
+                .map(without_default_port)
+                .collect(),
             credentials: cfg.allow_credentials,
             max_age: HeaderValue::from(cfg.max_age.as_secs()),
             allow_headers: cfg
@@ -187,6 +191,37 @@ pub fn strip_cors_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// The rule as a browser would serialize the origin: without the scheme's
+/// default port (RFC 6454 §6.1). `https://app.nyro.ai:443` in the config
+/// must match the `Origin: https://app.nyro.ai` a browser sends.
+fn without_default_port(rule: &OriginRule) -> OriginRule {
+    let default_port = |scheme: &str| match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    match rule {
+        OriginRule::Exact(o) => {
+            let stripped = o.split_once("://").and_then(|(scheme, rest)| {
+                let (host, port) = rest.rsplit_once(':')?;
+                let port = port.parse::<u16>().ok()?;
+                (Some(port) == default_port(scheme)).then(|| format!("{scheme}://{host}"))
+            });
+            OriginRule::Exact(stripped.unwrap_or_else(|| o.clone()))
+        }
+        OriginRule::Wildcard {
+            scheme,
+            suffix,
+            port,
+        } => OriginRule::Wildcard {
+            scheme: scheme.clone(),
+            suffix: suffix.clone(),
+            port: port.filter(|p| Some(*p) != default_port(scheme)),
+        },
+        OriginRule::Any => OriginRule::Any,
+    }
+}
+
 fn wildcard_match(origin: &str, scheme: &str, suffix: &str, port: Option<u16>) -> bool {
     let Some((o_scheme, rest)) = origin.split_once("://") else {
         return false;
@@ -265,6 +300,34 @@ mod tests {
         assert!(policy(&["null"], true).allows("null"));
         assert!(!policy(&["*"], false).allows("null"));
         assert!(policy(&["*"], false).allows("https://anything.example"));
+    }
+
+    #[test]
+    fn default_ports_in_the_config_match_what_browsers_send() {
+        // Browsers omit the scheme's default port from `Origin`.
+        let p = policy(
+            &[
+                "https://app.nyro.ai:443",
+                "http://localhost:80",
+                "https://*.vercel.app:443",
+                "http://localhost:3000",
+                "https://staging.nyro.ai:8443",
+            ],
+            true,
+        );
+        let cases = [
+            ("https://app.nyro.ai", true),
+            ("http://app.nyro.ai", false),
+            ("http://localhost", true),
+            ("https://localhost", false),
+            ("https://x.vercel.app", true),
+            ("http://localhost:3000", true),
+            ("https://staging.nyro.ai:8443", true),
+            ("https://staging.nyro.ai", false),
+        ];
+        for (origin, want) in cases {
+            assert_eq!(p.allows(origin), want, "{origin}");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! upstreams, driven by real clients.
 
 mod auth;
+mod browser;
+mod cors;
 mod proxy;
 mod reload;
 mod support;
