@@ -128,7 +128,11 @@ impl Reloader {
                         for w in report.diagnostics.iter() {
                             tracing::warn!(diagnostic = %w, "config warning");
                         }
+                        let keys = rt.client_keys();
                         self.shared.runtime.store(Arc::new(rt));
+                        // Only now: a failed compile must not drop clients the
+                        // serving config still uses.
+                        self.shared.pools.retain(&keys);
                         *current = fp;
                         self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
                         tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");

@@ -133,7 +133,6 @@ impl Runtime {
             };
         let auth = Arc::new(Authenticator::new(&config.auth, jwks)?);
         let mut routes = Vec::with_capacity(config.routes.len());
-        let mut used = Vec::new();
         for r in &config.routes {
             let upstream = match &r.upstream {
                 None => None,
@@ -154,7 +153,6 @@ impl Runtime {
                         route: r.name.clone(),
                         source: e,
                     })?;
-                    used.push(key.clone());
                     Some(Target {
                         scheme: if u.https { Scheme::HTTPS } else { Scheme::HTTP },
                         authority: u.authority.clone(),
@@ -185,7 +183,6 @@ impl Runtime {
                 stats: metrics.route(&r.name),
             });
         }
-        pools.retain(&used);
         let tls = match &config.server.tls {
             Some(files) => Some(Arc::new(
                 load_server_tls(&files.cert, &files.key).map_err(CompileError::Tls)?,
@@ -207,6 +204,15 @@ impl Runtime {
             tls,
             no_route: metrics.route(""),
         })
+    }
+
+    /// The pool keys of every upstream client this runtime uses (after a
+    /// swap, `Pools::retain` drops the others).
+    pub fn client_keys(&self) -> Vec<ClientKey> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.upstream.as_ref().map(|t| t.key.clone()))
+            .collect()
     }
 
     /// Ready to serve: the authenticator has the keys it needs.
