@@ -10,6 +10,9 @@ mod schema;
 mod validate;
 pub mod values;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Severity};
