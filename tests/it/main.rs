@@ -2,6 +2,8 @@
 //! upstreams, driven by real clients.
 
 mod auth;
+mod config_cli;
+mod generated;
 mod proxy;
 mod support;
 mod token_cli;
