@@ -13,8 +13,14 @@ use crate::cli::{Cli, GenerateArgs};
 /// Every generated file: (path relative to the repository root, content).
 pub fn render() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
     let mut files = Vec::new();
-    let cmd = Cli::command();
-    man_pages(&cmd, "nyro-gw", &mut files)?;
+    // Built once, as clap_mangen's own generate_to does: building gives each
+    // subcommand its bin name ("nyro-gw check-config"), display name
+    // ("nyro-gw-check-config") and the propagated version. The `help`
+    // subcommand is left out of the pages (it would list a page that does
+    // not exist); the binary keeps it.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    man_pages(&cmd, &mut files)?;
     for (shell, name) in [
         (Shell::Bash, "nyro-gw.bash"),
         (Shell::Zsh, "_nyro-gw"),
@@ -27,20 +33,16 @@ pub fn render() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
     Ok(files)
 }
 
-fn man_pages(
-    cmd: &clap::Command,
-    name: &str,
-    files: &mut Vec<(PathBuf, Vec<u8>)>,
-) -> anyhow::Result<()> {
-    let cmd = cmd
-        .clone()
-        .name(name.to_owned())
-        .bin_name(name.replace('-', " ").replacen("nyro gw", "nyro-gw", 1));
+/// `man/<display name>.1` for `cmd` and each visible subcommand below it.
+fn man_pages(cmd: &clap::Command, files: &mut Vec<(PathBuf, Vec<u8>)>) -> anyhow::Result<()> {
+    let page = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
-    files.push((Path::new("man").join(format!("{name}.1")), buf));
+    clap_mangen::Man::new(cmd.clone())
+        .source(format!("nyro-gw {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)?;
+    files.push((Path::new("man").join(format!("{page}.1")), buf));
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        man_pages(sub, &format!("{name}-{}", sub.get_name()), files)?;
+        man_pages(sub, files)?;
     }
     Ok(())
 }

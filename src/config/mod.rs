@@ -10,6 +10,9 @@ mod schema;
 mod validate;
 pub mod values;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Severity};
@@ -74,14 +77,21 @@ pub fn load_path(path: &Path, opts: &LoadOptions) -> LoadReport {
                 hash: 0,
             },
         },
-        Err(e) => LoadReport {
-            config: None,
-            diagnostics: vec![Diagnostic::file_level(
-                &name,
-                format!("cannot read the config file: {e}"),
-            )],
-            hash: 0,
-        },
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (give the path as an argument or with --config, or set NYRO_GW_CONFIG)"
+            } else {
+                ""
+            };
+            LoadReport {
+                config: None,
+                diagnostics: vec![Diagnostic::file_level(
+                    &name,
+                    format!("cannot read the config file: {e}{hint}"),
+                )],
+                hash: 0,
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub struct RawFile {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "the [server] table")]
 pub struct RawServer {
     pub listen: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
@@ -29,25 +30,29 @@ pub struct RawServer {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "a table: tls = { cert = \"...\", key = \"...\" }")]
 pub struct RawTls {
     pub cert: Option<S<String>>,
     pub key: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "the [admin] table")]
 pub struct RawAdmin {
     pub listen: Option<S<String>>,
 }
 
 /// A string or a list of strings (`audience`).
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+// Untagged: serde prints `expecting` as the whole message.
+#[serde(untagged, expecting = "expected a string or a list of strings")]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "the [auth] table")]
 pub struct RawAuth {
     pub audience: Option<S<OneOrMany>>,
     pub issuer: Option<S<String>>,
@@ -60,6 +65,7 @@ pub struct RawAuth {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "the [cors] table")]
 pub struct RawCors {
     pub allowed_origins: Option<S<Vec<S<String>>>>,
     pub allow_credentials: Option<S<bool>>,
@@ -69,6 +75,7 @@ pub struct RawCors {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "a [[routes]] table")]
 pub struct RawRoute {
     pub name: Option<S<String>>,
     pub prefix: Option<S<String>>,
@@ -85,7 +92,10 @@ pub struct RawRoute {
 
 /// `"X-User-ID" = "sub"` or `"X-Company-ID" = { claim = "...", required = true }`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a claim path (\"sub\") or a table ({ claim = \"sub\", required = true })"
+)]
 pub enum RawInject {
     Claim(String),
     Full {

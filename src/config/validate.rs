@@ -117,27 +117,37 @@ impl Validator<'_> {
             routes,
         } = raw;
         let server = self.server(server.map(Spanned::into_inner));
-        let admin_span = admin.as_ref().map(|a| a.span());
         let admin = admin.and_then(|a| self.admin(a));
         let routes_raw = routes.map(Spanned::into_inner).unwrap_or_default();
+        // Decided on the raw routes, so that a route with another mistake
+        // still counts: the missing key is reported along with it.
+        let first_authenticated = routes_raw.iter().find_map(|r| {
+            let auth = r.get_ref().auth.as_ref();
+            match auth.map(|a| (a.get_ref().as_str(), a.span())) {
+                Some(("required" | "optional", span)) => Some(span),
+                Some(_) => None, // "none", or a word reported on its own
+                None => Some(r.span()),
+            }
+        });
         let cors = self.cors(cors.map(Spanned::into_inner));
         let routes: Vec<Option<Route>> = routes_raw
             .into_iter()
             .map(|r| self.route(r, cors.as_ref()))
             .collect();
-        let auth = self.auth(auth, &routes);
-        if let (Some(server), Some(admin)) = (&server, &admin)
+        let auth = self.auth(auth, first_authenticated);
+        if let (Some(server), Some((admin, admin_span))) = (&server, &admin)
             && server.listen == admin.listen
             && server.listen.port() != 0
         {
-            self.sink.error(
-                admin_span.unwrap_or(0..0),
+            self.err(
+                admin_span.clone(),
                 format!(
-                    "[admin].listen and [server].listen are both {}; give the admin listener its own port",
+                    "[admin].listen and [server].listen are both {}; give the admin listener its own port, e.g. \"127.0.0.1:9901\"",
                     admin.listen
                 ),
             );
         }
+        let admin = admin.map(|(a, _)| a);
         let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
         let mut injected_headers: Vec<HeaderName> = routes
             .iter()
@@ -350,7 +360,8 @@ impl Validator<'_> {
         })
     }
 
-    fn admin(&mut self, raw: Spanned<RawAdmin>) -> Option<Admin> {
+    /// The admin listener, and the span of its `listen` value.
+    fn admin(&mut self, raw: Spanned<RawAdmin>) -> Option<(Admin, Range<usize>)> {
         let span = raw.span();
         let RawAdmin { listen } = raw.into_inner();
         let Some(listen) = listen else {
@@ -364,10 +375,18 @@ impl Validator<'_> {
         if addr.ip().is_unspecified() {
             self.warn(listen.span(), "the admin listener is reachable from every interface; it exposes the active config and metrics, keep it off public networks");
         }
-        Some(Admin { listen: addr })
+        Some((Admin { listen: addr }, listen.span()))
     }
 
-    fn auth(&mut self, raw: Option<Spanned<RawAuth>>, routes: &[Option<Route>]) -> Option<Auth> {
+    /// `[auth]`. `first_authenticated` is where the first route that
+    /// verifies tokens says so (its `auth` value, or the route when it
+    /// relies on the default `"required"`): a key is needed then.
+    fn auth(
+        &mut self,
+        raw: Option<Spanned<RawAuth>>,
+        first_authenticated: Option<Range<usize>>,
+    ) -> Option<Auth> {
+        let has_section = raw.is_some();
         let (section_span, raw) = match raw {
             Some(r) => (r.span(), r.into_inner()),
             None => (
@@ -394,7 +413,7 @@ impl Validator<'_> {
             leeway,
             required_claims,
         } = raw;
-        let needs_keys = routes.iter().flatten().any(|r| r.auth != AuthMode::None);
+        let needs_keys = first_authenticated.is_some();
         let mut ok = true;
 
         let audience = match audience {
@@ -436,12 +455,13 @@ impl Validator<'_> {
             },
         };
 
+        let leeway_span = leeway.as_ref().map_or(section_span.clone(), |l| l.span());
         let leeway = self.duration(leeway, Duration::ZERO, "leeway");
         if let Some(l) = leeway
             && l > Duration::from_secs(300)
         {
             self.warn(
-                section_span.clone(),
+                leeway_span,
                 "leeway is over 5 minutes: expired tokens stay valid that much longer",
             );
         }
@@ -544,8 +564,18 @@ impl Validator<'_> {
             self.warn(at, "no HMAC secret is set: --dev uses an ephemeral random secret; tokens minted now stop working when the gateway restarts");
         }
 
-        if needs_keys && hmac.is_none() && jwks.is_none() && ok {
-            let at = secret.as_ref().map_or(section_span.clone(), |s| s.span());
+        if let Some(route_span) = &first_authenticated
+            && hmac.is_none()
+            && jwks.is_none()
+            && ok
+        {
+            // Point at the [auth] section when there is one, else at the
+            // route that needs it.
+            let at = match (&secret, has_section) {
+                (Some(s), _) => s.span(),
+                (None, true) => section_span.clone(),
+                (None, false) => route_span.clone(),
+            };
             self.err(at, "routes require authentication but no key is configured: set [auth].secret (e.g. secret = \"${GATEWAY_JWT_SECRET}\"), secret_file or jwks_url");
             ok = false;
         }

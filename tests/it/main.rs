@@ -3,7 +3,9 @@
 
 mod auth;
 mod browser;
+mod config_cli;
 mod cors;
+mod generated;
 mod proxy;
 mod reload;
 mod support;

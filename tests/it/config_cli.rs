@@ -1,0 +1,393 @@
+//! `nyro-gw check-config`, `serve` on a bad config, `--help` and
+//! `--version`, run as the built binary on fixture files in a temporary
+//! directory.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{SECRET, bin};
+
+/// Two routes, one without an upstream (a warning at 14:12). Valid when
+/// `GATEWAY_JWT_SECRET` is set.
+const VALID: &str = r#"[server]
+listen = "127.0.0.1:0"
+[auth]
+secret = "${GATEWAY_JWT_SECRET}"
+[[routes]]
+name = "ingest"
+prefix = "/api/v1/ingest"
+upstream = "http://127.0.0.1:9"
+[routes.inject]
+"X-User-ID" = "sub"
+[[routes]]
+name = "auth"
+prefix = "/api/v1/auth"
+upstream = ""
+auth = "none"
+"#;
+
+/// Three errors (3:19, 5:11 without `GATEWAY_JWT_SECRET`, 8:10) and one
+/// warning (9:12), listening on `port` if it were ever served.
+fn invalid(port: u16) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+request_timeout = "ten seconds"
+[auth]
+secret = "${{GATEWAY_JWT_SECRET}}"
+[[routes]]
+name = "ingest"
+prefix = "api/v1/ingest"
+upstream = ""
+auth = "none"
+"#
+    )
+}
+
+/// The diagnostics `invalid()` yields, as check-config prints them for a
+/// file named `gateway.toml`.
+const INVALID_DIAGNOSTICS: &[&str] = &[
+    "gateway.toml:3:19: error: request_timeout: invalid duration \"ten seconds\" (expected a number and a unit, e.g. \"10s\"",
+    "gateway.toml:5:11: error: secret: environment variable GATEWAY_JWT_SECRET is not set",
+    "gateway.toml:8:10: error: prefix \"api/v1/ingest\" must start with \"/\"",
+    "gateway.toml:9:12: warning: upstream is empty: this route answers 501 Not Implemented",
+];
+
+/// A command for the binary in `dir`, with none of the variables the
+/// fixtures use inherited from the test's environment.
+fn nyro(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(dir);
+    for var in [
+        "NYRO_GW_CONFIG",
+        "GATEWAY_JWT_SECRET",
+        "GATEWAY_LISTEN",
+        "GATEWAY_INGEST_SERVICE_URL",
+        "GATEWAY_QUERY_SERVICE_URL",
+        "GATEWAY_AUTH_SERVICE_URL",
+        "VERCEL_FRONTEND_URL",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = nyro(dir, args);
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run nyro-gw")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary directory holding `gateway.toml` with `text`.
+fn dir_with(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
+    dir
+}
+
+/// The lines of `text` that are diagnostics (`file:line:col: ...`).
+fn diagnostic_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.contains(": error: ") || l.contains(": warning: "))
+        .collect()
+}
+
+#[track_caller]
+fn assert_diagnostics(stderr: &str, want: &[&str]) {
+    let got = diagnostic_lines(stderr);
+    assert_eq!(got.len(), want.len(), "stderr:\n{stderr}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            g.starts_with(w),
+            "expected a line starting with\n  {w}\ngot\n  {g}\nstderr:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_config_on_a_valid_file_prints_the_route_table_and_exits_0() {
+    let dir = dir_with(VALID);
+    let o = run(
+        dir.path(),
+        &["check-config", "gateway.toml"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    // The warning goes to stderr and does not fail the check.
+    assert_diagnostics(
+        &err,
+        &["gateway.toml:14:12: warning: upstream is empty: this route answers 501"],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "stdout:\n{out}");
+    assert!(
+        lines[0].starts_with("ROUTE")
+            && lines[0].contains("PREFIX")
+            && lines[0].contains("UPSTREAM")
+    );
+    assert!(lines[1].starts_with("ingest"), "{out}");
+    assert!(lines[1].contains("/api/v1/ingest") && lines[1].contains("http://127.0.0.1:9"));
+    assert!(lines[1].contains("required") && lines[1].contains("x-user-id=sub"));
+    assert!(
+        lines[2].starts_with("auth")
+            && lines[2].contains("(none: 501)")
+            && lines[2].contains("none")
+    );
+    assert_eq!(lines[3], "gateway.toml: ok (2 routes, 1 warning)");
+}
+
+#[test]
+fn check_config_on_an_invalid_file_prints_every_problem_and_exits_1() {
+    let dir = dir_with(&invalid(8080));
+    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
+    assert_diagnostics(&err, INVALID_DIAGNOSTICS);
+    assert!(
+        err.contains("gateway.toml: invalid (3 errors, 1 warning)"),
+        "{err}"
+    );
+    assert_eq!(stdout(&o), "", "no route table for an invalid config");
+}
+
+#[test]
+fn check_config_json_is_an_array_of_diagnostics_with_warnings() {
+    let dir = dir_with(&invalid(8080));
+    let o = run(
+        dir.path(),
+        &["check-config", "gateway.toml", "--format", "json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
+    let items = v.as_array().expect("an array");
+    assert_eq!(items.len(), 4, "{v:#}");
+    let mut keys: Vec<&str> = items[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["column", "file", "line", "message", "severity"]);
+    let summary: Vec<(String, u64, u64)> = items
+        .iter()
+        .map(|d| {
+            assert_eq!(d["file"], "gateway.toml");
+            assert!(d["message"].as_str().is_some_and(|m| !m.is_empty()));
+            (
+                d["severity"].as_str().unwrap().to_owned(),
+                d["line"].as_u64().unwrap(),
+                d["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("error", 3, 19),
+        ("error", 5, 11),
+        ("error", 8, 10),
+        ("warning", 9, 12),
+    ]
+    .map(|(s, l, c)| (s.to_owned(), l, c));
+    assert_eq!(summary, want);
+    assert!(
+        items[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("GATEWAY_JWT_SECRET")
+    );
+}
+
+#[test]
+fn check_config_json_on_a_valid_file_exits_0_and_lists_the_warning() {
+    let dir = dir_with(VALID);
+    let o = run(
+        dir.path(),
+        &["check-config", "--format", "json", "gateway.toml"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "severity": "warning",
+            "file": "gateway.toml",
+            "line": 14,
+            "column": 12,
+            "message": "upstream is empty: this route answers 501 Not Implemented",
+        }])
+    );
+}
+
+#[test]
+fn check_config_defaults_to_nyro_gw_config() {
+    let dir = dir_with(&invalid(8080)); // ./gateway.toml is invalid...
+    let custom = dir.path().join("custom.toml");
+    std::fs::write(&custom, VALID).unwrap(); // ...the named one is not.
+    let o = run(
+        dir.path(),
+        &["check-config"],
+        &[
+            ("NYRO_GW_CONFIG", custom.to_str().unwrap()),
+            ("GATEWAY_JWT_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("custom.toml: ok (2 routes"),
+        "{}",
+        stdout(&o)
+    );
+    // An explicit path wins over the variable.
+    let o = run(
+        dir.path(),
+        &["check-config", "gateway.toml"],
+        &[("NYRO_GW_CONFIG", custom.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn check_config_defaults_to_gateway_toml_in_the_current_directory() {
+    let dir = dir_with(VALID);
+    let o = run(
+        dir.path(),
+        &["check-config"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+    assert!(stdout(&o).ends_with("gateway.toml: ok (2 routes, 1 warning)\n"));
+}
+
+#[test]
+fn check_config_on_a_missing_file_says_so_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["check-config", "nope.toml"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
+    assert!(
+        err.starts_with("nope.toml:1:1: error: cannot read the config file:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("NYRO_GW_CONFIG"),
+        "the message says how to name a config: {err}"
+    );
+    // With no argument and no ./gateway.toml, the default is named.
+    let o = run(dir.path(), &["check-config"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("gateway.toml:1:1: error: cannot read the config file"));
+}
+
+#[test]
+fn shipped_gateway_toml_passes_with_the_secret_and_names_it_without() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = run(
+        root,
+        &["check-config", "gateway.toml"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["ingest", "query", "auth"] {
+        assert!(out.lines().any(|l| l.starts_with(name)), "{out}");
+    }
+
+    let o = run(root, &["check-config", "gateway.toml"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
+    assert!(
+        err.contains(
+            "gateway.toml:26:11: error: secret: environment variable GATEWAY_JWT_SECRET is not set"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_on_an_invalid_config_prints_the_diagnostics_and_never_listens() {
+    // A port that is free now; the invalid config names it.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = dir_with(&invalid(port));
+    let mut child = nyro(dir.path(), &["serve", "--config", "gateway.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("serve kept running on an invalid config");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
+    assert_diagnostics(&err, INVALID_DIAGNOSTICS);
+    assert!(err.contains("nothing was started"), "{err}");
+    // Nothing ever bound the port.
+    TcpListener::bind(("127.0.0.1", port)).expect("the port is still free");
+}
+
+#[test]
+fn help_works_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, usage) in [
+        (&["--help"][..], "Usage: nyro-gw"),
+        (&["serve", "--help"], "Usage: nyro-gw serve"),
+        (&["check-config", "--help"], "Usage: nyro-gw check-config"),
+        (&["token", "--help"], "Usage: nyro-gw token"),
+        (
+            &["token", "inspect", "--help"],
+            "Usage: nyro-gw token inspect",
+        ),
+        (&["token", "mint", "--help"], "Usage: nyro-gw token mint"),
+        (&["help", "check-config"], "Usage: nyro-gw check-config"),
+    ] {
+        let o = run(dir.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).contains(usage), "{args:?}:\n{}", stdout(&o));
+    }
+    let o = run(dir.path(), &["check-config", "--help"], &[]);
+    assert!(stdout(&o).contains("--format"));
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["--version"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("nyro-gw {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn an_unknown_format_is_a_usage_error() {
+    let dir = dir_with(VALID);
+    let o = run(dir.path(), &["check-config", "--format", "yaml"], &[]);
+    assert_eq!(o.status.code(), Some(2), "clap's usage error code");
+    assert!(stderr(&o).contains("yaml"));
+}
