@@ -36,12 +36,26 @@ use crate::runtime::{CompiledRoute, Runtime};
 use crate::server::Shared;
 
 /// What the connection knows about the client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// The peer's address.
     pub peer: SocketAddr,
     /// Whether the listener speaks TLS.
     pub tls: bool,
+    /// The peer's IP as `X-Forwarded-For` writes it, made once per
+    /// connection rather than once per request.
+    pub forwarded_for: HeaderValue,
+}
+
+impl ConnInfo {
+    /// What a connection from `peer` knows.
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        ConnInfo {
+            peer,
+            tls,
+            forwarded_for: headers::forwarded_for(peer.ip()),
+        }
+    }
 }
 
 /// What the phases learn, for the response filter and the log line.
@@ -63,7 +77,9 @@ pub async fn handle(
     let start = Instant::now();
     let request_id = headers::request_id(req.headers());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // For the log line; a reference-counted copy, not a string copy.
+    let uri = req.uri().clone();
+    let path = uri.path();
 
     if let Some(resp) = builtin_endpoint(&req, &shared) {
         return finish_plain(resp, &request_id, start);
@@ -267,7 +283,12 @@ async fn process(
             .headers
             .insert(TE, HeaderValue::from_static("trailers"));
     }
-    headers::set_forwarded(&mut parts.headers, conn.peer.ip(), conn.tls, client_host);
+    headers::set_forwarded(
+        &mut parts.headers,
+        &conn.forwarded_for,
+        conn.tls,
+        client_host,
+    );
     parts
         .headers
         .insert(&headers::X_REQUEST_ID, request_id.clone());

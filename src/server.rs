@@ -98,13 +98,11 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let tls = shared.runtime.load().tls.clone();
-        let conn = ConnInfo {
-            peer,
-            tls: tls.is_some(),
-        };
+        let conn = ConnInfo::new(peer, tls.is_some());
         let shared = shared.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
+            let conn = conn.clone();
             async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }
         });
         let builder = builder.clone();
