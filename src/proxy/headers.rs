@@ -125,42 +125,8 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
         }
     }
     let mut buf = uuid::Uuid::encode_buffer();
-    let s = random_uuid().hyphenated().encode_lower(&mut buf);
+    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
-
-/// Bytes of OS randomness fetched at once: 256 request ids per read.
-const RANDOM_BATCH: usize = 4096;
-
-thread_local! {
-    /// Unused OS randomness for this thread's request ids, and how much
-    /// of it is spent.
-    static RANDOM: std::cell::RefCell<(Box<[u8; RANDOM_BATCH]>, usize)> =
-        std::cell::RefCell::new((Box::new([0; RANDOM_BATCH]), RANDOM_BATCH));
-}
-
-/// A UUID v4 from the same OS randomness as `Uuid::new_v4`, read 4 KiB at a
-/// time from `/dev/urandom` instead of one `getrandom` call per id (a
-/// syscall was a fifth of the proxy's syscalls). Each byte is used once.
-/// Falls back to `Uuid::new_v4` when `/dev/urandom` cannot be read.
-fn random_uuid() -> uuid::Uuid {
-    use std::io::Read;
-    RANDOM.with_borrow_mut(|(pool, used)| {
-        if *used + 16 > RANDOM_BATCH {
-            let filled = std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut pool[..]))
-                .is_ok();
-            if !filled {
-                return uuid::Uuid::new_v4();
-            }
-            *used = 0;
-        }
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&pool[*used..*used + 16]);
-        pool[*used..*used + 16].fill(0);
-        *used += 16;
-        uuid::Builder::from_random_bytes(bytes).into_uuid()
-    })
 }
 
 /// The peer's address as `X-Forwarded-For` writes it (IPv4-mapped IPv6
@@ -215,31 +181,16 @@ pub fn strip_for_upstream(headers: &mut HeaderMap) {
 }
 
 /// `X-Process-Time` as the Python gateway sent it: seconds, as a decimal
-/// with six places (microseconds, rounded), written without `format!`.
+/// with six places (microseconds, rounded), formatted on the stack.
 pub fn process_time(elapsed: std::time::Duration) -> HeaderValue {
+    use std::io::Write;
     let micros = (elapsed.as_nanos() + 500) / 1000;
-    let (secs, frac) = (micros / 1_000_000, (micros % 1_000_000) as u32);
-    // u128 seconds need at most 39 digits; ".", 6 digits.
+    // u128 seconds need at most 39 digits; then ".", 6 digits.
     let mut buf = [0u8; 48];
-    let mut i = buf.len();
-    let mut frac = frac;
-    for _ in 0..6 {
-        i -= 1;
-        buf[i] = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    i -= 1;
-    buf[i] = b'.';
-    let mut secs = secs;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (secs % 10) as u8;
-        secs /= 10;
-        if secs == 0 {
-            break;
-        }
-    }
-    HeaderValue::from_bytes(&buf[i..]).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+    let len = 48 - w.len();
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
