@@ -274,7 +274,8 @@ async fn process(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let trailers = headers::wants_trailers(&parts.headers);
+    // An HTTP/2 client can always take trailers; an HTTP/1.1 one says so.
+    let trailers = parts.version == Version::HTTP_2 || headers::wants_trailers(&parts.headers);
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     headers::strip_for_upstream(&mut parts.headers);
     parts.headers.remove(EXPECT);

@@ -4,8 +4,7 @@
 use std::net::IpAddr;
 
 use http::header::{
-    CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
+    CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -22,15 +21,16 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 
 /// Hop-by-hop headers of RFC 9110 §7.6.1, plus the non-standard ones
 /// proxies have always dropped (`Keep-Alive`, `Proxy-Connection`). Parsed
-/// names, so removing them costs a lookup and no parse.
-static HOP_BY_HOP: [HeaderName; 9] = [
+/// names, so removing them costs a lookup and no parse. `Trailer` is not
+/// on the list: it is end-to-end (RFC 9110 §6.6.2), and hyper's HTTP/1.1
+/// encoder sends only the trailer fields it declares.
+static HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     PROXY_AUTHENTICATE,
     PROXY_AUTHORIZATION,
     TE,
-    TRAILER,
     TRANSFER_ENCODING,
     UPGRADE,
 ];
@@ -177,7 +177,6 @@ pub fn set_forwarded(
 pub fn strip_for_upstream(headers: &mut HeaderMap) {
     headers.remove(HOST);
     headers.remove(TRANSFER_ENCODING);
-    headers.remove(TRAILER);
 }
 
 /// `X-Process-Time` as the Python gateway sent it: seconds, as a decimal
@@ -224,7 +223,7 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h, false);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
-        assert_eq!(left, vec!["x-end-to-end", "authorization"]);
+        assert_eq!(left, vec!["x-end-to-end", "trailer", "authorization"]);
     }
 
     #[test]

@@ -856,3 +856,98 @@ async fn sigterm_drains_requests_in_flight_then_exits_zero() {
         .expect("exits after draining");
     assert!(status.success(), "{status}");
 }
+
+/// An upstream that declares and sends an `x-checksum` trailer after a
+/// body that says which `TE` it was sent.
+async fn trailer_upstream() -> std::net::SocketAddr {
+    upstream(|req: hyper::Request<hyper::body::Incoming>| async move {
+        let te = req
+            .headers()
+            .get("te")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-checksum", http::HeaderValue::from_static("abc123"));
+        let frames = vec![
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(Bytes::from(format!(
+                "te={te};"
+            )))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let mut resp = Response::new(BodyExt::boxed(StreamBody::new(futures_util::stream::iter(
+            frames,
+        ))));
+        resp.headers_mut()
+            .insert("trailer", http::HeaderValue::from_static("x-checksum"));
+        resp
+    })
+    .await
+}
+
+#[tokio::test]
+async fn trailers_pass_through_when_the_client_accepts_them() {
+    let up = trailer_upstream().await;
+    let gw = gateway_to(&format!("http://{up}"), "").await;
+    let out = raw_request(
+        gw.addr,
+        b"GET /api/v1/svc/t HTTP/1.1\r\nHost: gw\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    let lower = out.to_ascii_lowercase();
+    assert!(
+        out.contains("te=trailers;"),
+        "TE: trailers reaches the upstream: {out}"
+    );
+    assert!(
+        lower.contains("trailer: x-checksum"),
+        "the declaration is kept: {out}"
+    );
+    let (_, after_body) = lower.split_once("te=trailers;").expect("body present");
+    assert!(
+        after_body.contains("\r\n0\r\nx-checksum: abc123\r\n\r\n"),
+        "the trailer follows the last chunk: {out}"
+    );
+}
+
+#[tokio::test]
+async fn trailers_are_dropped_for_a_client_that_did_not_ask() {
+    let up = trailer_upstream().await;
+    let gw = gateway_to(&format!("http://{up}"), "").await;
+    let out = raw_request(
+        gw.addr,
+        b"GET /api/v1/svc/t HTTP/1.1\r\nHost: gw\r\nTE: gzip\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    // TE other than "trailers" is hop-by-hop and never reaches the upstream.
+    assert!(out.contains("te=;"), "{out}");
+    assert!(
+        out.ends_with("\r\n0\r\n\r\n"),
+        "a complete chunked body without trailer fields: {out:?}"
+    );
+}
+
+#[tokio::test]
+async fn trailers_reach_an_h2_client() {
+    let up = trailer_upstream().await;
+    let gw = gateway_to(&format!("http://{up}"), "").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let resp = client
+        .get(format!("http://{}/api/v1/svc/t", gw.addr).parse().unwrap())
+        .await
+        .expect("h2 response");
+    assert_eq!(resp.status(), 200);
+    let collected = resp.into_body().collect().await.expect("body");
+    let trailers = collected
+        .trailers()
+        .cloned()
+        .expect("trailers arrive over h2");
+    assert_eq!(trailers["x-checksum"], "abc123");
+    // The gateway asks the upstream for trailers on an h2 client's behalf.
+    assert_eq!(collected.to_bytes(), "te=trailers;");
+}
