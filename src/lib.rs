@@ -24,6 +24,7 @@ pub mod cmd;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod framing;
 pub mod pipeline;
 pub mod proxy;
 pub mod reload;

@@ -30,6 +30,7 @@ use crate::auth;
 use crate::config::AuthMode;
 use crate::cors::{self, Verdict};
 use crate::error::{GatewayError, json_response};
+use crate::framing::Framing;
 use crate::proxy::body::{RequestBody, ResponseBody, UpstreamBody, full};
 use crate::proxy::{forward, headers};
 use crate::runtime::{CompiledRoute, Runtime};
@@ -45,15 +46,18 @@ pub struct ConnInfo {
     /// The peer's IP as `X-Forwarded-For` writes it, made once per
     /// connection rather than once per request.
     pub forwarded_for: HeaderValue,
+    /// The framing watch on this connection's socket.
+    pub framing: Arc<Framing>,
 }
 
 impl ConnInfo {
     /// What a connection from `peer` knows.
-    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+    pub fn new(peer: SocketAddr, tls: bool, framing: Arc<Framing>) -> Self {
         ConnInfo {
             peer,
             tls,
             forwarded_for: headers::forwarded_for(peer.ip()),
+            framing,
         }
     }
 }
@@ -80,8 +84,10 @@ pub async fn handle(
     // For the log line; a reference-counted copy, not a string copy.
     let uri = req.uri().clone();
     let path = uri.path();
+    // Consulted for every request, in order, so the count stays in step.
+    let ambiguous = conn.framing.next_request();
 
-    if let Some(resp) = builtin_endpoint(&req, &shared) {
+    if !ambiguous && let Some(resp) = builtin_endpoint(&req, &shared) {
         return finish_plain(resp, &request_id, start);
     }
 
@@ -94,7 +100,7 @@ pub async fn handle(
         user_id: None,
         company_id: None,
     };
-    let result = process(req, conn, &request_id, &mut ctx).await;
+    let result = process(req, conn, ambiguous, &request_id, &mut ctx).await;
     let (mut resp, error) = match result {
         Ok(resp) => (resp, None),
         Err(e) => {
@@ -194,6 +200,7 @@ fn finish_plain(
 async fn process(
     mut req: Request<Incoming>,
     conn: ConnInfo,
+    ambiguous_framing: bool,
     request_id: &HeaderValue,
     ctx: &mut Ctx<'_>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
@@ -203,7 +210,12 @@ async fn process(
     if crate::routing::has_dot_segment(req.uri().path()) {
         return Err(GatewayError::BadRequest("Path contains dot segments."));
     }
-    if req.headers().contains_key(TRANSFER_ENCODING) && req.headers().contains_key(CONTENT_LENGTH) {
+    // hyper drops the Content-Length of such a request; the socket's
+    // framing watch saw it (see `framing`).
+    if ambiguous_framing
+        || req.headers().contains_key(TRANSFER_ENCODING)
+            && req.headers().contains_key(CONTENT_LENGTH)
+    {
         return Err(GatewayError::AmbiguousFraming);
     }
     if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {

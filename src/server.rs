@@ -16,6 +16,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::framing::{Framing, Watched};
 use crate::pipeline::{self, ConnInfo};
 use crate::proxy::client::Pools;
 use crate::runtime::Runtime;
@@ -98,7 +99,8 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let tls = shared.runtime.load().tls.clone();
-        let conn = ConnInfo::new(peer, tls.is_some());
+        let framing = Arc::new(Framing::default());
+        let conn = ConnInfo::new(peer, tls.is_some(), framing.clone());
         let shared = shared.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
@@ -110,7 +112,10 @@ pub async fn run(
         tokio::spawn(async move {
             let result = match tls {
                 None => {
-                    let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let c = builder.serve_connection_with_upgrades(
+                        TokioIo::new(Watched::new(stream, framing)),
+                        service,
+                    );
                     watcher.watch(c.into_owned()).await
                 }
                 Some(cfg) => {
@@ -129,8 +134,10 @@ pub async fn run(
                                 return;
                             }
                         };
-                    let c =
-                        builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                    let c = builder.serve_connection_with_upgrades(
+                        TokioIo::new(Watched::new(tls_stream, framing)),
+                        service,
+                    );
                     watcher.watch(c.into_owned()).await
                 }
             };
