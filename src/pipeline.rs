@@ -1,11 +1,14 @@
 //! One request, phase by phase, in the order the contract fixes:
 //!
-//! 1. hygiene: malformed paths and repeated `Authorization` (400)
-//! 2. routing: longest whole-segment prefix (404)
+//! 1. routing: longest whole-segment prefix, looked up first so that every
+//!    refusal carries the route's CORS headers
+//! 2. hygiene: paths an upstream could read otherwise, ambiguous framing
+//!    (400); then no route (404)
 //! 3. method: the route's `methods`; for a preflight, the requested one (405)
 //! 4. preflight: answered here, before auth, so it is never a 401 (200/400)
-//! 5. identity: every injected header name stripped from the client's
-//!    request, then the token verified and claims injected (401/403)
+//! 5. identity: repeated `Authorization` refused (400), every injected
+//!    header name stripped from the client's request, then the token
+//!    verified and claims injected (401/403)
 //! 6. upstream: the request rewritten and streamed (501/502/503/504/413)
 //! 7. response: hop-by-hop headers dropped, request id, process time, CORS
 //! 8. logging: one line per request, metrics
@@ -206,9 +209,17 @@ async fn process(
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let rt = ctx.rt;
 
-    // 1. hygiene
-    if crate::routing::has_dot_segment(req.uri().path()) {
-        return Err(GatewayError::BadRequest("Path contains dot segments."));
+    // 1. routing, first so that every refusal below carries the CORS
+    // headers of the route the path names (or the defaults)
+    let idx = rt.router.find(req.uri().path());
+    ctx.origin = match idx {
+        Some(i) => rt.routes[i].cors.check(req.headers()),
+        None => rt.default_cors.check(req.headers()),
+    };
+
+    // 2. hygiene
+    if let Some(why) = crate::routing::path_problem(req.uri().path()) {
+        return Err(GatewayError::BadRequest(why));
     }
     // hyper drops the Content-Length of such a request; the socket's
     // framing watch saw it (see `framing`).
@@ -218,16 +229,6 @@ async fn process(
     {
         return Err(GatewayError::AmbiguousFraming);
     }
-    if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
-        return Err(GatewayError::RepeatedAuthorization);
-    }
-
-    // 2. routing
-    let idx = rt.router.find(req.uri().path());
-    ctx.origin = match idx {
-        Some(i) => rt.routes[i].cors.check(req.headers()),
-        None => rt.default_cors.check(req.headers()),
-    };
     let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
     ctx.route = Some(route);
 
@@ -239,6 +240,8 @@ async fn process(
         Some(req.method().clone())
     };
     if !method.is_some_and(|m| route.allows(&m)) {
+        // An error, not a preflight answer: it gets the usual CORS headers.
+        ctx.preflight = false;
         return Err(GatewayError::MethodNotAllowed(route.allow.clone()));
     }
 
@@ -261,6 +264,9 @@ async fn process(
     }
 
     // 5. identity: strip what a client could forge, then verify
+    if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        return Err(GatewayError::RepeatedAuthorization);
+    }
     for name in &rt.strip_headers {
         req.headers_mut().remove(name);
     }

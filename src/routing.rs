@@ -44,10 +44,52 @@ pub fn segment_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
+/// Why a path is refused, if it is: a spelling that an upstream could read
+/// as another path than the one the router matched, and so lead it outside
+/// the route the gateway authorized:
+/// - a `.` or `..` segment, literal or percent-encoded (normalized away);
+/// - an empty segment, `//` (merged by nginx, among others);
+/// - a percent-encoded `/` or `\` (decoded into a separator by many
+///   frameworks, Starlette included);
+/// - a percent-encoded unreserved character (`%61` for `a`; RFC 3986
+///   §6.2.2.2: such an encoding means the same as the character, so an
+///   upstream decodes it, while the router compares bytes).
+///
+/// One pass over the bytes; the usual path has no `%` and no `//`.
+pub fn path_problem(path: &str) -> Option<&'static str> {
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                return Some("Path contains an empty segment (//).");
+            }
+            b'%' => {
+                let decoded = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match decoded {
+                    Some(b'/' | b'\\') => return Some("Path contains an encoded slash."),
+                    Some(b'.') => {} // a dot segment only when alone; see below
+                    Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'~') => {
+                        return Some(
+                            "Path contains a percent-encoded character that needs no encoding.",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    has_dot_segment(path).then_some("Path contains dot segments.")
+}
+
 /// True when the path holds a `.` or `..` segment, literal or
-/// percent-encoded. Such paths are refused: an upstream that normalizes
-/// them could be led outside the route the gateway authorized.
-pub fn has_dot_segment(path: &str) -> bool {
+/// percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|seg| {
         let s = seg.as_bytes();
         let is_dot = |b: &[u8]| b == b"." || b.eq_ignore_ascii_case(b"%2e");
@@ -108,6 +150,39 @@ mod tests {
         }
         for ok in ["/a/b", "/a/.well-known", "/a/...", "/a/b.c", "/a/%2e%2e%2e"] {
             assert!(!has_dot_segment(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn paths_an_upstream_could_read_otherwise_are_refused() {
+        for (bad, why) in [
+            ("/a/../b", "dot segments"),
+            ("/a/%2E%2e/b", "dot segments"),
+            ("/api/v1//ingest", "empty segment"),
+            ("//api/v1/ingest", "empty segment"),
+            ("/api/v1/ingest//", "empty segment"),
+            ("/api%2Fv1/ingest", "encoded slash"),
+            ("/api/v1%2fingest", "encoded slash"),
+            ("/api/v1%5Cingest", "encoded slash"),
+            ("/%61pi/v1/ingest", "needs no encoding"),
+            ("/api/v1/%69ngest/x", "needs no encoding"),
+            ("/api/v1/ingest/%7E", "needs no encoding"),
+            ("/a/%2D%5F%30", "needs no encoding"),
+        ] {
+            let got = path_problem(bad).unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(got.contains(why), "{bad}: {got}");
+        }
+        for ok in [
+            "/",
+            "/api/v1/ingest/",
+            "/api/v1/ingest/a%20b/%E2%9C%93/c;d",
+            "/a/%2e%2e%2e",
+            "/a/100%25",
+            "/a/%",
+            "/a/%zz",
+            "/a/%3A%40%2B",
+        ] {
+            assert_eq!(path_problem(ok), None, "{ok}");
         }
     }
 }

@@ -257,6 +257,8 @@ async fn preflight_for_method_outside_route_methods_is_405() {
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(header(&resp, "allow").contains("GET"));
     assert!(resp.headers().get("access-control-allow-methods").is_none());
+    // A refusal like any other: the page can read why.
+    assert_readable_by(&resp, FRONTEND);
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
 
@@ -563,6 +565,22 @@ async fn gateway_errors_carry_cors_headers_for_allowed_origin() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_readable_by(&resp, FRONTEND);
     assert_eq!(detail(resp).await, "Upstream service unavailable.");
+
+    // 400s too: a repeated Authorization, a path refused by hygiene.
+    let resp = client()
+        .get(gw.url("/private/me"))
+        .header("Origin", FRONTEND)
+        .header("Authorization", "Bearer a.b.c")
+        .header("Authorization", "Bearer d.e.f")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_readable_by(&resp, FRONTEND);
+    assert_eq!(detail(resp).await, "Repeated Authorization header");
+    let resp = get_from(&gw.url("/private//me"), FRONTEND).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_readable_by(&resp, FRONTEND);
 
     // The same errors to a disallowed origin stay unreadable.
     let resp = get_from(&gw.url("/private/me"), "https://evil.example").await;

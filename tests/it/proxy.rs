@@ -497,26 +497,47 @@ async fn repeated_authorization_is_400_invalid_request() {
             .unwrap()
             .starts_with("Bearer error=\"invalid_request\"")
     );
+    // Checked after routing and the method, as the contract orders them.
+    let r = client()
+        .get(gw.url("/nowhere"))
+        .header("authorization", "Bearer a.b.c")
+        .header("authorization", "Bearer d.e.f")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]
-async fn dot_segments_are_refused() {
-    let up = echo_upstream().await;
+async fn paths_an_upstream_could_read_otherwise_are_refused() {
+    let reached = Arc::new(AtomicUsize::new(0));
+    let hits = reached.clone();
+    let up = upstream(move |_req: hyper::Request<hyper::body::Incoming>| {
+        let hits = hits.clone();
+        async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            Response::new(full("reached"))
+        }
+    })
+    .await;
     let gw = gateway_to(&format!("http://{up}"), "").await;
-    let out = raw_request(
-        gw.addr,
-        b"GET /api/v1/svc/../../admin HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(3),
-    )
-    .await;
-    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
-    let out = raw_request(
-        gw.addr,
-        b"GET /api/v1/svc/%2e%2e/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(3),
-    )
-    .await;
-    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    for (path, why) in [
+        ("/api/v1/svc/../../admin", "dot segments"),
+        ("/api/v1/svc/%2e%2e/x", "dot segments"),
+        ("/api/v1//svc/x", "empty segment"),
+        ("/api/v1/svc%2Fx", "encoded slash"),
+        ("/api/v1/%73vc/x", "needs no encoding"),
+    ] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n");
+        let out = raw_request(gw.addr, raw.as_bytes(), Duration::from_secs(3)).await;
+        assert!(out.starts_with("HTTP/1.1 400"), "{path}: {out}");
+        assert!(out.contains(why), "{path}: {out}");
+    }
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
 }
 
 #[tokio::test]
