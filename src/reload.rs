@@ -7,10 +7,13 @@
 //!
 //! Directories are watched, not files: editors save by writing a new file
 //! and renaming it over the old one, and Kubernetes ConfigMap volumes swap a
-//! `..data` symlink; both replace the inode a file watch would follow. Any
-//! event in a watched directory schedules a check; the check compares a
-//! fingerprint of every file the config depends on, so events that change
-//! nothing (touches, unrelated files) reload nothing. When a file is a
+//! `..data` symlink; both replace the inode a file watch would follow. An
+//! event that names a file the config depends on (or a ConfigMap `..`
+//! entry) schedules a check; other files in those directories are ignored.
+//! The check compares a fingerprint of every file the config depends on, so
+//! events that change nothing (touches) reload nothing, and a refused
+//! config is not checked and logged again until its bytes change (or
+//! SIGHUP asks). When a file is a
 //! symlink, the directory of its target is watched too, so a config linked
 //! from elsewhere (`/etc/nyro/gateway.toml -> /srv/cfg/gateway.toml`) is
 //! followed when the target is edited.
@@ -22,6 +25,7 @@
 //! threads that serve requests.
 
 use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -66,6 +70,10 @@ pub struct Reloader {
     shared: Arc<Shared>,
     /// Fingerprint of the active config's files.
     fingerprint: Mutex<u64>,
+    /// Fingerprint of the last refused attempt, so that file events which
+    /// change nothing (a log file written beside the config) do not log
+    /// the same refusal again. SIGHUP always tries and logs.
+    refused: Mutex<Option<u64>>,
     /// The listen addresses bound at start: a reload cannot move them.
     bound: (SocketAddr, Option<SocketAddr>),
 }
@@ -85,6 +93,7 @@ impl Reloader {
             opts,
             shared,
             fingerprint: Mutex::new(fp),
+            refused: Mutex::new(None),
             bound: (
                 config.server.listen,
                 config.admin.as_ref().map(|a| a.listen),
@@ -98,9 +107,20 @@ impl Reloader {
     }
 
     /// Loads, validates and compiles the config again, and swaps it in if
-    /// anything changed. `reason` says why (for the log).
-    pub fn reload(&self, reason: &str) -> Outcome {
+    /// anything changed. `reason` says why (for the log); `retry_refused`
+    /// (SIGHUP) tries and logs again a config that was refused as it is.
+    pub fn reload(&self, reason: &str, retry_refused: bool) -> Outcome {
         let report = config::load_path(&self.path, &self.opts);
+        // What this attempt reads: the file as it is now, and the files the
+        // serving config depends on (a refused config's own are unknown).
+        let attempt = report.hash.rotate_left(1)
+            ^ fingerprint(&self.path, &self.shared.runtime.load().config);
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if !retry_refused && *refused == Some(attempt) {
+            tracing::debug!(reason, "refused config unchanged; nothing to reload");
+            return Outcome::Unchanged;
+        }
+        *refused = None;
         let outcome = match report.config {
             Some(new) if !report.has_errors() => {
                 let fp = fingerprint(&self.path, &new);
@@ -154,6 +174,9 @@ impl Reloader {
                     .collect(),
             ),
         };
+        if matches!(outcome, Outcome::Rejected(_)) {
+            *refused = Some(attempt);
+        }
         self.record(outcome, reason)
     }
 
@@ -174,20 +197,21 @@ impl Reloader {
         outcome
     }
 
-    /// The directories whose changes may change the config: each
-    /// dependency's own directory and, for a symlink, its target's.
-    fn watched_dirs(&self) -> BTreeSet<PathBuf> {
+    /// What to watch: the directories whose changes may change the config
+    /// (each dependency's own and, for a symlink, its target's), and the
+    /// file names in them that matter (the dependencies and their targets).
+    fn watch_set(&self) -> (BTreeSet<PathBuf>, BTreeSet<OsString>) {
         let cfg = self.shared.runtime.load().config.clone();
-        dependencies(&self.path, &cfg)
-            .iter()
-            .flat_map(|p| {
-                [
-                    dir_of(p),
-                    std::fs::canonicalize(p).ok().and_then(|t| dir_of(&t)),
-                ]
-            })
-            .flatten()
-            .collect()
+        let mut dirs = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for p in dependencies(&self.path, &cfg) {
+            let target = std::fs::canonicalize(&p).ok();
+            for f in std::iter::once(p.as_path()).chain(target.as_deref()) {
+                dirs.extend(dir_of(f));
+                names.extend(f.file_name().map(OsStr::to_os_string));
+            }
+        }
+        (dirs, names)
     }
 }
 
@@ -197,6 +221,19 @@ fn dir_of(p: &Path) -> Option<PathBuf> {
         Some(d) => Some(d.to_path_buf()),
         None => None,
     }
+}
+
+/// True when a file event may concern the config: it names one of the
+/// files it depends on, or a Kubernetes ConfigMap entry (`..data`,
+/// `..2026_…`), or nothing (the watcher lost track and rescans). Other
+/// files in the same directories (a log file beside the config) are not
+/// worth a check.
+fn concerns_config(paths: &[PathBuf], names: &BTreeSet<OsString>) -> bool {
+    paths.is_empty()
+        || paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| names.contains(n) || n.as_encoded_bytes().starts_with(b".."))
+        })
 }
 
 /// Every file the config's meaning depends on.
@@ -313,40 +350,46 @@ impl Trigger {
 pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
     let event_tx = tx.clone();
+    let names: Arc<Mutex<BTreeSet<OsString>>> = Arc::default();
+    let wanted = names.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && !matches!(ev.kind, notify::EventKind::Access(_))
+            && concerns_config(&ev.paths, &wanted.lock().unwrap_or_else(|p| p.into_inner()))
         {
             let _ = event_tx.send(Trigger::File);
         }
     })?;
     let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut rewatch = move |watcher: &mut notify::RecommendedWatcher, want: BTreeSet<PathBuf>| {
-        for d in watching.difference(&want) {
-            // Fails harmlessly when the directory is gone (an old
-            // ConfigMap `..2026_…` folder): the kernel dropped the watch.
-            let _ = watcher.unwatch(d);
-        }
-        let mut now = BTreeSet::new();
-        for d in want {
-            if watching.contains(&d) {
-                now.insert(d);
-                continue;
+    let mut rewatch =
+        move |watcher: &mut notify::RecommendedWatcher,
+              (want, files): (BTreeSet<PathBuf>, BTreeSet<OsString>)| {
+            *names.lock().unwrap_or_else(|p| p.into_inner()) = files;
+            for d in watching.difference(&want) {
+                // Fails harmlessly when the directory is gone (an old
+                // ConfigMap `..2026_…` folder): the kernel dropped the watch.
+                let _ = watcher.unwatch(d);
             }
-            match watcher.watch(&d, RecursiveMode::NonRecursive) {
-                Ok(()) => {
+            let mut now = BTreeSet::new();
+            for d in want {
+                if watching.contains(&d) {
                     now.insert(d);
+                    continue;
                 }
-                Err(e) => {
-                    tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP")
+                match watcher.watch(&d, RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        now.insert(d);
+                    }
+                    Err(e) => {
+                        tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; changes there need SIGHUP")
+                    }
                 }
             }
-        }
-        // Only directories actually watched are remembered, so one that
-        // appears later is picked up by the next check.
-        watching = now;
-    };
-    rewatch(&mut watcher, reloader.watched_dirs());
+            // Only directories actually watched are remembered, so one that
+            // appears later is picked up by the next check.
+            watching = now;
+        };
+    rewatch(&mut watcher, reloader.watch_set());
 
     #[cfg(unix)]
     {
@@ -397,10 +440,13 @@ pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
                 }
             }
             let r = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || r.reload(trigger.reason())).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                r.reload(trigger.reason(), trigger == Trigger::Signal)
+            })
+            .await;
             // Symlink targets move (ConfigMap swaps), dependencies come and
             // go: follow them after every check.
-            rewatch(&mut watcher, reloader.watched_dirs());
+            rewatch(&mut watcher, reloader.watch_set());
         }
     });
     Ok(())
@@ -429,6 +475,26 @@ mod tests {
 
     const A: &str = "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://127.0.0.1:1\"\nauth = \"none\"\n";
     const B: &str = "[[routes]]\nname = \"b\"\nprefix = \"/b\"\nupstream = \"http://127.0.0.1:2\"\nauth = \"none\"\n";
+
+    #[test]
+    fn only_events_about_the_config_files_count() {
+        let names: BTreeSet<OsString> = ["gateway.toml", "jwt"].map(OsString::from).into();
+        let p = |s: &str| vec![PathBuf::from(s)];
+        assert!(concerns_config(&p("/etc/nyro/gateway.toml"), &names));
+        assert!(concerns_config(&p("/etc/nyro/..data"), &names));
+        assert!(concerns_config(
+            &p("/etc/nyro/..2026_11_28_10_00_00.1"),
+            &names
+        ));
+        assert!(concerns_config(&p("/run/secrets/jwt"), &names));
+        assert!(concerns_config(&[], &names), "a rescan");
+        assert!(!concerns_config(&p("/etc/nyro/gateway.log"), &names));
+        assert!(!concerns_config(&p("/etc/nyro/.gateway.toml.swp"), &names));
+        assert!(!concerns_config(
+            &[PathBuf::from("/etc/nyro/a"), PathBuf::from("/etc/nyro/b")],
+            &names
+        ));
+    }
 
     #[test]
     fn restart_needed_compares_with_what_is_bound() {

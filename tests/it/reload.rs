@@ -326,6 +326,37 @@ async fn invalid_edit_keeps_the_old_config_until_a_valid_one() {
     );
     assert_eq!(cfg["config"]["server"]["request_timeout"], "5s");
 
+    // Files written beside the config (a log, say) change nothing: the
+    // refusal is not checked or logged again. SIGHUP does try again.
+    let refusals = |gw: &Gateway| {
+        log_lines(gw, |v| {
+            v["level"] == "ERROR"
+                && v["problem"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("bogus_key"))
+        })
+        .len()
+    };
+    let before = refusals(&gw);
+    let beside = gw.config_path.with_file_name("gateway.log");
+    for i in 0..10 {
+        std::fs::write(&beside, format!("line {i}\n")).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The config itself rewritten with the same bytes.
+    std::fs::write(&gw.config_path, &broken).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(refusals(&gw), before, "{}", gw.logs().join("\n"));
+    gw.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while refusals(&gw) == before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refusals(&gw) > before,
+        "SIGHUP retries and logs the refusal"
+    );
+
     save_by_rename(&gw.config_path, &v2(up));
     wait_status(&c, &gw.url("/extra"), 200, Duration::from_secs(5))
         .await
