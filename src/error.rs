@@ -124,10 +124,8 @@ impl GatewayError {
     /// The cause for the operator's log (may hold more than the detail).
     pub fn cause(&self) -> Option<&str> {
         match self {
-            GatewayError::Unavailable(c)
-            | GatewayError::BadGateway(c)
-            | GatewayError::InvalidToken(c)
-            | GatewayError::Forbidden(c) => Some(c),
+            // A token's or claim's reason is in the detail already.
+            GatewayError::Unavailable(c) | GatewayError::BadGateway(c) => Some(c),
             _ => None,
         }
     }

@@ -267,9 +267,7 @@ async fn process(
     if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
         return Err(GatewayError::RepeatedAuthorization);
     }
-    for name in &rt.strip_headers {
-        req.headers_mut().remove(name);
-    }
+    headers::strip_forgeable(req.headers_mut(), &rt.strip_headers);
     let injected = authenticate(route, &req, ctx).await?;
 
     // 6. upstream
@@ -351,8 +349,10 @@ async fn authenticate(
     if route.auth == AuthMode::None {
         return Ok(Vec::new());
     }
-    let token =
-        auth::bearer_token(req.headers()).map_err(|_| GatewayError::RepeatedAuthorization)?;
+    let token = auth::bearer_token(req.headers()).map_err(|e| match e {
+        auth::BearerError::Repeated => GatewayError::RepeatedAuthorization,
+        auth::BearerError::NotAscii => GatewayError::InvalidToken(e.to_string()),
+    })?;
     let Some(token) = token else {
         return match route.auth {
             AuthMode::Required => Err(GatewayError::NotAuthenticated),

@@ -173,6 +173,34 @@ pub fn set_forwarded(
     }
 }
 
+/// Removes every request header a client could forge an injected one
+/// with: each injected name, and any spelling of it with `_` for `-`
+/// (`X_User_ID`), which CGI-style servers (WSGI, PHP) map to the same
+/// variable as `X-User-ID`. Runs on every request: the second pass only
+/// when a header name holds an underscore at all.
+pub fn strip_forgeable(headers: &mut HeaderMap, injected: &[HeaderName]) {
+    for name in injected {
+        headers.remove(name);
+    }
+    if injected.is_empty() || !headers.keys().any(|k| k.as_str().contains('_')) {
+        return;
+    }
+    let same = |a: &str, b: &str| {
+        a.len() == b.len()
+            && a.bytes()
+                .zip(b.bytes())
+                .all(|(x, y)| x == y || (matches!(x, b'-' | b'_') && matches!(y, b'-' | b'_')))
+    };
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| injected.iter().any(|n| same(n.as_str(), k.as_str())))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+}
+
 /// Removes framing and host headers the upstream client will set itself.
 pub fn strip_for_upstream(headers: &mut HeaderMap) {
     headers.remove(HOST);
@@ -277,6 +305,27 @@ mod tests {
         );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn forgeable_spellings_of_injected_headers_go() {
+        let mut h = map(&[
+            ("x-user-id", "forged"),
+            ("x_user_id", "forged"),
+            ("x-user_id", "forged"),
+            ("x_company-id", "forged"),
+            ("x_request_id", "kept"),
+            ("x-user-idx", "kept"),
+            ("content-type", "kept"),
+        ]);
+        let injected = [
+            HeaderName::from_static("x-user-id"),
+            HeaderName::from_static("x-company-id"),
+        ];
+        strip_forgeable(&mut h, &injected);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-type", "x-user-idx", "x_request_id"]);
     }
 
     #[test]

@@ -85,6 +85,9 @@ async fn forged_identity_headers_are_removed_on_every_auth_mode() {
         ("X-User-ID", "admin"),
         ("x-company-id", "victim-co"),
         ("X-User-Email", "ceo@victim"),
+        // CGI-style servers read these as X-User-ID / X-Company-ID too.
+        ("X_User_ID", "admin"),
+        ("x-company_id", "victim-co"),
     ];
     // none: stripped, nothing injected.
     let v: Value = get(&gw, "/open/x", None, &forged)
@@ -92,7 +95,13 @@ async fn forged_identity_headers_are_removed_on_every_auth_mode() {
         .json()
         .await
         .unwrap();
-    for h in ["x-user-id", "x-company-id", "x-user-email"] {
+    for h in [
+        "x-user-id",
+        "x-company-id",
+        "x-user-email",
+        "x_user_id",
+        "x-company_id",
+    ] {
         assert!(
             v["headers"].get(h).is_none(),
             "{h} forged through auth = none: {v}"
@@ -120,6 +129,7 @@ async fn forged_identity_headers_are_removed_on_every_auth_mode() {
             .unwrap();
         assert_eq!(v["headers"]["x-user-id"], json!(["real-user"]), "{path}");
         assert_eq!(v["headers"]["x-company-id"], json!(["real-co"]), "{path}");
+        assert!(v["headers"].get("x_user_id").is_none(), "{path}: {v}");
     }
     // A token without the optional email claim does not let a forged email through.
     let mut claims = user_claims("u2", "c2");
@@ -425,4 +435,22 @@ async fn get_with(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_outside_ascii_is_401_saying_so() {
+    let gw = gateway().await;
+    let r = client()
+        .get(gw.url("/req/x"))
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer caf\xe9").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let c = challenge(&r);
+    assert!(c.starts_with("Bearer error=\"invalid_token\""), "{c}");
+    assert!(c.contains("outside visible ASCII"), "{c}");
 }
