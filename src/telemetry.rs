@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,12 +21,14 @@ use crate::cli::LogFormat;
 
 /// Installs the global log subscriber. Safe to call once per process.
 pub fn init_logging(format: LogFormat) {
-    let filter = std::env::var("GATEWAY_LOG_LEVEL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "info".to_owned());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (var, value) = ["GATEWAY_LOG_LEVEL", "RUST_LOG"]
+        .into_iter()
+        .find_map(|k| Some((k, std::env::var(k).ok().filter(|v| !v.is_empty())?)))
+        .unwrap_or(("", String::new()));
+    let (filter, refused) = match parse_filter(&value) {
+        Some(f) => (f, None),
+        None => (EnvFilter::new("info"), Some((var, value))),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
@@ -35,8 +38,38 @@ pub fn init_logging(format: LogFormat) {
             .flatten_event(true)
             .with_current_span(false)
             .try_init(),
-        LogFormat::Pretty => builder.with_target(false).try_init(),
+        LogFormat::Pretty => builder
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
     };
+    if let Some((var, value)) = refused {
+        tracing::warn!(
+            variable = var,
+            value = %value,
+            "log level not understood; logging at info. Use a level (error, warn, info, debug, trace) or directives such as \"info,nyro_gw=debug\""
+        );
+    }
+}
+
+/// The filter for a `GATEWAY_LOG_LEVEL` / `RUST_LOG` value: `info` when
+/// empty; `None` when it is not a filter, or when a bare word in it is not
+/// a level (`bogus` would otherwise mean "only the target named bogus",
+/// which silences every line).
+fn parse_filter(value: &str) -> Option<EnvFilter> {
+    if value.is_empty() {
+        return Some(EnvFilter::new("info"));
+    }
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let bare_words_are_levels = value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains('=') && !d.contains("::"))
+        .all(|d| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(d)));
+    if !bare_words_are_levels {
+        return None;
+    }
+    EnvFilter::try_new(value).ok()
 }
 
 /// Latency histogram bucket bounds, in seconds.
@@ -161,6 +194,23 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_and_directives_parse_and_stray_words_do_not() {
+        for ok in [
+            "",
+            "info",
+            "WARN",
+            "warn,nyro_gw::cmd::serve=info",
+            "nyro_gw=debug",
+            "off",
+        ] {
+            assert!(parse_filter(ok).is_some(), "{ok}");
+        }
+        for bad in ["bogus", "verbose", "info,loud", "nyro_gw=[", "info=x=y"] {
+            assert!(parse_filter(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn render_counts_by_class_and_bucket() {
