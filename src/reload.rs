@@ -296,7 +296,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         out.push("server settings changed".into());
     }
     if out.is_empty() {
-        out.push("no effective change (dependent files rewritten)".into());
+        out.push("settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".into());
     }
     out
 }
@@ -528,7 +528,7 @@ mod tests {
         assert_eq!(diff(&one, &changed), vec!["route \"a\" changed".to_owned()]);
         assert_eq!(
             diff(&one, &one),
-            vec!["no effective change (dependent files rewritten)".to_owned()]
+            vec!["settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".to_owned()]
         );
     }
 }
