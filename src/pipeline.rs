@@ -249,10 +249,11 @@ async fn process(
     if ctx.preflight {
         return match &ctx.origin {
             Verdict::Allowed(origin) => {
-                let mut resp = Response::new(full(Full::new(Bytes::new())));
-                *resp.headers_mut() = route.cors.preflight_headers(origin, req.headers());
-                resp.headers_mut()
-                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                // JSON like every answer of the gateway's own (the Python
+                // gateway's CORS middleware answered "OK").
+                let mut resp = json_response(StatusCode::OK, "OK").map(full);
+                let cors = route.cors.preflight_headers(origin, req.headers());
+                resp.headers_mut().extend(cors);
                 Ok(resp)
             }
             Verdict::NotAllowed => {
