@@ -103,7 +103,7 @@ pub fn hint(err: &TokenError) -> Option<&'static str> {
              the audiences listed in [auth].audience. Supabase user tokens carry \"authenticated\". \
              Use a token meant for this API, or change [auth].audience."
         }
-        TokenError::Issuer { .. } => {
+        TokenError::Issuer { .. } | TokenError::IssuerNotString { .. } => {
             "The iss claim names who issued the token and must equal [auth].issuer exactly \
              (for Supabase: https://<project>.supabase.co/auth/v1). The token may come from another project."
         }
@@ -126,8 +126,9 @@ pub fn hint(err: &TokenError) -> Option<&'static str> {
             "The key named by kid is published for another algorithm; a token may not choose how its key is used."
         }
         TokenError::MissingClaim(_) => {
-            "[auth].required_claims lists the claims every token must carry, non-empty \
-             (default: sub, aud, exp)."
+            "Every token must carry exp and aud (and iss when [auth].issuer is set), plus the claims \
+             listed in [auth].required_claims (default: sub, aud, exp); an empty string counts as \
+             missing."
         }
         TokenError::ProjectKey(_) => {
             "The anon and service_role keys identify the Supabase project, not a user. Send the \

@@ -751,3 +751,132 @@ fn minted_tokens_verify_and_keep_given_claims() {
         Err(MintError::NotHmac(_))
     ));
 }
+
+/// Regression: with `required_claims = ["exp"]` jsonwebtoken checks `aud`
+/// only when present, so tokens without a usable `aud` (the Supabase anon
+/// and service_role keys among them) were accepted. `audience` and `issuer`
+/// are enforced whatever `required_claims` says.
+#[tokio::test]
+async fn audience_and_issuer_are_enforced_whatever_required_claims_says() {
+    let mut cfg = config(None, &[Algorithm::HS256]);
+    cfg.required_claims = vec!["exp".into()];
+    let auth = Authenticator::new(&cfg, None).unwrap();
+    let u = user_claims();
+    let t = now();
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        ("valid", u.clone(), Ok(())),
+        (
+            "no sub is fine when sub is not required",
+            without(u.clone(), "sub"),
+            Ok(()),
+        ),
+        (
+            "no aud",
+            without(u.clone(), "aud"),
+            Err("required claim aud is missing"),
+        ),
+        (
+            "null aud",
+            with(u.clone(), "aud", Value::Null),
+            Err("required claim aud is missing"),
+        ),
+        (
+            "numeric aud",
+            with(u.clone(), "aud", json!(5)),
+            Err("claim aud is not a string or a list of strings"),
+        ),
+        (
+            "list of numbers as aud",
+            with(u.clone(), "aud", json!([5])),
+            Err("claim aud is not a string or a list of strings"),
+        ),
+        (
+            "our audience beside a number",
+            with(u.clone(), "aud", json!(["authenticated", 5])),
+            Err("claim aud is not a string or a list of strings"),
+        ),
+        (
+            "empty aud list",
+            with(u.clone(), "aud", json!([])),
+            Err("audience mismatch"),
+        ),
+        (
+            "no iss",
+            without(u.clone(), "iss"),
+            Err("required claim iss is missing"),
+        ),
+        (
+            "numeric iss",
+            with(u.clone(), "iss", json!(5)),
+            Err(
+                "issuer must be a single string equal to 'https://proj.supabase.co/auth/v1', token has 5",
+            ),
+        ),
+        (
+            "Supabase anon key",
+            json!({"iss": ISSUER, "ref": "proj", "role": "anon", "iat": t, "exp": t + 3600}),
+            Err("token is the Supabase anon key"),
+        ),
+        (
+            "Supabase service_role key",
+            json!({"iss": ISSUER, "ref": "proj", "role": "service_role", "iat": t, "exp": t + 3600}),
+            Err("token is the Supabase service_role key"),
+        ),
+        (
+            "Supabase anon key from another issuer",
+            json!({"iss": "supabase", "ref": "proj", "role": "anon", "iat": t, "exp": t + 3600}),
+            Err("token is the Supabase anon key"),
+        ),
+    ];
+    check_cases(&auth, &cases).await;
+}
+
+/// Regression: jsonwebtoken accepts a list `iss` when any element matches,
+/// so `["<ours>", "https://evil"]` passed. `iss` must be one string.
+#[tokio::test]
+async fn issuer_must_be_a_single_string_equal_to_the_configured_one() {
+    let auth = Authenticator::new(&config(None, &[Algorithm::HS256]), None).unwrap();
+    let u = user_claims();
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        (
+            "list holding ours and another",
+            with(u.clone(), "iss", json!([ISSUER, "https://evil"])),
+            Err("issuer must be a single string equal to 'https://proj.supabase.co/auth/v1'"),
+        ),
+        (
+            "list holding only ours",
+            with(u.clone(), "iss", json!([ISSUER])),
+            Err("issuer must be a single string"),
+        ),
+        (
+            "ours with a trailing slash",
+            with(u.clone(), "iss", json!(format!("{ISSUER}/"))),
+            Err("issuer mismatch"),
+        ),
+        ("ours", u.clone(), Ok(())),
+    ];
+    check_cases(&auth, &cases).await;
+}
+
+/// Runs `(name, claims, expect)` cases as HS256 tokens.
+async fn check_cases(auth: &Authenticator, cases: &[(&str, Value, Expect)]) {
+    for (name, claims, expect) in cases {
+        let got = auth.verify(&hs256(claims)).await;
+        match (expect, &got) {
+            (Ok(()), Ok(_)) => {}
+            (Err(text), Err(e)) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(text),
+                    "{name}: got {msg:?}, want it to contain {text:?}"
+                );
+                assert!(
+                    msg.bytes()
+                        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+                    "{name}: unsafe description {msg:?}"
+                );
+            }
+            _ => panic!("{name}: expected {expect:?}, got {got:?}"),
+        }
+    }
+}
