@@ -127,8 +127,8 @@ pub fn hint(err: &TokenError) -> Option<&'static str> {
         }
         TokenError::MissingClaim(_) => {
             "Every token must carry exp and aud (and iss when [auth].issuer is set), plus the claims \
-             listed in [auth].required_claims (default: sub, aud, exp); an empty string counts as \
-             missing."
+             listed in [auth].required_claims (default: sub, aud, exp); an empty or blank string \
+             counts as missing."
         }
         TokenError::ProjectKey(_) => {
             "The anon and service_role keys identify the Supabase project, not a user. Send the \

@@ -858,6 +858,35 @@ async fn issuer_must_be_a_single_string_equal_to_the_configured_one() {
     check_cases(&auth, &cases).await;
 }
 
+/// Regression: `sub = "   "` was accepted as a subject.
+#[tokio::test]
+async fn whitespace_only_sub_counts_as_empty() {
+    for required in [vec!["sub", "aud", "exp"], vec!["exp"]] {
+        let mut cfg = config(None, &[Algorithm::HS256]);
+        cfg.required_claims = required.iter().map(|s| s.to_string()).collect();
+        let auth = Authenticator::new(&cfg, None).unwrap();
+        let u = user_claims();
+        let cases: Vec<(&str, Value, Expect)> = vec![
+            (
+                "spaces",
+                with(u.clone(), "sub", json!("   ")),
+                Err("required claim sub is missing"),
+            ),
+            (
+                "tab and newline",
+                with(u.clone(), "sub", json!("\t\n")),
+                Err("required claim sub is missing"),
+            ),
+            (
+                "interior space",
+                with(u.clone(), "sub", json!("user 1")),
+                Ok(()),
+            ),
+        ];
+        check_cases(&auth, &cases).await;
+    }
+}
+
 /// Runs `(name, claims, expect)` cases as HS256 tokens.
 async fn check_cases(auth: &Authenticator, cases: &[(&str, Value, Expect)]) {
     for (name, claims, expect) in cases {

@@ -15,7 +15,8 @@
 //!   `iss`, when an issuer is configured, must be present and one string
 //!   equal to it, whatever `required_claims` says (jsonwebtoken alone checks
 //!   `aud` only when present and accepts a list `iss`); required claims that
-//!   are empty strings count as missing; an empty `sub` is refused.
+//!   are empty or whitespace-only strings count as missing; so does such a
+//!   `sub`, which is refused even when not required.
 //!
 //! Every `Validation` field of jsonwebtoken is set explicitly below: its
 //! defaults are loose (60 s leeway, `nbf` unchecked).
@@ -129,7 +130,8 @@ pub enum TokenError {
         /// The token's `iss` (cleaned).
         found: String,
     },
-    /// A required claim is absent, `null` or an empty string.
+    /// A required claim is absent, `null`, or an empty or whitespace-only
+    /// string.
     #[error("required claim {0} is missing")]
     MissingClaim(String),
     /// A Supabase project key (anon or service_role) where a user token is
@@ -152,12 +154,12 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// The `sub` claim, when a non-empty string.
+    /// The `sub` claim, when a string that is not empty or whitespace.
     pub fn subject(&self) -> Option<&str> {
         self.claims
             .get("sub")
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !blank(s))
     }
 }
 
@@ -463,8 +465,8 @@ impl Authenticator {
         }
     }
 
-    /// Required claims in order (absent, null or "" is missing), types of
-    /// the time claims, non-empty `sub`, then `aud` and
+    /// Required claims in order (absent, null, "" or whitespace-only is
+    /// missing), types of the time claims, non-blank `sub`, then `aud` and
     /// `iss` against the config. Runs after jsonwebtoken's checks passed,
     /// and to explain its refusals, so it must refuse everything jsonwebtoken
     /// lets through that we do not accept.
@@ -472,7 +474,7 @@ impl Authenticator {
         for name in &self.required {
             let missing = match claims.get(name) {
                 None | Some(Value::Null) => true,
-                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::String(s)) => blank(s),
                 Some(Value::Array(a)) => a.is_empty(),
                 Some(_) => false,
             };
@@ -482,7 +484,7 @@ impl Authenticator {
                 let has_sub = claims
                     .get("sub")
                     .and_then(Value::as_str)
-                    .is_some_and(|s| !s.is_empty());
+                    .is_some_and(|s| !blank(s));
                 if !has_sub
                     && let Some(role @ ("anon" | "service_role")) =
                         claims.get("role").and_then(Value::as_str)
@@ -501,7 +503,7 @@ impl Authenticator {
         }
         match claims.get("sub") {
             None => {}
-            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(Value::String(s)) if !blank(s) => {}
             Some(Value::String(_)) => return Err(TokenError::MissingClaim("sub".into())),
             Some(_) => return Err(TokenError::Malformed("claim sub is not a string".into())),
         }
@@ -615,6 +617,11 @@ impl Authenticator {
             _ => TokenError::Malformed("the token could not be decoded".into()),
         }
     }
+}
+
+/// Empty or whitespace only: counts as absent.
+fn blank(s: &str) -> bool {
+    s.trim().is_empty()
 }
 
 /// A JWT NumericDate as whole seconds (non-negative integers or floats).

@@ -351,6 +351,52 @@ async fn audience_and_issuer_are_enforced_even_when_not_in_required_claims() {
     assert_eq!(v["headers"]["x-user-id"], json!(["u1"]));
 }
 
+/// Regression: a whitespace-only `sub` was accepted, and an injected claim
+/// with edge whitespace went upstream where HTTP parsers strip it (" c1 "
+/// arrives as "c1").
+#[tokio::test]
+async fn blank_sub_is_401_and_claims_with_edge_whitespace_are_not_injected() {
+    let gw = gateway().await;
+    let r = get(&gw, "/req/x", Some(&token(user_claims("   ", "c1"))), &[]).await;
+    assert_eq!(r.status(), 401);
+    assert!(challenge(&r).contains("sub"), "{}", challenge(&r));
+
+    for (claims, claim, what) in [
+        (user_claims("u", "   "), "app_metadata.company_id", "blank"),
+        (
+            user_claims("u", " c1 "),
+            "app_metadata.company_id",
+            "both edges",
+        ),
+        (
+            user_claims("u", "c1 "),
+            "app_metadata.company_id",
+            "trailing",
+        ),
+        (
+            user_claims(" u", "c1"),
+            "sub",
+            "leading, on an optional injection",
+        ),
+    ] {
+        let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+        assert_eq!(r.status(), 403, "{what}");
+        let detail = r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains(claim), "{what}: {detail}");
+    }
+    // Blank and not required: not injected; interior spaces are kept.
+    let mut claims = user_claims("u", "c 1");
+    claims["email"] = json!("  ");
+    let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-company-id"], json!(["c 1"]));
+    assert!(v["headers"].get("x-user-email").is_none(), "{v}");
+}
+
 #[tokio::test]
 async fn token_minted_by_the_cli_works_through_serve() {
     let gw = gateway().await;
