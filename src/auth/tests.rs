@@ -711,7 +711,7 @@ fn minted_tokens_verify_and_keep_given_claims() {
         .build()
         .unwrap();
     let auth = Authenticator::new(&config(None, &[Algorithm::HS256]), None).unwrap();
-    let claims = json!({"sub": "u1", "iss": ISSUER, "app_metadata": {"company_id": "c1"}});
+    let claims = json!({"sub": "u1", "app_metadata": {"company_id": "c1"}});
     let Value::Object(map) = claims else {
         unreachable!()
     };
@@ -720,32 +720,38 @@ fn minted_tokens_verify_and_keep_given_claims() {
         Algorithm::HS256,
         map,
         "authenticated",
+        Some(ISSUER),
         Duration::from_secs(3600),
     )
     .unwrap();
     let v = rt.block_on(auth.verify(&token)).unwrap();
     assert_eq!(v.claims["aud"], "authenticated");
+    assert_eq!(v.claims["iss"], ISSUER, "filled from the config");
     assert!(v.exp >= now() + 3590);
     let mut given = serde_json::Map::new();
     given.insert("aud".into(), json!("mine"));
     given.insert("exp".into(), json!(1));
+    given.insert("iss".into(), json!("https://given.example"));
     let token = mint_token(
         SECRET.as_bytes(),
         Algorithm::HS256,
         given,
         "authenticated",
+        Some("https://minted.example"),
         Duration::from_secs(60),
     )
     .unwrap();
     let decoded = verify::decode_parts(&token).ok().unwrap();
     assert_eq!(decoded.claims["aud"], "mine");
     assert_eq!(decoded.claims["exp"], 1);
+    assert_eq!(decoded.claims["iss"], "https://given.example");
     assert!(matches!(
         mint_token(
             b"k",
             Algorithm::ES256,
             serde_json::Map::new(),
             "a",
+            None,
             Duration::ZERO
         ),
         Err(MintError::NotHmac(_))

@@ -181,7 +181,14 @@ pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
         .audience
         .first()
         .map_or("authenticated", String::as_str);
-    let token = mint_token(hmac.secret.expose(), alg, claims, audience, ttl)?;
+    let token = mint_token(
+        hmac.secret.expose(),
+        alg,
+        claims,
+        audience,
+        cfg.auth.issuer.as_deref(),
+        ttl,
+    )?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

@@ -426,6 +426,43 @@ async fn token_minted_by_the_cli_works_through_serve() {
     assert_eq!(v["headers"]["x-company-id"], json!(["cli-co"]));
 }
 
+/// Regression: with `[auth].issuer` set, `token mint` left out `iss` and
+/// `serve` refused the token it had just minted.
+#[tokio::test]
+async fn token_minted_by_the_cli_carries_the_configured_issuer() {
+    let up = echo_upstream().await;
+    let cfg = config(&route(
+        "req",
+        "/req",
+        &format!("http://{up}"),
+        &format!("auth = \"required\"\n{INJECT}"),
+    ))
+    .replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secret = \"{SECRET}\"\nissuer = \"https://proj.supabase.co/auth/v1\""),
+    );
+    let gw = Gateway::start(&cfg).await;
+    let out = std::process::Command::new(bin())
+        .args(["token", "mint", "--config"])
+        .arg(&gw.config_path)
+        .args([
+            "--claims",
+            r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let r = get(&gw, "/req/x", Some(&t), &[]).await;
+    assert_eq!(r.status(), 200, "{}", challenge(&r));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"], json!(["cli-user"]));
+}
+
 #[tokio::test]
 async fn serve_refuses_to_start_without_a_safe_secret() {
     for (secret, want) in [

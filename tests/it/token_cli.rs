@@ -249,3 +249,38 @@ fn mint_refuses_claims_that_are_not_an_object() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("must be a JSON object"));
 }
+
+/// Regression: `token mint` did not fill `iss`, so with `[auth].issuer`
+/// set the minted token was refused by `serve` and `token inspect`.
+#[test]
+fn mint_fills_the_configured_issuer_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "audience = \"authenticated\"",
+        "audience = \"authenticated\"\nissuer = \"https://proj.supabase.co/auth/v1\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let mint = |claims: &str| {
+        let o = run(dir.path(), &["token", "mint", "--claims", claims]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o).trim().to_owned()
+    };
+    let inspect = |token: &str| {
+        let o = run(dir.path(), &["token", "inspect", token, "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), v)
+    };
+
+    let (code, v) = inspect(&mint(r#"{"sub":"u1","app_metadata":{"company_id":"c1"}}"#));
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["claims"]["iss"], "https://proj.supabase.co/auth/v1");
+
+    let (code, v) = inspect(&mint(r#"{"sub":"u1","iss":"https://other.example"}"#));
+    assert_eq!(code, Some(1), "a given iss is kept: {v}");
+    assert_eq!(v["claims"]["iss"], "https://other.example");
+    assert!(
+        v["reason"].as_str().unwrap().contains("issuer mismatch"),
+        "{v}"
+    );
+}
