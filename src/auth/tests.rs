@@ -915,3 +915,72 @@ async fn check_cases(auth: &Authenticator, cases: &[(&str, Value, Expect)]) {
         }
     }
 }
+
+/// Regression: while the JWKS endpoint was down at start-up the retry
+/// backoff grew to 60 s, so readiness (and every asymmetric token) waited
+/// up to a minute after the endpoint recovered. Before the first success
+/// retries are at most 5 s apart.
+#[tokio::test]
+async fn jwks_down_at_start_is_fetched_within_seconds_of_recovering() {
+    let ec = key(&rcgen::PKCS_ECDSA_P256_SHA256, Algorithm::ES256, "ec1");
+    let server = JwksServer::start(String::new()).await;
+    server.set(503, "down".into());
+    let auth =
+        Authenticator::new(&config(Some(server.url.clone()), &[Algorithm::ES256]), None).unwrap();
+    // Down for 8.5 s: retries at about 0, 1, 3 and 7 s (then 15 s with a
+    // 60 s cap, 12 s with a 5 s one).
+    tokio::time::sleep(Duration::from_millis(8500)).await;
+    assert!(!auth.is_ready());
+    let hits = server.hits.load(Ordering::SeqCst);
+    assert!((3..=5).contains(&hits), "retries while down: {hits}");
+    server.set(200, jwks(&[&ec]));
+    let recovered = Instant::now();
+    while !auth.is_ready() {
+        assert!(
+            recovered.elapsed() < Duration::from_millis(5500),
+            "not ready 5.5 s after the JWKS came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = sign(Algorithm::ES256, &ec.enc, Some("ec1"), &user_claims());
+    assert!(auth.verify(&token).await.is_ok());
+}
+
+/// Regression: a token without `kid` that needed JWKS keys while none
+/// were loaded was refused without a re-fetch, so it waited for the
+/// background refresh (10 min by default). It now triggers one, under the
+/// same 5 s limit as an unknown `kid`.
+#[tokio::test]
+async fn token_needing_keys_when_none_are_loaded_triggers_a_rate_limited_fetch() {
+    let ec = key(&rcgen::PKCS_ECDSA_P256_SHA256, Algorithm::ES256, "ec1");
+    let server = JwksServer::start(r#"{"keys": []}"#.into()).await;
+    let auth =
+        Authenticator::new(&config(Some(server.url.clone()), &[Algorithm::ES256]), None).unwrap();
+    ready(&auth).await;
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(auth.jwks().unwrap().key_count(), 0);
+
+    // Within 5 s of the last fetch: refused, no fetch however many tokens.
+    let no_kid = sign(Algorithm::ES256, &ec.enc, None, &user_claims());
+    for _ in 0..100 {
+        assert_eq!(
+            auth.verify(&no_kid).await.unwrap_err(),
+            TokenError::NoKeyForAlgorithm("ES256".into())
+        );
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1, "rate limited");
+
+    // The issuer publishes a key; a token arriving after the 5 s is
+    // verified at once, with one fetch.
+    server.set(200, jwks(&[&ec]));
+    tokio::time::sleep(REFETCH_WAIT).await;
+    let hits = server.hits.load(Ordering::SeqCst);
+    assert!(auth.verify(&no_kid).await.is_ok());
+    assert!(
+        server.hits.load(Ordering::SeqCst) <= hits + 1,
+        "one fetch for the token"
+    );
+}
+
+/// Just over the 5 s re-fetch limit.
+const REFETCH_WAIT: Duration = Duration::from_millis(5200);

@@ -411,7 +411,15 @@ impl Authenticator {
                     )
                 }
                 None => {
-                    let keys = store.snapshot();
+                    let mut keys = store.snapshot();
+                    if keys.for_alg(alg).next().is_none() {
+                        keys = store
+                            .refresh_for_missing(
+                                "has no kid and no key of its algorithm is held",
+                                |k| k.for_alg(alg).next().is_some(),
+                            )
+                            .await;
+                    }
                     let mut result = None;
                     for key in keys.for_alg(alg) {
                         match self.decode(token, alg, validation, &key.key, &decoded) {
