@@ -284,3 +284,59 @@ fn mint_fills_the_configured_issuer_unless_given() {
         "{v}"
     );
 }
+
+/// Regression: a token over the 16 KiB cap printed an empty route table
+/// and no header or claims, without saying why.
+#[test]
+fn token_over_the_size_cap_is_refused_plainly_and_still_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "p".repeat(17 * 1024);
+    let token = mint(
+        dir.path(),
+        &format!(r#"{{"sub":"u1","app_metadata":{{"company_id":"c1"}},"padding":"{padding}"}}"#),
+    );
+    let size = token.len();
+    assert!(size > 16 * 1024);
+
+    let o = run(dir.path(), &["token", "inspect", &token]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("token is larger than 16 KiB ({size} bytes")),
+        "{out}"
+    );
+    assert!(out.contains("\"sub\": \"u1\""), "claims still shown: {out}");
+    assert!(
+        out.contains("\"alg\": \"HS256\""),
+        "header still shown: {out}"
+    );
+    assert!(out.contains("401 token is larger than 16 KiB"), "{out}");
+
+    let o = run(
+        dir.path(),
+        &["token", "inspect", &token, "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    assert_eq!(v["size"], size);
+    assert_eq!(v["claims"]["sub"], "u1");
+    assert_eq!(v["routes"][0]["status"], 401);
+    assert_eq!(v["routes"][1]["status"], 200, "auth = none never reads it");
+
+    // Too large and not a token at all; and without a config.
+    let junk = "x".repeat(17 * 1024);
+    let o = run(dir.path(), &["token", "inspect", &junk]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("token is larger than 16 KiB (17408 bytes"),
+        "{}",
+        stdout(&o)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let o = run(empty.path(), &["token", "inspect", &token]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.contains("token is larger than 16 KiB"), "{out}");
+    assert!(out.contains("\"sub\": \"u1\""), "{out}");
+}
