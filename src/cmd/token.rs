@@ -62,7 +62,8 @@ struct RouteRow {
     name: String,
     prefix: String,
     auth: &'static str,
-    /// The status the gateway's auth phase gives: 200 means it passes on.
+    /// The status the gateway answers before the upstream: 401/403 from
+    /// auth, 501 when the route has no upstream, 200 when it is forwarded.
     status: u16,
     /// "accepted", or why not.
     outcome: String,
@@ -320,6 +321,16 @@ fn routes(cfg: &Config, verdict: &Result<Verified, TokenError>) -> Vec<RouteRow>
                     ),
                     Err(e) => (403, e.to_string(), vec![]),
                 },
+            };
+            // The upstream phase comes after auth: what auth lets through
+            // a route without upstream answers 501, and nothing is sent.
+            let (status, outcome, inject) = match (status, &r.upstream) {
+                (200, None) => (
+                    501,
+                    format!("{outcome}; no upstream (upstream = \"\"), so 501 Not Implemented"),
+                    vec![],
+                ),
+                _ => (status, outcome, inject),
             };
             RouteRow {
                 name: r.name.clone(),

@@ -340,3 +340,67 @@ fn token_over_the_size_cap_is_refused_plainly_and_still_shown() {
     assert!(out.contains("token is larger than 16 KiB"), "{out}");
     assert!(out.contains("\"sub\": \"u1\""), "{out}");
 }
+
+/// Regression: a route whose upstream is empty was listed as answering
+/// 200; the gateway answers 501 there once auth has passed.
+#[test]
+fn route_without_upstream_is_shown_as_501() {
+    let dir = tempfile::tempdir().unwrap();
+    // mint() writes the base config; the routes without upstream go after.
+    let token = mint(
+        dir.path(),
+        r#"{"sub":"u1","app_metadata":{"company_id":"c1"}}"#,
+    );
+    let path = dir.path().join("gateway.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        r#"
+[[routes]]
+name = "later"
+prefix = "/api/v1/later"
+upstream = ""
+auth = "required"
+[routes.inject]
+"X-User-ID" = "sub"
+[[routes]]
+name = "open-later"
+prefix = "/api/v1/open-later"
+upstream = ""
+auth = "none"
+"#,
+    );
+    std::fs::write(&path, text).unwrap();
+    let o = run(
+        dir.path(),
+        &["token", "inspect", &token, "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |name: &str| {
+        v["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no route {name}: {v}"))
+    };
+    assert_eq!(row("ingest")["status"], 200);
+    for name in ["later", "open-later"] {
+        let r = row(name);
+        assert_eq!(r["status"], 501, "{r}");
+        assert!(
+            r["outcome"].as_str().unwrap().contains("no upstream"),
+            "{r}"
+        );
+        assert_eq!(r["inject"], serde_json::json!([]), "nothing is sent: {r}");
+    }
+
+    let o = run(dir.path(), &["token", "inspect", &token]);
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("later "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("501"), "{line}");
+}
