@@ -59,7 +59,7 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_s
 pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l claims -d 'Claims as a JSON object, e.g. \'{"sub":"u1","app_metadata":{"company_id":"c1"}}\'. `aud` (first configured audience), `iat` and `exp` are filled unless given' -r
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l claims -d 'Claims as a JSON object, e.g. \'{"sub":"u1","app_metadata":{"company_id":"c1"}}\'. `aud` (first configured audience), `iss` (the configured issuer, if any), `iat` and `exp` are filled unless given' -r
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l ttl -d 'Lifetime of the token, e.g. 15m, 1h, 7d' -r
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s c -l config -d 'Config whose HMAC secret signs the token' -r -F
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'

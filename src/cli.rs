@@ -115,7 +115,8 @@ pub struct TokenInspectArgs {
 #[derive(Debug, Args)]
 pub struct TokenMintArgs {
     /// Claims as a JSON object, e.g. '{"sub":"u1","app_metadata":{"company_id":"c1"}}'.
-    /// `aud` (first configured audience), `iat` and `exp` are filled unless given.
+    /// `aud` (first configured audience), `iss` (the configured issuer, if any), `iat` and `exp`
+    /// are filled unless given.
     #[arg(long, value_name = "JSON")]
     pub claims: String,
 

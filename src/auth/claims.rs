@@ -1,10 +1,13 @@
 //! Claim injection: verified claims -> the headers a route sends upstream.
 //!
 //! Strings are injected as they are, numbers and booleans as their JSON
-//! text. An absent, `null` or empty-string claim is not injected (an error
-//! only when `required`). A value outside printable ASCII (0x20-0x7E), an
-//! object or an array is never injected: the request is refused (403)
-//! naming the claim, because a header cannot carry it faithfully.
+//! text. An absent, `null`, empty or whitespace-only string claim is not
+//! injected (an error only when `required`). A value outside printable ASCII
+//! (0x20-0x7E), a string with leading or trailing whitespace, an object or
+//! an array is never injected: the request is refused (403) naming the
+//! claim, because a header cannot carry it faithfully (HTTP parsers strip
+//! the edges of a header value, RFC 9110 §5.5, so `" c1 "` would arrive as
+//! `"c1"`).
 
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -14,7 +17,7 @@ use crate::config::Injection;
 /// Why a route's injection failed; `Display` is the 403 detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InjectError {
-    /// A `required = true` claim is absent, `null` or empty.
+    /// A `required = true` claim is absent, `null`, empty or whitespace.
     #[error("required claim \"{claim}\" is missing")]
     Missing {
         /// The claim path as configured.
@@ -25,7 +28,8 @@ pub enum InjectError {
     NotInjectable {
         /// The claim path as configured.
         claim: String,
-        /// Why, e.g. "not printable ASCII", "it is an object".
+        /// Why, e.g. "not printable ASCII", "it is an object", "it has
+        /// leading or trailing whitespace".
         reason: &'static str,
     },
 }
@@ -49,7 +53,10 @@ pub fn injected_headers(
         };
         let text = match claim.lookup(claims) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) if s.trim() != s => {
+                return Err(not_injectable("it has leading or trailing whitespace"));
+            }
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(Value::Bool(b)) => Some(b.to_string()),
@@ -199,6 +206,44 @@ mod tests {
                 "/a.b",
                 true,
                 Ok(Some("dotted-key")),
+            ),
+            // Whitespace-only is absent; edge whitespace would be stripped
+            // by the upstream's HTTP parser, so it is refused.
+            (
+                json!({"app_metadata": {"company_id": "   "}}),
+                company,
+                false,
+                Ok(None),
+            ),
+            (
+                json!({"app_metadata": {"company_id": "   "}}),
+                company,
+                true,
+                Err("required claim \"app_metadata.company_id\" is missing"),
+            ),
+            (
+                json!({"app_metadata": {"company_id": " c1 "}}),
+                company,
+                false,
+                Err(
+                    "claim \"app_metadata.company_id\" is not injectable: it has leading or trailing whitespace",
+                ),
+            ),
+            (
+                json!({"app_metadata": {"company_id": "c1 "}}),
+                company,
+                true,
+                Err(
+                    "claim \"app_metadata.company_id\" is not injectable: it has leading or trailing whitespace",
+                ),
+            ),
+            (
+                json!({"app_metadata": {"company_id": " c1"}}),
+                company,
+                true,
+                Err(
+                    "claim \"app_metadata.company_id\" is not injectable: it has leading or trailing whitespace",
+                ),
             ),
             (
                 json!({"sub": "user 1 ~ ok"}),

@@ -17,11 +17,9 @@ pub struct Unverified {
 }
 
 /// Decodes header and payload without checking anything else (so even an
-/// `alg: none` token can be shown). Errors name the broken part.
+/// `alg: none` token, or one over the gateway's 16 KiB cap, can be shown).
+/// Errors name the broken part.
 pub fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
-    if token.len() > super::MAX_TOKEN_LEN {
-        return Err(TokenError::TooLarge);
-    }
     let bad = |m: &str| TokenError::Malformed(m.to_owned());
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(_), None) =
@@ -103,7 +101,7 @@ pub fn hint(err: &TokenError) -> Option<&'static str> {
              the audiences listed in [auth].audience. Supabase user tokens carry \"authenticated\". \
              Use a token meant for this API, or change [auth].audience."
         }
-        TokenError::Issuer { .. } => {
+        TokenError::Issuer { .. } | TokenError::IssuerNotString { .. } => {
             "The iss claim names who issued the token and must equal [auth].issuer exactly \
              (for Supabase: https://<project>.supabase.co/auth/v1). The token may come from another project."
         }
@@ -126,17 +124,20 @@ pub fn hint(err: &TokenError) -> Option<&'static str> {
             "The key named by kid is published for another algorithm; a token may not choose how its key is used."
         }
         TokenError::MissingClaim(_) => {
-            "[auth].required_claims lists the claims every token must carry, non-empty \
-             (default: sub, aud, exp)."
+            "Every token must carry exp and aud (and iss when [auth].issuer is set), plus the claims \
+             listed in [auth].required_claims (default: sub, aud, exp); an empty or blank string \
+             counts as missing."
         }
         TokenError::ProjectKey(_) => {
             "The anon and service_role keys identify the Supabase project, not a user. Send the \
              access_token of a signed-in user's session instead."
         }
-        TokenError::TooLarge
-        | TokenError::Malformed(_)
-        | TokenError::Critical
-        | TokenError::NoKeyForAlgorithm(_) => {
+        TokenError::TooLarge => {
+            "The gateway refuses tokens over 16 KiB before reading them; a Supabase access token \
+             is about 1 KiB. Large custom claims (e.g. added by an auth hook) are the usual cause: \
+             keep claims small, and look data up server-side instead."
+        }
+        TokenError::Malformed(_) | TokenError::Critical | TokenError::NoKeyForAlgorithm(_) => {
             return None;
         }
     })

@@ -4,11 +4,15 @@
 //! - Fetched when the store is created; not ready until one fetch succeeded.
 //! - Refreshed in the background after `Cache-Control: max-age` (default
 //!   10 min, clamped to 30 s..24 h); a failed fetch keeps the last good keys
-//!   and is retried with backoff (1 s doubling to 60 s).
-//! - Re-fetched when a token names an unknown `kid`, at most once every 5 s
-//!   whatever the number of such tokens; when the limit defers a re-fetch,
-//!   the background task does it as soon as the 5 s are up, so a rotated key
-//!   is accepted within 5 s of its first use.
+//!   and is retried with backoff: 1 s doubling to 60 s once keys are held,
+//!   but only to 5 s before the first success, so that readiness follows an
+//!   issuer that was down at start-up within seconds.
+//! - Re-fetched when a token needs a key we do not hold (it names an unknown
+//!   `kid`, or has no `kid` and no key of its algorithm is loaded, e.g.
+//!   none yet), at most once every 5 s whatever the number of such tokens;
+//!   when the limit defers a re-fetch, the background task does it as soon
+//!   as the 5 s are up, so a rotated key is accepted within 5 s of its first
+//!   use.
 //! - Each key's own `kty`/`crv`/`alg` pins the algorithms it verifies;
 //!   `oct` (shared-secret) keys and `use: "enc"` keys are ignored.
 //! - The background task holds a `Weak`, so it ends when the last `Arc` to
@@ -36,6 +40,11 @@ use super::verify::AuthBuildError;
 pub(crate) const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 /// Whole-fetch timeout (connect, TLS, headers and body).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest retry backoff once keys are held (they keep serving meanwhile).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest retry backoff before the first successful fetch: the gateway is
+/// not ready and refuses asymmetric tokens until then.
+const MAX_BACKOFF_NOT_READY: Duration = Duration::from_secs(5);
 /// Refresh period when the response has no usable `Cache-Control`.
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 const MIN_MAX_AGE: Duration = Duration::from_secs(30);
@@ -237,21 +246,38 @@ impl JwksStore {
         }
     }
 
-    /// Called when a token names a `kid` we do not hold: re-fetches now if
-    /// the last fetch is 5 s old, else asks the background task to fetch
-    /// when the 5 s are up. Returns the key if it is there afterwards.
+    /// Called when a token names a `kid` we do not hold: see
+    /// [`Self::refresh_for_missing`]. Returns the key if it is there
+    /// afterwards.
     pub(crate) async fn refresh_for_kid(&self, kid: &str) -> Option<JwkKey> {
+        self.refresh_for_missing("names an unknown key id", |keys| keys.find(kid).is_some())
+            .await
+            .find(kid)
+            .cloned()
+    }
+
+    /// Called when a token needs a key that `has` says the current keys
+    /// lack (an unknown `kid`; no key of its algorithm, e.g. none loaded
+    /// yet): re-fetches now if the last fetch is 5 s old, else asks the
+    /// background task to fetch when the 5 s are up. Returns the keys held
+    /// afterwards.
+    pub(crate) async fn refresh_for_missing(
+        &self,
+        why: &'static str,
+        has: impl Fn(&KeySet) -> bool,
+    ) -> Arc<KeySet> {
         let _guard = self.fetch_lock.lock().await;
-        if let Some(k) = self.snapshot().find(kid) {
-            return Some(k.clone());
+        let keys = self.snapshot();
+        if has(&keys) {
+            return keys;
         }
         if !self.until_refetch_allowed().is_zero() {
             self.wake.notify_one();
-            return None;
+            return keys;
         }
-        tracing::debug!(url = %self.url, "token names an unknown key id; re-fetching the JWKS");
+        tracing::debug!(url = %self.url, why, "a token needs a key we do not hold; re-fetching the JWKS");
         let _ = self.fetch_locked().await;
-        self.snapshot().find(kid).cloned()
+        self.snapshot()
     }
 
     /// A scheduled refresh; returns how long to wait before the next one.
@@ -262,8 +288,7 @@ impl JwksStore {
         if st.failures == 0 {
             st.max_age
         } else {
-            Duration::from_secs(1u64 << st.failures.saturating_sub(1).min(6))
-                .min(Duration::from_secs(60))
+            retry_delay(st.failures, self.is_ready())
         }
     }
 
@@ -343,6 +368,17 @@ async fn refresher(store: Weak<JwksStore>, wake: Arc<Notify>) {
         let Some(s) = store.upgrade() else { return };
         delay = s.refresh_scheduled().await;
     }
+}
+
+/// The wait before retrying after `failures` (at least 1) failed fetches in
+/// a row: 1 s doubling, capped at 60 s once keys are held, at 5 s before.
+fn retry_delay(failures: u32, ready: bool) -> Duration {
+    let cap = if ready {
+        MAX_BACKOFF
+    } else {
+        MAX_BACKOFF_NOT_READY
+    };
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(cap)
 }
 
 /// `Cache-Control: max-age` (or `no-cache`/`no-store` as 0), clamped to
@@ -463,6 +499,15 @@ mod tests {
         assert_eq!(h("max-age=99999999"), MAX_MAX_AGE);
         assert_eq!(h("no-store"), MIN_MAX_AGE);
         assert_eq!(h("max-age=junk"), DEFAULT_MAX_AGE);
+    }
+
+    #[test]
+    fn retry_backoff_is_short_until_the_first_success() {
+        let secs =
+            |ready| -> Vec<u64> { (1..=8).map(|f| retry_delay(f, ready).as_secs()).collect() };
+        assert_eq!(secs(false), [1, 2, 4, 5, 5, 5, 5, 5]);
+        assert_eq!(secs(true), [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(retry_delay(u32::MAX, true), MAX_BACKOFF);
     }
 
     #[test]

@@ -20,13 +20,15 @@ pub enum MintError {
 }
 
 /// Signs `claims` with `secret` using `alg` (HS256/384/512), filling `aud`
-/// (with `audience`), `iat` (now) and `exp` (`iat + ttl`) unless the claims
-/// already hold them. Returns the compact token.
+/// (with `audience`), `iss` (with `issuer`, when the config sets one),
+/// `iat` (now) and `exp` (`iat + ttl`) unless the claims already hold them.
+/// Returns the compact token.
 pub fn mint_token(
     secret: &[u8],
     alg: Algorithm,
     mut claims: Map<String, Value>,
     audience: &str,
+    issuer: Option<&str>,
     ttl: Duration,
 ) -> Result<String, MintError> {
     if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
@@ -34,6 +36,9 @@ pub fn mint_token(
     }
     let now = super::now_unix();
     claims.entry("aud").or_insert_with(|| Value::from(audience));
+    if let Some(issuer) = issuer {
+        claims.entry("iss").or_insert_with(|| Value::from(issuer));
+    }
     let iat = claims
         .entry("iat")
         .or_insert_with(|| Value::from(now))

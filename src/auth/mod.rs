@@ -4,8 +4,8 @@
 //!   key and algorithm may verify a token (the allowlist and the key's own
 //!   type decide, never the token header) and explains every refusal
 //! - `jwks`: [`JwksStore`], the issuer's public keys, fetched, cached and
-//!   refreshed in the background; re-fetched (at most every 5 s) on an
-//!   unknown `kid`
+//!   refreshed in the background; re-fetched (at most every 5 s) when a
+//!   token needs a key not held (unknown `kid`, none of its algorithm)
 //! - `cache`: the bounded cache of verified asymmetric tokens
 //! - `claims`: [`injected_headers`], verified claims -> upstream headers
 //! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction

@@ -711,7 +711,7 @@ fn minted_tokens_verify_and_keep_given_claims() {
         .build()
         .unwrap();
     let auth = Authenticator::new(&config(None, &[Algorithm::HS256]), None).unwrap();
-    let claims = json!({"sub": "u1", "iss": ISSUER, "app_metadata": {"company_id": "c1"}});
+    let claims = json!({"sub": "u1", "app_metadata": {"company_id": "c1"}});
     let Value::Object(map) = claims else {
         unreachable!()
     };
@@ -720,34 +720,267 @@ fn minted_tokens_verify_and_keep_given_claims() {
         Algorithm::HS256,
         map,
         "authenticated",
+        Some(ISSUER),
         Duration::from_secs(3600),
     )
     .unwrap();
     let v = rt.block_on(auth.verify(&token)).unwrap();
     assert_eq!(v.claims["aud"], "authenticated");
+    assert_eq!(v.claims["iss"], ISSUER, "filled from the config");
     assert!(v.exp >= now() + 3590);
     let mut given = serde_json::Map::new();
     given.insert("aud".into(), json!("mine"));
     given.insert("exp".into(), json!(1));
+    given.insert("iss".into(), json!("https://given.example"));
     let token = mint_token(
         SECRET.as_bytes(),
         Algorithm::HS256,
         given,
         "authenticated",
+        Some("https://minted.example"),
         Duration::from_secs(60),
     )
     .unwrap();
     let decoded = verify::decode_parts(&token).ok().unwrap();
     assert_eq!(decoded.claims["aud"], "mine");
     assert_eq!(decoded.claims["exp"], 1);
+    assert_eq!(decoded.claims["iss"], "https://given.example");
     assert!(matches!(
         mint_token(
             b"k",
             Algorithm::ES256,
             serde_json::Map::new(),
             "a",
+            None,
             Duration::ZERO
         ),
         Err(MintError::NotHmac(_))
     ));
 }
+
+/// Regression: with `required_claims = ["exp"]` jsonwebtoken checks `aud`
+/// only when present, so tokens without a usable `aud` (the Supabase anon
+/// and service_role keys among them) were accepted. `audience` and `issuer`
+/// are enforced whatever `required_claims` says.
+#[tokio::test]
+async fn audience_and_issuer_are_enforced_whatever_required_claims_says() {
+    let mut cfg = config(None, &[Algorithm::HS256]);
+    cfg.required_claims = vec!["exp".into()];
+    let auth = Authenticator::new(&cfg, None).unwrap();
+    let u = user_claims();
+    let t = now();
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        ("valid", u.clone(), Ok(())),
+        (
+            "no sub is fine when sub is not required",
+            without(u.clone(), "sub"),
+            Ok(()),
+        ),
+        (
+            "no aud",
+            without(u.clone(), "aud"),
+            Err("required claim aud is missing"),
+        ),
+        (
+            "null aud",
+            with(u.clone(), "aud", Value::Null),
+            Err("required claim aud is missing"),
+        ),
+        (
+            "numeric aud",
+            with(u.clone(), "aud", json!(5)),
+            Err("claim aud is not a string or a list of strings"),
+        ),
+        (
+            "list of numbers as aud",
+            with(u.clone(), "aud", json!([5])),
+            Err("claim aud is not a string or a list of strings"),
+        ),
+        (
+            "our audience beside a number",
+            with(u.clone(), "aud", json!(["authenticated", 5])),
+            Err("claim aud is not a string or a list of strings"),
+        ),
+        (
+            "empty aud list",
+            with(u.clone(), "aud", json!([])),
+            Err("audience mismatch"),
+        ),
+        (
+            "no iss",
+            without(u.clone(), "iss"),
+            Err("required claim iss is missing"),
+        ),
+        (
+            "numeric iss",
+            with(u.clone(), "iss", json!(5)),
+            Err(
+                "issuer must be a single string equal to 'https://proj.supabase.co/auth/v1', token has 5",
+            ),
+        ),
+        (
+            "Supabase anon key",
+            json!({"iss": ISSUER, "ref": "proj", "role": "anon", "iat": t, "exp": t + 3600}),
+            Err("token is the Supabase anon key"),
+        ),
+        (
+            "Supabase service_role key",
+            json!({"iss": ISSUER, "ref": "proj", "role": "service_role", "iat": t, "exp": t + 3600}),
+            Err("token is the Supabase service_role key"),
+        ),
+        (
+            "Supabase anon key from another issuer",
+            json!({"iss": "supabase", "ref": "proj", "role": "anon", "iat": t, "exp": t + 3600}),
+            Err("token is the Supabase anon key"),
+        ),
+    ];
+    check_cases(&auth, &cases).await;
+}
+
+/// Regression: jsonwebtoken accepts a list `iss` when any element matches,
+/// so `["<ours>", "https://evil"]` passed. `iss` must be one string.
+#[tokio::test]
+async fn issuer_must_be_a_single_string_equal_to_the_configured_one() {
+    let auth = Authenticator::new(&config(None, &[Algorithm::HS256]), None).unwrap();
+    let u = user_claims();
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        (
+            "list holding ours and another",
+            with(u.clone(), "iss", json!([ISSUER, "https://evil"])),
+            Err("issuer must be a single string equal to 'https://proj.supabase.co/auth/v1'"),
+        ),
+        (
+            "list holding only ours",
+            with(u.clone(), "iss", json!([ISSUER])),
+            Err("issuer must be a single string"),
+        ),
+        (
+            "ours with a trailing slash",
+            with(u.clone(), "iss", json!(format!("{ISSUER}/"))),
+            Err("issuer mismatch"),
+        ),
+        ("ours", u.clone(), Ok(())),
+    ];
+    check_cases(&auth, &cases).await;
+}
+
+/// Regression: `sub = "   "` was accepted as a subject.
+#[tokio::test]
+async fn whitespace_only_sub_counts_as_empty() {
+    for required in [vec!["sub", "aud", "exp"], vec!["exp"]] {
+        let mut cfg = config(None, &[Algorithm::HS256]);
+        cfg.required_claims = required.iter().map(|s| s.to_string()).collect();
+        let auth = Authenticator::new(&cfg, None).unwrap();
+        let u = user_claims();
+        let cases: Vec<(&str, Value, Expect)> = vec![
+            (
+                "spaces",
+                with(u.clone(), "sub", json!("   ")),
+                Err("required claim sub is missing"),
+            ),
+            (
+                "tab and newline",
+                with(u.clone(), "sub", json!("\t\n")),
+                Err("required claim sub is missing"),
+            ),
+            (
+                "interior space",
+                with(u.clone(), "sub", json!("user 1")),
+                Ok(()),
+            ),
+        ];
+        check_cases(&auth, &cases).await;
+    }
+}
+
+/// Runs `(name, claims, expect)` cases as HS256 tokens.
+async fn check_cases(auth: &Authenticator, cases: &[(&str, Value, Expect)]) {
+    for (name, claims, expect) in cases {
+        let got = auth.verify(&hs256(claims)).await;
+        match (expect, &got) {
+            (Ok(()), Ok(_)) => {}
+            (Err(text), Err(e)) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(text),
+                    "{name}: got {msg:?}, want it to contain {text:?}"
+                );
+                assert!(
+                    msg.bytes()
+                        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+                    "{name}: unsafe description {msg:?}"
+                );
+            }
+            _ => panic!("{name}: expected {expect:?}, got {got:?}"),
+        }
+    }
+}
+
+/// Regression: while the JWKS endpoint was down at start-up the retry
+/// backoff grew to 60 s, so readiness (and every asymmetric token) waited
+/// up to a minute after the endpoint recovered. Before the first success
+/// retries are at most 5 s apart.
+#[tokio::test]
+async fn jwks_down_at_start_is_fetched_within_seconds_of_recovering() {
+    let ec = key(&rcgen::PKCS_ECDSA_P256_SHA256, Algorithm::ES256, "ec1");
+    let server = JwksServer::start(String::new()).await;
+    server.set(503, "down".into());
+    let auth =
+        Authenticator::new(&config(Some(server.url.clone()), &[Algorithm::ES256]), None).unwrap();
+    // Down for 8.5 s: retries at about 0, 1, 3 and 7 s (then 15 s with a
+    // 60 s cap, 12 s with a 5 s one).
+    tokio::time::sleep(Duration::from_millis(8500)).await;
+    assert!(!auth.is_ready());
+    let hits = server.hits.load(Ordering::SeqCst);
+    assert!((3..=5).contains(&hits), "retries while down: {hits}");
+    server.set(200, jwks(&[&ec]));
+    let recovered = Instant::now();
+    while !auth.is_ready() {
+        assert!(
+            recovered.elapsed() < Duration::from_millis(5500),
+            "not ready 5.5 s after the JWKS came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = sign(Algorithm::ES256, &ec.enc, Some("ec1"), &user_claims());
+    assert!(auth.verify(&token).await.is_ok());
+}
+
+/// Regression: a token without `kid` that needed JWKS keys while none
+/// were loaded was refused without a re-fetch, so it waited for the
+/// background refresh (10 min by default). It now triggers one, under the
+/// same 5 s limit as an unknown `kid`.
+#[tokio::test]
+async fn token_needing_keys_when_none_are_loaded_triggers_a_rate_limited_fetch() {
+    let ec = key(&rcgen::PKCS_ECDSA_P256_SHA256, Algorithm::ES256, "ec1");
+    let server = JwksServer::start(r#"{"keys": []}"#.into()).await;
+    let auth =
+        Authenticator::new(&config(Some(server.url.clone()), &[Algorithm::ES256]), None).unwrap();
+    ready(&auth).await;
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(auth.jwks().unwrap().key_count(), 0);
+
+    // Within 5 s of the last fetch: refused, no fetch however many tokens.
+    let no_kid = sign(Algorithm::ES256, &ec.enc, None, &user_claims());
+    for _ in 0..100 {
+        assert_eq!(
+            auth.verify(&no_kid).await.unwrap_err(),
+            TokenError::NoKeyForAlgorithm("ES256".into())
+        );
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1, "rate limited");
+
+    // The issuer publishes a key; a token arriving after the 5 s is
+    // verified at once, with one fetch.
+    server.set(200, jwks(&[&ec]));
+    tokio::time::sleep(REFETCH_WAIT).await;
+    let hits = server.hits.load(Ordering::SeqCst);
+    assert!(auth.verify(&no_kid).await.is_ok());
+    assert!(
+        server.hits.load(Ordering::SeqCst) <= hits + 1,
+        "one fetch for the token"
+    );
+}
+
+/// Just over the 5 s re-fetch limit.
+const REFETCH_WAIT: Duration = Duration::from_millis(5200);

@@ -10,9 +10,13 @@
 //!   key's `kty`/`crv`/`alg` allow the header's algorithm;
 //! - `jku`, `x5u`, `x5c` and embedded `jwk` headers are never followed;
 //!   a `crit` header is refused (we implement no extension);
-//! - `exp` is always required; `nbf`, `aud` (any of the configured
-//!   audiences), `iss` (exact, when configured) are checked; required claims
-//!   that are empty strings count as missing; an empty `sub` is refused.
+//! - `exp` is always required; `nbf` is checked; `aud` is always required
+//!   (a string or a list of strings, one of them a configured audience) and
+//!   `iss`, when an issuer is configured, must be present and one string
+//!   equal to it, whatever `required_claims` says (jsonwebtoken alone checks
+//!   `aud` only when present and accepts a list `iss`); required claims that
+//!   are empty or whitespace-only strings count as missing; so does such a
+//!   `sub`, which is refused even when not required.
 //!
 //! Every `Validation` field of jsonwebtoken is set explicitly below: its
 //! defaults are loose (60 s leeway, `nbf` unchecked).
@@ -109,7 +113,7 @@ pub enum TokenError {
         /// The token's `aud` (cleaned), when it has one.
         found: Option<String>,
     },
-    /// `iss` differs from the configured issuer.
+    /// `iss` is a string other than the configured issuer.
     #[error("issuer mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
     Issuer {
         /// The configured issuer, quoted.
@@ -117,7 +121,17 @@ pub enum TokenError {
         /// The token's `iss` (cleaned), when it has one.
         found: Option<String>,
     },
-    /// A required claim is absent, `null` or an empty string.
+    /// `iss` is not one string (a list, even one holding the configured
+    /// issuer, or a number): it must equal the issuer exactly.
+    #[error("issuer must be a single string equal to {expected}, token has {found}")]
+    IssuerNotString {
+        /// The configured issuer, quoted.
+        expected: String,
+        /// The token's `iss` (cleaned).
+        found: String,
+    },
+    /// A required claim is absent, `null`, or an empty or whitespace-only
+    /// string.
     #[error("required claim {0} is missing")]
     MissingClaim(String),
     /// A Supabase project key (anon or service_role) where a user token is
@@ -140,12 +154,12 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// The `sub` claim, when a non-empty string.
+    /// The `sub` claim, when a string that is not empty or whitespace.
     pub fn subject(&self) -> Option<&str> {
         self.claims
             .get("sub")
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !blank(s))
     }
 }
 
@@ -225,8 +239,9 @@ pub struct Authenticator {
     audience: Vec<String>,
     /// Exact issuer, when configured (for messages).
     issuer: Option<String>,
-    /// Claims that must be present and non-empty, in config order, `exp`
-    /// (and `iss` when an issuer is set) included.
+    /// Claims that must be present and non-empty: `exp` (and `iss` when an
+    /// issuer is set) first, then `required_claims` in config order, then
+    /// `aud` when the config did not list it.
     required: Vec<String>,
     /// Verified asymmetric tokens; per generation, so new keys start fresh.
     cache: TokenCache,
@@ -271,6 +286,10 @@ impl Authenticator {
             if !required.contains(c) {
                 required.push(c.clone());
             }
+        }
+        // "tokens must carry one of them": not up to required_claims.
+        if !audience.is_empty() && !required.iter().any(|c| c == "aud") {
+            required.push("aud".to_owned());
         }
         let base = Validation {
             required_spec_claims: required
@@ -392,7 +411,15 @@ impl Authenticator {
                     )
                 }
                 None => {
-                    let keys = store.snapshot();
+                    let mut keys = store.snapshot();
+                    if keys.for_alg(alg).next().is_none() {
+                        keys = store
+                            .refresh_for_missing(
+                                "has no kid and no key of its algorithm is held",
+                                |k| k.for_alg(alg).next().is_some(),
+                            )
+                            .await;
+                    }
                     let mut result = None;
                     for key in keys.for_alg(alg) {
                         match self.decode(token, alg, validation, &key.key, &decoded) {
@@ -446,18 +473,27 @@ impl Authenticator {
         }
     }
 
-    /// Required claims in config order (absent, null or "" is missing),
-    /// types of the time claims, non-empty `sub`.
+    /// Required claims in order (absent, null, "" or whitespace-only is
+    /// missing), types of the time claims, non-blank `sub`, then `aud` and
+    /// `iss` against the config. Runs after jsonwebtoken's checks passed,
+    /// and to explain its refusals, so it must refuse everything jsonwebtoken
+    /// lets through that we do not accept.
     fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), TokenError> {
         for name in &self.required {
             let missing = match claims.get(name) {
                 None | Some(Value::Null) => true,
-                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::String(s)) => blank(s),
                 Some(Value::Array(a)) => a.is_empty(),
                 Some(_) => false,
             };
             if missing {
-                if name == "sub"
+                // A project key has a role but no user: say so, whichever
+                // required claim (sub, aud) is the first one it lacks.
+                let has_sub = claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !blank(s));
+                if !has_sub
                     && let Some(role @ ("anon" | "service_role")) =
                         claims.get("role").and_then(Value::as_str)
                 {
@@ -475,11 +511,62 @@ impl Authenticator {
         }
         match claims.get("sub") {
             None => {}
-            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(Value::String(s)) if !blank(s) => {}
             Some(Value::String(_)) => return Err(TokenError::MissingClaim("sub".into())),
             Some(_) => return Err(TokenError::Malformed("claim sub is not a string".into())),
         }
-        Ok(())
+        self.check_audience(claims.get("aud"))?;
+        self.check_issuer(claims.get("iss"))
+    }
+
+    /// `aud`: a string or a list of strings, one of them a configured
+    /// audience (RFC 7519 §4.1.3). Presence was checked with the required
+    /// claims.
+    fn check_audience(&self, aud: Option<&Value>) -> Result<(), TokenError> {
+        if self.audience.is_empty() {
+            return Ok(());
+        }
+        let ours = |s: &str| self.audience.iter().any(|a| a == s);
+        let matches = match aud {
+            None | Some(Value::Null) => return Err(TokenError::MissingClaim("aud".into())),
+            Some(Value::String(s)) => ours(s),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                items.iter().filter_map(Value::as_str).any(ours)
+            }
+            Some(_) => {
+                return Err(TokenError::Malformed(
+                    "claim aud is not a string or a list of strings".into(),
+                ));
+            }
+        };
+        if matches {
+            Ok(())
+        } else {
+            Err(TokenError::Audience {
+                expected: quoted_list(&self.audience),
+                found: aud.map(value_text),
+            })
+        }
+    }
+
+    /// `iss`: exactly the configured issuer, as one string (RFC 7519
+    /// §4.1.1 makes it a single StringOrURI).
+    fn check_issuer(&self, iss: Option<&Value>) -> Result<(), TokenError> {
+        let Some(expected) = &self.issuer else {
+            return Ok(());
+        };
+        match iss {
+            None | Some(Value::Null) => Err(TokenError::MissingClaim("iss".into())),
+            Some(Value::String(s)) if s == expected => Ok(()),
+            Some(Value::String(s)) => Err(TokenError::Issuer {
+                expected: quoted_list(std::slice::from_ref(expected)),
+                found: Some(format!("'{}'", clean(s))),
+            }),
+            Some(other) => Err(TokenError::IssuerNotString {
+                expected: quoted_list(std::slice::from_ref(expected)),
+                found: value_text(other),
+            }),
+        }
     }
 
     /// Turns a jsonwebtoken error into a reason a person understands. The
@@ -538,6 +625,11 @@ impl Authenticator {
             _ => TokenError::Malformed("the token could not be decoded".into()),
         }
     }
+}
+
+/// Empty or whitespace only: counts as absent.
+fn blank(s: &str) -> bool {
+    s.trim().is_empty()
 }
 
 /// A JWT NumericDate as whole seconds (non-negative integers or floats).

@@ -239,6 +239,7 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
         alg,
         claims,
         aud,
+        cfg.auth.issuer.as_deref(),
         Duration::from_secs(12 * 3600),
     ) {
         Ok(token) => {

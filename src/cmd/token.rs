@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::inspect::{Unverified, decode_unverified, format_utc, hint, relative};
-use crate::auth::{Authenticator, TokenError, Verified, injected_headers, mint_token};
+use crate::auth::{
+    Authenticator, MAX_TOKEN_LEN, TokenError, Verified, injected_headers, mint_token,
+};
 use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
 use crate::config::{AuthMode, Config, LoadOptions, Severity, load_path, values::parse_duration};
 
@@ -26,6 +28,9 @@ struct Report {
     config: Option<String>,
     /// False when no config was found: the token was only decoded.
     signature_checked: bool,
+    /// The token's length in bytes; over 16 KiB the gateway refuses it
+    /// before reading it.
+    size: usize,
     /// True when the config's keys and rules accept the token.
     accepted: bool,
     /// Why it was refused (the gateway's `error_description`).
@@ -57,7 +62,8 @@ struct RouteRow {
     name: String,
     prefix: String,
     auth: &'static str,
-    /// The status the gateway's auth phase gives: 200 means it passes on.
+    /// The status the gateway answers before the upstream: 401/403 from
+    /// auth, 501 when the route has no upstream, 200 when it is forwarded.
     status: u16,
     /// "accepted", or why not.
     outcome: String,
@@ -83,9 +89,11 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
     };
 
     let decoded = decode_unverified(&token);
+    let too_large = token.len() > MAX_TOKEN_LEN;
     let mut report = Report {
         config: cfg.as_ref().map(|_| path.display().to_string()),
         signature_checked: cfg.is_some(),
+        size: token.len(),
         accepted: false,
         reason: None,
         hint: None,
@@ -105,7 +113,19 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
             report.reason = Some(e.to_string());
         }
     }
-    if let (Some(cfg), Ok(_)) = (&cfg, &decoded) {
+    if too_large {
+        // Refused before anything else, whatever it holds; still shown
+        // above when it decodes, so the oversized claim can be found.
+        report.reason = Some(format!(
+            "{} ({} bytes; the gateway refuses tokens over {MAX_TOKEN_LEN} bytes before reading them)",
+            TokenError::TooLarge,
+            token.len()
+        ));
+        report.hint = hint(&TokenError::TooLarge).map(str::to_owned);
+        if let Some(cfg) = &cfg {
+            report.routes = routes(cfg, &Err(TokenError::TooLarge));
+        }
+    } else if let (Some(cfg), Ok(_)) = (&cfg, &decoded) {
         let (verdict, fetch_error) = verify_with(cfg, &token)?;
         match &verdict {
             Ok(v) => {
@@ -181,7 +201,14 @@ pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
         .audience
         .first()
         .map_or("authenticated", String::as_str);
-    let token = mint_token(hmac.secret.expose(), alg, claims, audience, ttl)?;
+    let token = mint_token(
+        hmac.secret.expose(),
+        alg,
+        claims,
+        audience,
+        cfg.auth.issuer.as_deref(),
+        ttl,
+    )?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }
@@ -295,6 +322,16 @@ fn routes(cfg: &Config, verdict: &Result<Verified, TokenError>) -> Vec<RouteRow>
                     Err(e) => (403, e.to_string(), vec![]),
                 },
             };
+            // The upstream phase comes after auth: what auth lets through
+            // a route without upstream answers 501, and nothing is sent.
+            let (status, outcome, inject) = match (status, &r.upstream) {
+                (200, None) => (
+                    501,
+                    format!("{outcome}; no upstream (upstream = \"\"), so 501 Not Implemented"),
+                    vec![],
+                ),
+                _ => (status, outcome, inject),
+            };
             RouteRow {
                 name: r.name.clone(),
                 prefix: r.prefix.clone(),
@@ -333,6 +370,14 @@ fn render(r: &Report) -> String {
             .map(|l| format!("  {l}\n"))
             .collect::<String>()
     };
+    let too_large = r.size > MAX_TOKEN_LEN;
+    if too_large {
+        let _ = writeln!(
+            out,
+            "Size: {} bytes, over the gateway's 16 KiB cap ({MAX_TOKEN_LEN} bytes): it is refused (401) unread",
+            r.size
+        );
+    }
     if let Some(h) = &r.header {
         let _ = writeln!(out, "Header:\n{}", indent(h).trim_end());
     }
@@ -362,8 +407,17 @@ fn render(r: &Report) -> String {
             }
         }
         _ => {
-            if let Some(reason) = &r.reason {
-                let _ = writeln!(out, "Verdict: cannot decode: {reason}");
+            match &r.reason {
+                Some(reason) if too_large => {
+                    let _ = writeln!(out, "Verdict: REFUSED: {reason}");
+                    if let Some(h) = &r.hint {
+                        let _ = writeln!(out, "  {h}");
+                    }
+                }
+                Some(reason) => {
+                    let _ = writeln!(out, "Verdict: cannot decode: {reason}");
+                }
+                None => {}
             }
             let _ = writeln!(
                 out,

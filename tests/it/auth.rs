@@ -278,6 +278,135 @@ async fn claims_that_cannot_be_injected_are_403_naming_the_claim() {
     assert_eq!(v["headers"]["x-company-id"], json!(["42"]));
 }
 
+/// Regression: with `required_claims = ["exp"]`, tokens without a usable
+/// `aud` (Supabase anon and service_role keys among them) or with a list
+/// `iss` holding ours were let through; `audience` and `issuer` are
+/// enforced whatever `required_claims` says.
+#[tokio::test]
+async fn audience_and_issuer_are_enforced_even_when_not_in_required_claims() {
+    const ISSUER: &str = "https://proj.supabase.co/auth/v1";
+    let up = echo_upstream().await;
+    let cfg = config(&route(
+        "req",
+        "/req",
+        &format!("http://{up}"),
+        "auth = \"required\"\n[routes.inject]\n\"X-User-ID\" = \"sub\"\n",
+    ))
+    .replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!(
+            "secret = \"{SECRET}\"\naudience = \"authenticated\"\nissuer = \"{ISSUER}\"\nrequired_claims = [\"exp\"]"
+        ),
+    );
+    let gw = Gateway::start(&cfg).await;
+    let ours = |mut c: Value| {
+        c["iss"] = json!(ISSUER);
+        c
+    };
+    let t = now();
+    let mut no_aud = ours(user_claims("u", "c"));
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let mut numeric_aud = ours(user_claims("u", "c"));
+    numeric_aud["aud"] = json!(5);
+    let mut numeric_aud_list = ours(user_claims("u", "c"));
+    numeric_aud_list["aud"] = json!([5]);
+    let mut iss_list = user_claims("u", "c");
+    iss_list["iss"] = json!([ISSUER, "https://evil.example"]);
+    let no_iss = user_claims("u", "c");
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"iss": "supabase", "ref": "proj", "role": "anon", "iat": t, "exp": t + 3600}),
+            "anon key",
+            "anon",
+        ),
+        (
+            json!({"iss": ISSUER, "ref": "proj", "role": "anon", "iat": t, "exp": t + 3600}),
+            "anon key with our issuer",
+            "anon",
+        ),
+        (
+            json!({"iss": ISSUER, "ref": "proj", "role": "service_role", "iat": t, "exp": t + 3600}),
+            "service_role key",
+            "service_role",
+        ),
+        (no_aud, "no aud", "aud"),
+        (numeric_aud, "aud 5", "aud"),
+        (numeric_aud_list, "aud [5]", "aud"),
+        (
+            iss_list,
+            "iss list holding ours",
+            "issuer must be a single string",
+        ),
+        (no_iss, "no iss", "iss"),
+    ];
+    for (claims, what, reason) in cases {
+        let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+        assert_eq!(r.status(), 401, "{what}");
+        let c = challenge(&r);
+        assert!(
+            c.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+            "{what}: {c}"
+        );
+        assert!(c.contains(reason), "{what}: {c} should mention {reason:?}");
+    }
+    let r = get(
+        &gw,
+        "/req/x",
+        Some(&token(ours(user_claims("u1", "c")))),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"], json!(["u1"]));
+}
+
+/// Regression: a whitespace-only `sub` was accepted, and an injected claim
+/// with edge whitespace went upstream where HTTP parsers strip it (" c1 "
+/// arrives as "c1").
+#[tokio::test]
+async fn blank_sub_is_401_and_claims_with_edge_whitespace_are_not_injected() {
+    let gw = gateway().await;
+    let r = get(&gw, "/req/x", Some(&token(user_claims("   ", "c1"))), &[]).await;
+    assert_eq!(r.status(), 401);
+    assert!(challenge(&r).contains("sub"), "{}", challenge(&r));
+
+    for (claims, claim, what) in [
+        (user_claims("u", "   "), "app_metadata.company_id", "blank"),
+        (
+            user_claims("u", " c1 "),
+            "app_metadata.company_id",
+            "both edges",
+        ),
+        (
+            user_claims("u", "c1 "),
+            "app_metadata.company_id",
+            "trailing",
+        ),
+        (
+            user_claims(" u", "c1"),
+            "sub",
+            "leading, on an optional injection",
+        ),
+    ] {
+        let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+        assert_eq!(r.status(), 403, "{what}");
+        let detail = r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains(claim), "{what}: {detail}");
+    }
+    // Blank and not required: not injected; interior spaces are kept.
+    let mut claims = user_claims("u", "c 1");
+    claims["email"] = json!("  ");
+    let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-company-id"], json!(["c 1"]));
+    assert!(v["headers"].get("x-user-email").is_none(), "{v}");
+}
+
 #[tokio::test]
 async fn token_minted_by_the_cli_works_through_serve() {
     let gw = gateway().await;
@@ -305,6 +434,43 @@ async fn token_minted_by_the_cli_works_through_serve() {
         .unwrap();
     assert_eq!(v["headers"]["x-user-id"], json!(["cli-user"]));
     assert_eq!(v["headers"]["x-company-id"], json!(["cli-co"]));
+}
+
+/// Regression: with `[auth].issuer` set, `token mint` left out `iss` and
+/// `serve` refused the token it had just minted.
+#[tokio::test]
+async fn token_minted_by_the_cli_carries_the_configured_issuer() {
+    let up = echo_upstream().await;
+    let cfg = config(&route(
+        "req",
+        "/req",
+        &format!("http://{up}"),
+        &format!("auth = \"required\"\n{INJECT}"),
+    ))
+    .replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secret = \"{SECRET}\"\nissuer = \"https://proj.supabase.co/auth/v1\""),
+    );
+    let gw = Gateway::start(&cfg).await;
+    let out = std::process::Command::new(bin())
+        .args(["token", "mint", "--config"])
+        .arg(&gw.config_path)
+        .args([
+            "--claims",
+            r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let r = get(&gw, "/req/x", Some(&t), &[]).await;
+    assert_eq!(r.status(), 200, "{}", challenge(&r));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"], json!(["cli-user"]));
 }
 
 #[tokio::test]

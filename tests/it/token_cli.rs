@@ -249,3 +249,158 @@ fn mint_refuses_claims_that_are_not_an_object() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("must be a JSON object"));
 }
+
+/// Regression: `token mint` did not fill `iss`, so with `[auth].issuer`
+/// set the minted token was refused by `serve` and `token inspect`.
+#[test]
+fn mint_fills_the_configured_issuer_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "audience = \"authenticated\"",
+        "audience = \"authenticated\"\nissuer = \"https://proj.supabase.co/auth/v1\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let mint = |claims: &str| {
+        let o = run(dir.path(), &["token", "mint", "--claims", claims]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o).trim().to_owned()
+    };
+    let inspect = |token: &str| {
+        let o = run(dir.path(), &["token", "inspect", token, "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), v)
+    };
+
+    let (code, v) = inspect(&mint(r#"{"sub":"u1","app_metadata":{"company_id":"c1"}}"#));
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["claims"]["iss"], "https://proj.supabase.co/auth/v1");
+
+    let (code, v) = inspect(&mint(r#"{"sub":"u1","iss":"https://other.example"}"#));
+    assert_eq!(code, Some(1), "a given iss is kept: {v}");
+    assert_eq!(v["claims"]["iss"], "https://other.example");
+    assert!(
+        v["reason"].as_str().unwrap().contains("issuer mismatch"),
+        "{v}"
+    );
+}
+
+/// Regression: a token over the 16 KiB cap printed an empty route table
+/// and no header or claims, without saying why.
+#[test]
+fn token_over_the_size_cap_is_refused_plainly_and_still_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "p".repeat(17 * 1024);
+    let token = mint(
+        dir.path(),
+        &format!(r#"{{"sub":"u1","app_metadata":{{"company_id":"c1"}},"padding":"{padding}"}}"#),
+    );
+    let size = token.len();
+    assert!(size > 16 * 1024);
+
+    let o = run(dir.path(), &["token", "inspect", &token]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("token is larger than 16 KiB ({size} bytes")),
+        "{out}"
+    );
+    assert!(out.contains("\"sub\": \"u1\""), "claims still shown: {out}");
+    assert!(
+        out.contains("\"alg\": \"HS256\""),
+        "header still shown: {out}"
+    );
+    assert!(out.contains("401 token is larger than 16 KiB"), "{out}");
+
+    let o = run(
+        dir.path(),
+        &["token", "inspect", &token, "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    assert_eq!(v["size"], size);
+    assert_eq!(v["claims"]["sub"], "u1");
+    assert_eq!(v["routes"][0]["status"], 401);
+    assert_eq!(v["routes"][1]["status"], 200, "auth = none never reads it");
+
+    // Too large and not a token at all; and without a config.
+    let junk = "x".repeat(17 * 1024);
+    let o = run(dir.path(), &["token", "inspect", &junk]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("token is larger than 16 KiB (17408 bytes"),
+        "{}",
+        stdout(&o)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let o = run(empty.path(), &["token", "inspect", &token]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.contains("token is larger than 16 KiB"), "{out}");
+    assert!(out.contains("\"sub\": \"u1\""), "{out}");
+}
+
+/// Regression: a route whose upstream is empty was listed as answering
+/// 200; the gateway answers 501 there once auth has passed.
+#[test]
+fn route_without_upstream_is_shown_as_501() {
+    let dir = tempfile::tempdir().unwrap();
+    // mint() writes the base config; the routes without upstream go after.
+    let token = mint(
+        dir.path(),
+        r#"{"sub":"u1","app_metadata":{"company_id":"c1"}}"#,
+    );
+    let path = dir.path().join("gateway.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        r#"
+[[routes]]
+name = "later"
+prefix = "/api/v1/later"
+upstream = ""
+auth = "required"
+[routes.inject]
+"X-User-ID" = "sub"
+[[routes]]
+name = "open-later"
+prefix = "/api/v1/open-later"
+upstream = ""
+auth = "none"
+"#,
+    );
+    std::fs::write(&path, text).unwrap();
+    let o = run(
+        dir.path(),
+        &["token", "inspect", &token, "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |name: &str| {
+        v["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no route {name}: {v}"))
+    };
+    assert_eq!(row("ingest")["status"], 200);
+    for name in ["later", "open-later"] {
+        let r = row(name);
+        assert_eq!(r["status"], 501, "{r}");
+        assert!(
+            r["outcome"].as_str().unwrap().contains("no upstream"),
+            "{r}"
+        );
+        assert_eq!(r["inject"], serde_json::json!([]), "nothing is sent: {r}");
+    }
+
+    let o = run(dir.path(), &["token", "inspect", &token]);
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("later "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("501"), "{line}");
+}
