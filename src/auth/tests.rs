@@ -522,16 +522,7 @@ async fn verification_table() {
         match (expect, &got) {
             (Ok(()), Ok(v)) => assert_eq!(v.subject(), u["sub"].as_str(), "{name}"),
             (Err(text), Err(e)) => {
-                let msg = e.to_string();
-                assert!(
-                    msg.contains(text),
-                    "{name}: got {msg:?}, want it to contain {text:?}"
-                );
-                assert!(
-                    msg.bytes()
-                        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
-                    "{name}: unsafe description {msg:?}"
-                );
+                let msg = assert_refusal(name, e, text);
                 assert!(
                     !msg.contains(SECRET) && (token.is_empty() || !msg.contains(token.as_str())),
                     "{name}: leaks"
@@ -900,16 +891,7 @@ async fn check_cases(auth: &Authenticator, cases: &[(&str, Value, Expect)]) {
         match (expect, &got) {
             (Ok(()), Ok(_)) => {}
             (Err(text), Err(e)) => {
-                let msg = e.to_string();
-                assert!(
-                    msg.contains(text),
-                    "{name}: got {msg:?}, want it to contain {text:?}"
-                );
-                assert!(
-                    msg.bytes()
-                        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
-                    "{name}: unsafe description {msg:?}"
-                );
+                assert_refusal(name, e, text);
             }
             _ => panic!("{name}: expected {expect:?}, got {got:?}"),
         }
@@ -984,3 +966,19 @@ async fn token_needing_keys_when_none_are_loaded_triggers_a_rate_limited_fetch()
 
 /// Just over the 5 s re-fetch limit.
 const REFETCH_WAIT: Duration = Duration::from_millis(5200);
+
+/// Checks a refusal's description: it names `text` and is safe to put in
+/// a `WWW-Authenticate` quoted string. Returns it for further checks.
+fn assert_refusal(name: &str, e: &impl std::fmt::Display, text: &str) -> String {
+    let msg = e.to_string();
+    assert!(
+        msg.contains(text),
+        "{name}: got {msg:?}, want it to contain {text:?}"
+    );
+    assert!(
+        msg.bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+        "{name}: unsafe description {msg:?}"
+    );
+    msg
+}

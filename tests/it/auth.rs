@@ -410,23 +410,11 @@ async fn blank_sub_is_401_and_claims_with_edge_whitespace_are_not_injected() {
 #[tokio::test]
 async fn token_minted_by_the_cli_works_through_serve() {
     let gw = gateway().await;
-    let out = std::process::Command::new(bin())
-        .args(["token", "mint", "--config"])
-        .arg(&gw.config_path)
-        .args([
-            "--claims",
-            r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
-            "--ttl",
-            "10m",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let t = mint_cli(
+        &gw,
+        r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
+        &["--ttl", "10m"],
     );
-    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let v: Value = get(&gw, "/req/x", Some(&t), &[])
         .await
         .json()
@@ -452,21 +440,11 @@ async fn token_minted_by_the_cli_carries_the_configured_issuer() {
         &format!("secret = \"{SECRET}\"\nissuer = \"https://proj.supabase.co/auth/v1\""),
     );
     let gw = Gateway::start(&cfg).await;
-    let out = std::process::Command::new(bin())
-        .args(["token", "mint", "--config"])
-        .arg(&gw.config_path)
-        .args([
-            "--claims",
-            r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let t = mint_cli(
+        &gw,
+        r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
+        &[],
     );
-    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let r = get(&gw, "/req/x", Some(&t), &[]).await;
     assert_eq!(r.status(), 200, "{}", challenge(&r));
     let v: Value = r.json().await.unwrap();
@@ -619,4 +597,21 @@ async fn a_token_outside_ascii_is_401_saying_so() {
     let c = challenge(&r);
     assert!(c.starts_with("Bearer error=\"invalid_token\""), "{c}");
     assert!(c.contains("outside visible ASCII"), "{c}");
+}
+
+/// A token from `nyro-gw token mint` against the gateway's own config.
+fn mint_cli(gw: &Gateway, claims: &str, extra: &[&str]) -> String {
+    let out = std::process::Command::new(bin())
+        .args(["token", "mint", "--config"])
+        .arg(&gw.config_path)
+        .args(["--claims", claims])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
