@@ -479,6 +479,58 @@ async fn ambiguous_framing_is_refused_and_never_smuggled() {
     );
 }
 
+/// The framing watch behind the 400 above must never flag a good request:
+/// many pipelined requests with every kind of body framing, sent in one
+/// write (so heads and bodies straddle reads), all reach the upstream.
+#[tokio::test]
+async fn pipelined_requests_of_every_framing_all_pass() {
+    let up = echo_upstream().await;
+    let gw = gateway_to(&format!("http://{up}"), "").await;
+    let mut raw = Vec::new();
+    let n = 60;
+    for i in 0..n {
+        // A body that looks like a smuggling head: body, not a head.
+        let body = format!(
+            "POST /x{i} HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        match i % 4 {
+            0 => raw.extend_from_slice(format!("GET /api/v1/svc/{i} HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes()),
+            1 => raw.extend_from_slice(
+                format!(
+                    "POST /api/v1/svc/{i} HTTP/1.1\r\nHost: gw\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            ),
+            2 => raw.extend_from_slice(
+                format!(
+                    "POST /api/v1/svc/{i} HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n{:x};ext=1\r\n{body}\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            ),
+            _ => raw.extend_from_slice(
+                format!(
+                    "\r\nPUT /api/v1/svc/{i} HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n0\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+        }
+    }
+    raw.extend_from_slice(
+        b"GET /api/v1/svc/last HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+    );
+    let out = raw_request(gw.addr, &raw, Duration::from_secs(10)).await;
+    let statuses: Vec<&str> = out
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &out[i + 9..i + 12])
+        .filter(|s| *s != "100")
+        .collect();
+    assert_eq!(statuses.len(), n + 1, "{out}");
+    assert!(statuses.iter().all(|s| *s == "200"), "{statuses:?}");
+    assert!(!out.contains("Ambiguous"), "{out}");
+}
+
 #[tokio::test]
 async fn repeated_authorization_is_400_invalid_request() {
     let up = echo_upstream().await;
