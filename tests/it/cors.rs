@@ -14,27 +14,6 @@ use crate::support::*;
 /// The allowed origin of most tests: Nyro's frontend in development.
 const FRONTEND: &str = "http://localhost:3000";
 
-/// A config with `cors` as the `[cors]` table and `routes` after it.
-fn config_with(cors: &str, routes: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-connect_timeout = "2s"
-request_timeout = "5s"
-shutdown_grace = "5s"
-
-[auth]
-secret = "{SECRET}"
-
-[cors]
-{cors}
-
-{routes}
-"#
-    )
-}
-
 /// An upstream that counts the requests it receives and echoes nothing.
 async fn counting_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
@@ -274,7 +253,7 @@ async fn configured_max_age_allow_headers_and_expose_headers_are_sent() {
          allow_headers = [\"Authorization\", \"Content-Type\"]\n\
          expose_headers = [\"X-Request-ID\", \"X-Trace\"]"
     );
-    let gw = Gateway::start(&config_with(
+    let gw = Gateway::start(&config_with_cors(
         &cors,
         &route("api", "/api", &format!("http://{up}"), "auth = \"none\""),
     ))
@@ -351,7 +330,7 @@ async fn route_cors_origins_replace_the_default() {
 async fn wildcard_origin_matches_whole_labels_only() {
     let up = echo_upstream().await;
     let cors = format!("allowed_origins = [\"{FRONTEND}\", \"https://*.vercel.app\"]");
-    let gw = Gateway::start(&config_with(
+    let gw = Gateway::start(&config_with_cors(
         &cors,
         &route("api", "/api", &format!("http://{up}"), "auth = \"none\""),
     ))
@@ -399,7 +378,7 @@ async fn null_origin_is_refused_unless_listed() {
     let resp = get_from(&gw.url("/api/x"), "null").await;
     assert_not_readable(&resp);
 
-    let gw = Gateway::start(&config_with(
+    let gw = Gateway::start(&config_with_cors(
         "allowed_origins = [\"null\"]",
         &route("api", "/api", &format!("http://{up}"), "auth = \"none\""),
     ))
@@ -598,7 +577,7 @@ async fn gateway_errors_carry_cors_headers_for_allowed_origin() {
 #[tokio::test]
 async fn star_without_credentials_answers_star() {
     let up = echo_upstream().await;
-    let gw = Gateway::start(&config_with(
+    let gw = Gateway::start(&config_with_cors(
         "allowed_origins = [\"*\"]\nallow_credentials = false",
         &route("api", "/api", &format!("http://{up}"), "auth = \"none\""),
     ))
@@ -643,7 +622,7 @@ async fn check_config_refuses_star_with_credentials() {
     let bad = dir.path().join("star.toml");
     std::fs::write(
         &bad,
-        config_with(
+        config_with_cors(
             "allowed_origins = [\"*\"]",
             &route("api", "/api", "http://127.0.0.1:9", "auth = \"none\""),
         ),
@@ -686,7 +665,7 @@ async fn check_config_refuses_star_with_credentials() {
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
-        config_with(
+        config_with_cors(
             "allowed_origins = [\"*\"]\nallow_credentials = false",
             &route("api", "/api", "http://127.0.0.1:9", "auth = \"none\""),
         ),

@@ -72,15 +72,7 @@ async fn status(c: &reqwest::Client, url: &str) -> u16 {
 
 /// The admin listener's `GET /config`.
 async fn admin_config(gw: &Gateway) -> Value {
-    let admin = gw.admin.expect("admin listener");
-    support::client()
-        .get(format!("http://{admin}/config"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    serde_json::from_str(&gw.admin_get("/config").await).unwrap()
 }
 
 /// Polls the admin `/config` until `pred` holds.
@@ -532,15 +524,7 @@ async fn hundred_reloads_under_load_fail_no_request() {
         started.elapsed()
     );
 
-    let admin = gw.admin.unwrap();
-    let metrics = support::client()
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.admin_get("/metrics").await;
     let applied: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("nyro_config_reloads_total{result=\"applied\"} "))

@@ -168,6 +168,19 @@ impl Gateway {
         }
     }
 
+    /// The body of `GET path` on the admin listener (`/metrics`, `/config`).
+    pub async fn admin_get(&self, path: &str) -> String {
+        let admin = self.admin.expect("admin listener address logged");
+        client()
+            .get(format!("http://{admin}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Sends a signal (e.g. "TERM", "HUP") to the process.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -211,9 +224,15 @@ impl Drop for Gateway {
     }
 }
 
-/// A config with one route named `name` on `prefix` to `upstream`, with
-/// `extra` appended to the route table (e.g. `auth = "none"`).
+/// A config around `routes` (see [`route`]), with Nyro's frontend in
+/// development as the only allowed CORS origin.
 pub fn config(routes: &str) -> String {
+    config_with_cors("allowed_origins = [\"http://localhost:3000\"]", routes)
+}
+
+/// A config with `cors` as the body of the `[cors]` table and `routes`
+/// after it.
+pub fn config_with_cors(cors: &str, routes: &str) -> String {
     format!(
         r#"
 [server]
@@ -226,7 +245,7 @@ shutdown_grace = "5s"
 secret = "{SECRET}"
 
 [cors]
-allowed_origins = ["http://localhost:3000"]
+{cors}
 
 {routes}
 "#

@@ -157,19 +157,11 @@ async fn admin_serves_metrics_and_a_redacted_config() {
     ))
     .replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]");
     let gw = Gateway::start(&cfg).await;
-    let admin = gw.admin.expect("admin listener address logged");
     for _ in 0..3 {
         client().get(gw.url("/svc/x")).send().await.unwrap();
     }
     client().get(gw.url("/nope")).send().await.unwrap();
-    let m = client()
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.admin_get("/metrics").await;
     assert!(
         m.contains("nyro_requests_total{route=\"svc\",class=\"2xx\"} 3"),
         "{m}"
@@ -179,14 +171,7 @@ async fn admin_serves_metrics_and_a_redacted_config() {
         "{m}"
     );
     assert!(m.contains("nyro_config_generation 1"), "{m}");
-    let c: Value = client()
-        .get(format!("http://{admin}/config"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c: Value = serde_json::from_str(&gw.admin_get("/config").await).unwrap();
     assert_eq!(c["generation"], 1);
     assert_eq!(c["config"]["routes"][0]["name"], "svc");
     assert_eq!(c["config"]["auth"]["secret"], "*** (inline)");
