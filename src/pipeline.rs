@@ -21,9 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TE, TRANSFER_ENCODING,
-};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TE};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
@@ -221,12 +219,10 @@ async fn process(
     if let Some(why) = crate::routing::path_problem(req.uri().path()) {
         return Err(GatewayError::BadRequest(why));
     }
-    // hyper drops the Content-Length of such a request; the socket's
-    // framing watch saw it (see `framing`).
-    if ambiguous_framing
-        || req.headers().contains_key(TRANSFER_ENCODING)
-            && req.headers().contains_key(CONTENT_LENGTH)
-    {
+    // hyper drops the Content-Length of such a request, so only the
+    // socket's framing watch saw both (see `framing`); HTTP/2 forbids
+    // Transfer-Encoding outright (the h2 layer refuses it).
+    if ambiguous_framing {
         return Err(GatewayError::AmbiguousFraming);
     }
     let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
