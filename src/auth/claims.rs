@@ -53,7 +53,7 @@ pub fn injected_headers(
         };
         let text = match claim.lookup(claims) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) if super::blank(s) => None,
             Some(Value::String(s)) if s.trim() != s => {
                 return Err(not_injectable("it has leading or trailing whitespace"));
             }

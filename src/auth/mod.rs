@@ -29,6 +29,12 @@ pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verif
 #[cfg(test)]
 mod tests;
 
+/// Empty or whitespace only: a claim string that counts as absent, in
+/// verification (`required_claims`, `sub`) and in injection alike.
+pub(crate) fn blank(s: &str) -> bool {
+    s.trim().is_empty()
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()

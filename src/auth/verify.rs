@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::jwks::{JwkKey, JwksStore};
-use super::{clean, human_span, now_unix};
+use super::{blank, clean, human_span, now_unix};
 use crate::config::Auth;
 
 /// Tokens longer than this are refused before any parsing (a real Supabase
@@ -625,11 +625,6 @@ impl Authenticator {
             _ => TokenError::Malformed("the token could not be decoded".into()),
         }
     }
-}
-
-/// Empty or whitespace only: counts as absent.
-fn blank(s: &str) -> bool {
-    s.trim().is_empty()
 }
 
 /// A JWT NumericDate as whole seconds (non-negative integers or floats).
