@@ -47,11 +47,7 @@ impl Policy {
             HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")
         });
         Policy {
-            rules: cfg
-                .allowed_origins
-                .iter()
-                .map(without_default_port)
-                .collect(),
+            rules: cfg.allowed_origins.clone(),
             credentials: cfg.allow_credentials,
             max_age: HeaderValue::from(cfg.max_age.as_secs()),
             allow_headers: cfg
@@ -188,37 +184,6 @@ pub fn strip_cors_headers(headers: &mut HeaderMap) {
         ACCESS_CONTROL_MAX_AGE,
     ] {
         headers.remove(name);
-    }
-}
-
-/// The rule as a browser would serialize the origin: without the scheme's
-/// default port (RFC 6454 §6.1). `https://app.nyro.ai:443` in the config
-/// must match the `Origin: https://app.nyro.ai` a browser sends.
-fn without_default_port(rule: &OriginRule) -> OriginRule {
-    let default_port = |scheme: &str| match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    };
-    match rule {
-        OriginRule::Exact(o) => {
-            let stripped = o.split_once("://").and_then(|(scheme, rest)| {
-                let (host, port) = rest.rsplit_once(':')?;
-                let port = port.parse::<u16>().ok()?;
-                (Some(port) == default_port(scheme)).then(|| format!("{scheme}://{host}"))
-            });
-            OriginRule::Exact(stripped.unwrap_or_else(|| o.clone()))
-        }
-        OriginRule::Wildcard {
-            scheme,
-            suffix,
-            port,
-        } => OriginRule::Wildcard {
-            scheme: scheme.clone(),
-            suffix: suffix.clone(),
-            port: port.filter(|p| Some(*p) != default_port(scheme)),
-        },
-        OriginRule::Any => OriginRule::Any,
     }
 }
 

@@ -1247,6 +1247,15 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
     if host.is_empty() {
         return Err(format!("origin {text:?} has no host"));
     }
+    // As a browser serializes an origin: without the scheme's default port
+    // (RFC 6454 §6.2), so "https://app.nyro.ai:443" matches the
+    // `Origin: https://app.nyro.ai` it sends.
+    let default_port = match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    let port = port.filter(|p| Some(*p) != default_port);
     if let Some(suffix) = host.strip_prefix("*.") {
         if suffix.is_empty() || suffix.contains('*') || !suffix.contains('.') {
             return Err(format!(
@@ -1264,7 +1273,10 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
             "origin {text:?}: \"*\" is only allowed as the leftmost label (\"https://*.example.com\")"
         ));
     }
-    Ok(OriginRule::Exact(lower))
+    Ok(OriginRule::Exact(match port {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    }))
 }
 
 #[cfg(test)]
@@ -1343,6 +1355,15 @@ mod tests {
         assert_eq!(
             parse_origin("HTTPS://App.Nyro.AI").unwrap(),
             OriginRule::Exact("https://app.nyro.ai".into())
+        );
+        // The scheme's default port goes, as browsers leave it out.
+        assert_eq!(
+            parse_origin("https://app.nyro.ai:443").unwrap(),
+            OriginRule::Exact("https://app.nyro.ai".into())
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000").unwrap(),
+            OriginRule::Exact("http://localhost:3000".into())
         );
         assert_eq!(parse_origin("*").unwrap(), OriginRule::Any);
         assert_eq!(
