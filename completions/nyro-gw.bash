@@ -94,13 +94,21 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__check__subcmd__config)
-            opts="-h -V --format --log-format --help --version"
+        nyro__gw__subcmd__check__subcmd__config)
+            opts="-c -h -V --config --format --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -116,7 +124,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__generate)
+        nyro__gw__subcmd__generate)
             opts="-h -V --out --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -138,7 +146,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help)
+        nyro__gw__subcmd__help)
             opts="serve check-config token generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -152,7 +160,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__check__subcmd__config)
+        nyro__gw__subcmd__help__subcmd__check__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -166,7 +174,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__generate)
+        nyro__gw__subcmd__help__subcmd__generate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -180,7 +188,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__help)
+        nyro__gw__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -194,7 +202,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__serve)
+        nyro__gw__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -208,7 +216,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__token)
+        nyro__gw__subcmd__help__subcmd__token)
             opts="inspect mint"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -222,7 +230,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__token__subcmd__inspect)
+        nyro__gw__subcmd__help__subcmd__token__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -236,7 +244,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__help__subcmd__token__subcmd__mint)
+        nyro__gw__subcmd__help__subcmd__token__subcmd__mint)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -250,7 +258,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__serve)
+        nyro__gw__subcmd__serve)
             opts="-c -h -V --config --dev --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -276,7 +284,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token)
+        nyro__gw__subcmd__token)
             opts="-h -V --log-format --help --version inspect mint help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -294,7 +302,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token__subcmd__help)
+        nyro__gw__subcmd__token__subcmd__help)
             opts="inspect mint help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -308,7 +316,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token__subcmd__help__subcmd__help)
+        nyro__gw__subcmd__token__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -322,7 +330,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token__subcmd__help__subcmd__inspect)
+        nyro__gw__subcmd__token__subcmd__help__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -336,7 +344,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token__subcmd__help__subcmd__mint)
+        nyro__gw__subcmd__token__subcmd__help__subcmd__mint)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -350,7 +358,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token__subcmd__inspect)
+        nyro__gw__subcmd__token__subcmd__inspect)
             opts="-c -h -V --config --format --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -380,7 +388,7 @@ _nyro__gw() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nyro__subcmd__gw__subcmd__token__subcmd__mint)
+        nyro__gw__subcmd__token__subcmd__mint)
             opts="-c -h -V --claims --ttl --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -39,6 +39,7 @@ pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand serve" -l dev -d 'First run on a laptop: an ephemeral HMAC secret when none is set, the built-in gateway.toml when no file exists, pretty logs, and a ready curl line with a freshly minted token. Never for production'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -s c -l config -d 'Config file, as `serve` and `token` take it (same as PATH)' -r -F
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l format -d 'Output format; json prints an array of {severity, file, line, column, message} to stdout' -r -f -a "text\t'For people'
 json\t'For programs'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'

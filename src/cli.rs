@@ -74,8 +74,12 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct CheckConfigArgs {
     /// Config file [default: $NYRO_GW_CONFIG, else ./gateway.toml].
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", conflicts_with = "config")]
     pub path: Option<PathBuf>,
+
+    /// Config file, as `serve` and `token` take it (same as PATH).
+    #[arg(long, short, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// Output format; json prints an array of
     /// {severity, file, line, column, message} to stdout.

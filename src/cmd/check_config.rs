@@ -9,7 +9,7 @@ use crate::config::{self, Config, Diagnostic, LoadOptions, Severity};
 /// Validates the config, prints every problem, and on success the route
 /// table. Exit 0 when valid (warnings allowed), 1 when not.
 pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
-    let path = resolve_config_path(args.path);
+    let path = resolve_config_path(args.path.or(args.config));
     let report = config::load_path(&path, &LoadOptions::default());
     let mut diagnostics = report.diagnostics;
     if let Some(cfg) = &report.config {

@@ -263,6 +263,28 @@ fn check_config_defaults_to_nyro_gw_config() {
 }
 
 #[test]
+fn check_config_takes_config_flag_like_serve_and_token() {
+    let dir = dir_with(&invalid(8080)); // ./gateway.toml is invalid...
+    std::fs::write(dir.path().join("custom.toml"), VALID).unwrap(); // ...this one is not.
+    for flag in ["--config", "-c"] {
+        let o = run(
+            dir.path(),
+            &["check-config", flag, "custom.toml"],
+            &[("GATEWAY_JWT_SECRET", SECRET)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+        assert!(stdout(&o).contains("custom.toml: ok"), "{}", stdout(&o));
+    }
+    // A path given both ways is ambiguous: a usage error, not a guess.
+    let o = run(
+        dir.path(),
+        &["check-config", "gateway.toml", "--config", "custom.toml"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
 fn check_config_defaults_to_gateway_toml_in_the_current_directory() {
     let dir = dir_with(VALID);
     let o = run(

@@ -72,3 +72,66 @@ fn committed_man_pages_and_completions_are_fresh() {
     }
     assert!(problems.is_empty(), "{}\n{FIX}", problems.join("\n"));
 }
+
+/// The candidates bash offers for the words of `line` (the last word being
+/// completed), from the committed completion script, or None when bash is
+/// not installed.
+fn bash_candidates(line: &str) -> Option<Vec<String>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/nyro-gw.bash");
+    let words: Vec<&str> = line.split(' ').collect();
+    let cword = words.len() - 1;
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\n\
+         _nyro__gw nyro-gw '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+        words[cword.saturating_sub(1)],
+    );
+    let out = match std::process::Command::new("bash")
+        .args(["--noprofile", "--norc", "-c", &program])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: bash is not available ({e})");
+            return None;
+        }
+        Err(e) => panic!("bash is needed under CI=true: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "bash failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+#[test]
+fn bash_completion_works_below_the_first_word() {
+    for (line, want) in [
+        ("nyro-gw ", &["serve", "check-config", "token"][..]),
+        ("nyro-gw token ", &["inspect", "mint"][..]),
+        ("nyro-gw check-config --format ", &["text", "json"][..]),
+        ("nyro-gw serve --log-format ", &["json", "pretty"][..]),
+        ("nyro-gw serve --", &["--config", "--dev"][..]),
+        ("nyro-gw check-config -", &["--config", "--format"][..]),
+    ] {
+        let Some(got) = bash_candidates(line) else {
+            return;
+        };
+        for w in want {
+            assert!(
+                got.iter().any(|g| g == w),
+                "`{line}<TAB>` should offer {w}; bash offered {got:?}"
+            );
+        }
+    }
+}
