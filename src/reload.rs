@@ -207,7 +207,12 @@ impl Reloader {
         for p in dependencies(&self.path, &cfg) {
             let target = std::fs::canonicalize(&p).ok();
             for f in std::iter::once(p.as_path()).chain(target.as_deref()) {
-                dirs.extend(dir_of(f));
+                // Canonical, so one directory is one entry: with a relative
+                // `--config gateway.toml` it is both `.` and its absolute
+                // path, and the watcher shares one kernel watch between
+                // them, so unwatching one (when the file is briefly
+                // missing) would silently drop both.
+                dirs.extend(dir_of(f).map(|d| std::fs::canonicalize(&d).unwrap_or(d)));
                 names.extend(f.file_name().map(OsStr::to_os_string));
             }
         }

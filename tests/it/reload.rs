@@ -637,3 +637,36 @@ async fn changed_listen_address_warns_and_the_old_listener_keeps_serving() {
         "nothing listens on the new address"
     );
 }
+
+/// The default `--config ./gateway.toml` is relative: its directory is
+/// both `.` and its absolute path, one directory to watch. A save after the
+/// file was briefly missing must still reload, without SIGHUP.
+#[tokio::test]
+async fn relative_config_path_keeps_reloading_after_the_file_was_briefly_missing() {
+    let up = support::echo_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), v1(up)).unwrap();
+    let gw = Gateway::start_in(dir, "gateway.toml".into(), &[], &[]).await;
+    let c = support::client();
+    assert_eq!(status(&c, &gw.url("/extra")).await, 404);
+
+    std::fs::remove_file(&gw.config_path).unwrap();
+    wait_admin(&gw, Duration::from_secs(5), |v| {
+        v["last_reload_error"].is_array()
+    })
+    .await;
+    std::fs::write(&gw.config_path, v2(up)).unwrap();
+    wait_status(&c, &gw.url("/extra"), 200, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the recreated config was not reloaded:\n{}",
+                gw.logs().join("\n")
+            )
+        });
+    // And the watch is still alive for the next save.
+    save_by_rename(&gw.config_path, &v1(up));
+    wait_status(&c, &gw.url("/extra"), 404, Duration::from_secs(5))
+        .await
+        .expect("a later save reloads too");
+}
