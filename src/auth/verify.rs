@@ -10,7 +10,8 @@
 //!   key's `kty`/`crv`/`alg` allow the header's algorithm;
 //! - `jku`, `x5u`, `x5c` and embedded `jwk` headers are never followed;
 //!   a `crit` header is refused (we implement no extension);
-//! - `exp` is always required; `nbf` is checked; `aud` is always required
+//! - `exp` is always required, and the current time must be before it
+//!   (plus the leeway; RFC 7519 §4.1.4); `nbf` is checked; `aud` is always required
 //!   (a string or a list of strings, one of them a configured audience) and
 //!   `iss`, when an issuer is configured, must be present and one string
 //!   equal to it, whatever `required_claims` says (jsonwebtoken alone checks
@@ -542,6 +543,16 @@ impl Authenticator {
                 return Err(TokenError::Malformed(format!(
                     "claim {name} is not a number of seconds"
                 )));
+            }
+        }
+        // RFC 7519 §4.1.4: the current time must be before `exp` (plus the
+        // leeway); jsonwebtoken accepts the second equal to it.
+        if let Some(exp) = claims.get("exp").and_then(number) {
+            let now = now_unix();
+            if now >= exp.saturating_add(self.leeway) {
+                return Err(TokenError::Expired {
+                    ago: now.saturating_sub(exp),
+                });
             }
         }
         match claims.get("sub") {

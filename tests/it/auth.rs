@@ -616,6 +616,30 @@ fn mint_cli(gw: &Gateway, claims: &str, extra: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// RFC 7519 §4.1.4: the current time must be before `exp`, so a token is
+/// refused during the second equal to its `exp` (the config's leeway is 0).
+#[tokio::test]
+async fn token_is_refused_in_the_second_of_its_exp() {
+    let gw = gateway().await;
+    // The request must happen within the second the token expires in;
+    // retry when the clock ticked over meanwhile.
+    for _ in 0..10 {
+        let exp = now();
+        let mut claims = user_claims("u-exp", "c-exp");
+        claims["exp"] = json!(exp);
+        claims["iat"] = json!(exp - 60);
+        let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+        if now() != exp {
+            continue;
+        }
+        assert_eq!(r.status(), 401, "accepted at now == exp");
+        let c = challenge(&r);
+        assert!(c.contains("token expired"), "{c}");
+        return;
+    }
+    panic!("never managed a request within one second");
+}
+
 /// An ES256 token signed by `pem` naming `kid`.
 fn es256_token(pem: &str, kid: &str, claims: &Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
