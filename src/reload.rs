@@ -257,11 +257,17 @@ fn dependencies(path: &Path, cfg: &Config) -> Vec<PathBuf> {
     files
 }
 
+/// Files larger than this fingerprint as empty (no config, key or
+/// certificate is that large; loading reports the real problem).
+const FINGERPRINT_LIMIT: u64 = 16 << 20;
+
 /// A hash over the contents of every dependency (a missing file hashes as
-/// empty).
+/// empty, and so does one that is not a regular file: reading a FIFO
+/// would block the reload forever).
 fn fingerprint(path: &Path, cfg: &Config) -> u64 {
     dependencies(path, cfg).iter().fold(0u64, |acc, f| {
-        let h = config::hash_bytes(&std::fs::read(f).unwrap_or_default());
+        let bytes = config::values::read_regular_file(f, FINGERPRINT_LIMIT).unwrap_or_default();
+        let h = config::hash_bytes(&bytes);
         acc.rotate_left(7) ^ h
     })
 }

@@ -16,7 +16,9 @@ use super::diag::Sink;
 use super::env;
 use super::model::*;
 use super::raw::*;
-use super::values::{parse_duration, parse_size};
+use super::values::{
+    MAX_SECRET_FILE, is_world_writable, parse_duration, parse_size, read_regular_file,
+};
 use super::{LoadOptions, LoadReport, schema};
 
 /// The old Python gateway's default secret: refused everywhere.
@@ -511,8 +513,17 @@ impl Validator<'_> {
             }
         } else if let Some(f) = &secret_file {
             if let Some(path) = self.path(f, "secret_file", false) {
-                match std::fs::read(&path) {
+                match read_regular_file(&path, MAX_SECRET_FILE) {
                     Ok(bytes) => {
+                        if is_world_writable(&path) {
+                            self.warn(
+                                f.span(),
+                                format!(
+                                    "secret_file: {} is world-writable: anyone on this host can replace the key (chmod o-w)",
+                                    path.display()
+                                ),
+                            );
+                        }
                         let trimmed = trim_trailing_newlines(bytes);
                         if self.check_secret(&trimmed, f.span()) {
                             hmac = Some(HmacKey {
