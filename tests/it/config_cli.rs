@@ -470,3 +470,57 @@ fn check_config_warns_on_a_world_writable_secret_file() {
         "{err}"
     );
 }
+
+#[test]
+fn jwks_url_with_credentials_is_refused_without_echoing_the_password() {
+    let text = VALID.replace(
+        "secret = \"${GATEWAY_JWT_SECRET}\"",
+        "secret = \"${GATEWAY_JWT_SECRET}\"\njwks_url = \"https://jwks-user:hunter2-pass@127.0.0.1/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]",
+    );
+    let dir = dir_with(&text);
+    for format in ["text", "json"] {
+        let o = run(
+            dir.path(),
+            &["check-config", "gateway.toml", "--format", format],
+            &[("GATEWAY_JWT_SECRET", SECRET)],
+        );
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{out}{err}");
+        assert!(
+            format!("{out}{err}").contains(
+                "jwks_url: \\\"https://***@127.0.0.1/jwks.json\\\": credentials in the URL are not supported"
+            ) || format!("{out}{err}").contains(
+                "jwks_url: \"https://***@127.0.0.1/jwks.json\": credentials in the URL are not supported"
+            ),
+            "{out}{err}"
+        );
+        assert!(
+            !out.contains("hunter2") && !err.contains("hunter2"),
+            "{out}{err}"
+        );
+    }
+}
+
+#[test]
+fn upstream_with_credentials_is_refused_without_echoing_the_password() {
+    let text = VALID.replace(
+        "upstream = \"http://127.0.0.1:9\"",
+        "upstream = \"http://svc-user:hunter2-pass@127.0.0.1:9\"",
+    );
+    let dir = dir_with(&text);
+    let o = run(
+        dir.path(),
+        &["check-config", "gateway.toml"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("\"http://***@127.0.0.1:9\": credentials in the URL are not supported"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("hunter2") && !err.contains("hunter2"),
+        "{out}{err}"
+    );
+}
