@@ -356,22 +356,19 @@ async fn authenticate(
             _ => Ok(Vec::new()),
         };
     };
-    let verified = ctx
+    // Only what this phase needs of the token (its identity and the
+    // injected claims) is kept, and cached; never the claim set.
+    let identity = ctx
         .rt
         .auth
-        .verify(token)
+        .identify(token)
         .await
         .map_err(|e| GatewayError::InvalidToken(e.to_string()))?;
-    let claims = &*verified.claims;
-    ctx.user_id = claims
-        .get("sub")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    ctx.company_id = claims.pointer("/app_metadata/company_id").map(|v| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
-    auth::injected_headers(claims, &route.inject)
+    ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
+    ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
+    ctx.rt
+        .auth
+        .injected_headers(&identity, &route.inject)
         .map_err(|e| GatewayError::Forbidden(e.to_string()))
 }
 

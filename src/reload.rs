@@ -207,7 +207,12 @@ impl Reloader {
         for p in dependencies(&self.path, &cfg) {
             let target = std::fs::canonicalize(&p).ok();
             for f in std::iter::once(p.as_path()).chain(target.as_deref()) {
-                dirs.extend(dir_of(f));
+                // Canonical, so one directory is one entry: with a relative
+                // `--config gateway.toml` it is both `.` and its absolute
+                // path, and the watcher shares one kernel watch between
+                // them, so unwatching one (when the file is briefly
+                // missing) would silently drop both.
+                dirs.extend(dir_of(f).map(|d| std::fs::canonicalize(&d).unwrap_or(d)));
                 names.extend(f.file_name().map(OsStr::to_os_string));
             }
         }
@@ -252,11 +257,17 @@ fn dependencies(path: &Path, cfg: &Config) -> Vec<PathBuf> {
     files
 }
 
+/// Files larger than this fingerprint as empty (no config, key or
+/// certificate is that large; loading reports the real problem).
+const FINGERPRINT_LIMIT: u64 = 16 << 20;
+
 /// A hash over the contents of every dependency (a missing file hashes as
-/// empty).
+/// empty, and so does one that is not a regular file: reading a FIFO
+/// would block the reload forever).
 fn fingerprint(path: &Path, cfg: &Config) -> u64 {
     dependencies(path, cfg).iter().fold(0u64, |acc, f| {
-        let h = config::hash_bytes(&std::fs::read(f).unwrap_or_default());
+        let bytes = config::values::read_regular_file(f, FINGERPRINT_LIMIT).unwrap_or_default();
+        let h = config::hash_bytes(&bytes);
         acc.rotate_left(7) ^ h
     })
 }

@@ -131,7 +131,14 @@ impl Runtime {
                 (Some(store), Some(url)) if store.url() == url => Some(store.clone()),
                 _ => None,
             };
-        let auth = Arc::new(Authenticator::new(&config.auth, jwks)?);
+        let auth = Arc::new(
+            Authenticator::new(&config.auth, jwks)?.injecting(
+                config
+                    .routes
+                    .iter()
+                    .flat_map(|r| r.inject.iter().map(|i| i.claim.clone())),
+            ),
+        );
         let mut routes = Vec::with_capacity(config.routes.len());
         for r in &config.routes {
             let upstream = match &r.upstream {

@@ -12,7 +12,7 @@
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::config::Injection;
+use crate::config::{ClaimPath, Injection};
 
 /// Why a route's injection failed; `Display` is the 403 detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,49 +36,170 @@ pub enum InjectError {
 
 /// Computes the headers a route injects from verified claims, in the
 /// route's order. `Err` names the first claim that stops the request.
+/// (`token inspect`; the request path uses [`Identity::injected_headers`],
+/// which decides the same from the values kept in the token cache.)
 pub fn injected_headers(
     claims: &Value,
     inject: &[Injection],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, InjectError> {
     let mut out = Vec::with_capacity(inject.len());
-    for Injection {
+    for i in inject {
+        push_injected(&mut out, i, project(i.claim.lookup(claims)))?;
+    }
+    Ok(out)
+}
+
+/// One claim's value as a header would carry it, decided once per token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Projected {
+    /// Absent, `null`, empty or whitespace-only: not injected.
+    Absent,
+    /// The header value.
+    Value(HeaderValue),
+    /// It cannot be a header value; why (see the module doc).
+    NotInjectable(&'static str),
+}
+
+impl Projected {
+    /// Heap bytes this value holds (a `HeaderValue` is a `Bytes`: its
+    /// bytes plus a shared header once cloned).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Projected::Value(v) => v.len() + 32,
+            _ => 0,
+        }
+    }
+}
+
+/// The one place a claim value becomes a header value, or not.
+fn project(value: Option<&Value>) -> Projected {
+    let text = match value {
+        None | Some(Value::Null) => return Projected::Absent,
+        Some(Value::String(s)) if super::blank(s) => return Projected::Absent,
+        Some(Value::String(s)) if s.trim() != s => {
+            return Projected::NotInjectable("it has leading or trailing whitespace");
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Object(_)) => return Projected::NotInjectable("it is an object"),
+        Some(Value::Array(_)) => return Projected::NotInjectable("it is an array"),
+    };
+    if !text.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Projected::NotInjectable("not printable ASCII");
+    }
+    match HeaderValue::from_str(&text) {
+        Ok(v) => Projected::Value(v),
+        Err(_) => Projected::NotInjectable("not printable ASCII"),
+    }
+}
+
+/// Adds one injection's header to `out`, or says why the request stops.
+fn push_injected(
+    out: &mut Vec<(HeaderName, HeaderValue)>,
+    Injection {
         header,
         claim,
         required,
-    } in inject
-    {
-        let not_injectable = |reason| InjectError::NotInjectable {
-            claim: claim.to_string(),
-            reason,
-        };
-        let text = match claim.lookup(claims) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if super::blank(s) => None,
-            Some(Value::String(s)) if s.trim() != s => {
-                return Err(not_injectable("it has leading or trailing whitespace"));
-            }
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::Bool(b)) => Some(b.to_string()),
-            Some(Value::Object(_)) => return Err(not_injectable("it is an object")),
-            Some(Value::Array(_)) => return Err(not_injectable("it is an array")),
-        };
-        let Some(text) = text else {
-            if *required {
-                return Err(InjectError::Missing {
-                    claim: claim.to_string(),
-                });
-            }
-            continue;
-        };
-        if !text.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-            return Err(not_injectable("not printable ASCII"));
+    }: &Injection,
+    value: Projected,
+) -> Result<(), InjectError> {
+    match value {
+        Projected::Value(v) => out.push((header.clone(), v)),
+        Projected::Absent if *required => {
+            return Err(InjectError::Missing {
+                claim: claim.to_string(),
+            });
         }
-        let value =
-            HeaderValue::from_str(&text).map_err(|_| not_injectable("not printable ASCII"))?;
-        out.push((header.clone(), value));
+        Projected::Absent => {}
+        Projected::NotInjectable(reason) => {
+            return Err(InjectError::NotInjectable {
+                claim: claim.to_string(),
+                reason,
+            });
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Every claim path any route injects, deduplicated: known when the config
+/// is compiled, so a verified token is reduced to these values once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClaimPaths(Vec<ClaimPath>);
+
+impl ClaimPaths {
+    /// The distinct paths among `paths`, in first-seen order.
+    pub(crate) fn new(paths: impl IntoIterator<Item = ClaimPath>) -> Self {
+        let mut out: Vec<ClaimPath> = Vec::new();
+        for p in paths {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        ClaimPaths(out)
+    }
+}
+
+/// What the request path needs of a verified token, and nothing more: the
+/// identity for the log line and the value of every claim path a route
+/// injects. This, not the claim set, is what the token cache holds, so a
+/// cached token costs its own length plus a few hundred bytes, however
+/// many claims it carries.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// `sub`, for the log line (verification refused a blank one).
+    pub user_id: Option<Box<str>>,
+    /// `app_metadata.company_id`, for the log line: a string as it is,
+    /// anything else as its JSON text.
+    pub company_id: Option<Box<str>>,
+    /// The value of each of the config's [`ClaimPaths`], in its order.
+    claims: Box<[Projected]>,
+}
+
+impl Identity {
+    /// Reduces verified `claims` to what the request path needs.
+    pub(crate) fn project(claims: &Value, paths: &ClaimPaths) -> Identity {
+        Identity {
+            user_id: claims.get("sub").and_then(Value::as_str).map(Box::from),
+            company_id: claims.pointer("/app_metadata/company_id").map(|v| match v {
+                Value::String(s) => Box::from(s.as_str()),
+                other => other.to_string().into_boxed_str(),
+            }),
+            claims: paths.0.iter().map(|p| project(p.lookup(claims))).collect(),
+        }
+    }
+
+    /// The headers a route injects, as [`injected_headers`] computes them
+    /// from the whole claim set (same order, same 403s). `paths` must be
+    /// the set this identity was projected with.
+    pub(crate) fn injected_headers(
+        &self,
+        paths: &ClaimPaths,
+        inject: &[Injection],
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, InjectError> {
+        let mut out = Vec::with_capacity(inject.len());
+        for i in inject {
+            let value = paths
+                .0
+                .iter()
+                .position(|p| *p == i.claim)
+                .and_then(|at| self.claims.get(at))
+                .cloned()
+                .unwrap_or(Projected::Absent);
+            push_injected(&mut out, i, value)?;
+        }
+        Ok(out)
+    }
+
+    /// Bytes this identity occupies, itself and what it points to (for the
+    /// token cache's byte bound).
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Identity>()
+            + self.user_id.as_deref().map_or(0, str::len)
+            + self.company_id.as_deref().map_or(0, str::len)
+            + self.claims.len() * std::mem::size_of::<Projected>()
+            + self.claims.iter().map(Projected::heap_bytes).sum::<usize>()
+    }
 }
 
 #[cfg(test)]
@@ -100,8 +221,15 @@ mod tests {
         }
     }
 
+    /// Injects one claim from the whole claim set, and checks that the
+    /// cached [`Identity`] decides exactly the same.
     fn run(claims: Value, path: &str, required: bool) -> Result<Option<String>, InjectError> {
-        let v = injected_headers(&claims, &[inj("x-test", path, required)])?;
+        let list = [inj("x-test", path, required)];
+        let whole = injected_headers(&claims, &list);
+        let paths = ClaimPaths::new([inj("x-other", "email", false).claim, list[0].claim.clone()]);
+        let cached = Identity::project(&claims, &paths).injected_headers(&paths, &list);
+        assert_eq!(whole, cached, "{claims} {path}");
+        let v = whole?;
         Ok(v.first().map(|(_, v)| v.to_str().unwrap().to_owned()))
     }
 

@@ -12,13 +12,15 @@
 //!   none yet), at most once every 5 s whatever the number of such tokens;
 //!   when the limit defers a re-fetch, the background task does it as soon
 //!   as the 5 s are up, so a rotated key is accepted within 5 s of its first
-//!   use.
+//!   use. Tokens that need a key while a fetch is in flight share that
+//!   fetch: none waits longer than the fetch timeout (5 s), however many
+//!   arrive together.
 //! - Each key's own `kty`/`crv`/`alg` pins the algorithms it verifies;
 //!   `oct` (shared-secret) keys and `use: "enc"` keys are ignored.
 //! - The background task holds a `Weak`, so it ends when the last `Arc` to
 //!   the store is dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -135,8 +137,12 @@ pub struct JwksStore {
     ready: AtomicBool,
     /// Fetch times, failures, max-age.
     state: Mutex<FetchState>,
-    /// Serialises fetches: concurrent unknown-`kid` tokens wait for one fetch.
+    /// Serialises fetches: one at a time.
     fetch_lock: tokio::sync::Mutex<()>,
+    /// Fetches finished (succeeded or failed): a token that waited for
+    /// `fetch_lock` sees from it that the fetch it waited for is done, and
+    /// uses its result instead of fetching again.
+    fetches_done: AtomicU64,
     /// Wakes the background task (unknown `kid` deferred, or store dropped).
     wake: Arc<Notify>,
     /// HTTPS client with webpki roots (plain http only reaches loopback; the
@@ -186,6 +192,7 @@ impl JwksStore {
                 last_error: None,
             }),
             fetch_lock: tokio::sync::Mutex::new(()),
+            fetches_done: AtomicU64::new(0),
             wake: wake.clone(),
             client,
         });
@@ -259,16 +266,27 @@ impl JwksStore {
     /// Called when a token needs a key that `has` says the current keys
     /// lack (an unknown `kid`; no key of its algorithm, e.g. none loaded
     /// yet): re-fetches now if the last fetch is 5 s old, else asks the
-    /// background task to fetch when the 5 s are up. Returns the keys held
-    /// afterwards.
+    /// background task to fetch when the 5 s are up. A fetch already in
+    /// flight is waited for (at most the fetch timeout) and its result used,
+    /// never followed by another. Returns the keys held afterwards.
     pub(crate) async fn refresh_for_missing(
         &self,
         why: &'static str,
         has: impl Fn(&KeySet) -> bool,
     ) -> Arc<KeySet> {
-        let _guard = self.fetch_lock.lock().await;
+        let seen = self.fetches_done.load(Ordering::Acquire);
+        // A fetch holding the lock ends within FETCH_TIMEOUT; the margin
+        // covers installing its keys.
+        let Ok(_guard) = tokio::time::timeout(
+            FETCH_TIMEOUT + Duration::from_millis(100),
+            self.fetch_lock.lock(),
+        )
+        .await
+        else {
+            return self.snapshot();
+        };
         let keys = self.snapshot();
-        if has(&keys) {
+        if has(&keys) || self.fetches_done.load(Ordering::Acquire) != seen {
             return keys;
         }
         if !self.until_refetch_allowed().is_zero() {
@@ -300,7 +318,7 @@ impl JwksStore {
             Ok(r) => r,
             Err(_) => Err(JwksError::Timeout),
         };
-        match result {
+        let outcome = match result {
             Ok((set, max_age)) => {
                 let n = set.keys.len();
                 if n == 0 {
@@ -323,7 +341,11 @@ impl JwksStore {
                 st.last_error = Some(e.to_string());
                 Err(e)
             }
-        }
+        };
+        // After the keys are stored and before the caller releases the
+        // lock: a token that waited for this fetch reads its keys next.
+        self.fetches_done.fetch_add(1, Ordering::Release);
+        outcome
     }
 
     async fn fetch(&self) -> Result<(KeySet, Duration), JwksError> {

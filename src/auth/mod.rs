@@ -6,8 +6,9 @@
 //! - `jwks`: [`JwksStore`], the issuer's public keys, fetched, cached and
 //!   refreshed in the background; re-fetched (at most every 5 s) when a
 //!   token needs a key not held (unknown `kid`, none of its algorithm)
-//! - `cache`: the bounded cache of verified asymmetric tokens
-//! - `claims`: [`injected_headers`], verified claims -> upstream headers
+//! - `cache`: the cache of verified tokens, bounded in bytes (32 MiB)
+//! - `claims`: [`injected_headers`], verified claims -> upstream headers;
+//!   [`Identity`], what the request path (and the cache) keeps of a token
 //! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction
 //! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`
 //! - `inspect`: decoding and wording helpers for `token inspect`
@@ -21,7 +22,7 @@ mod mint;
 mod verify;
 
 pub use bearer::{BearerError, bearer_token};
-pub use claims::{InjectError, injected_headers};
+pub use claims::{Identity, InjectError, injected_headers};
 pub use jwks::{JwksError, JwksStore};
 pub use mint::{MintError, mint_token};
 pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};

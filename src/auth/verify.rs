@@ -10,7 +10,8 @@
 //!   key's `kty`/`crv`/`alg` allow the header's algorithm;
 //! - `jku`, `x5u`, `x5c` and embedded `jwk` headers are never followed;
 //!   a `crit` header is refused (we implement no extension);
-//! - `exp` is always required; `nbf` is checked; `aud` is always required
+//! - `exp` is always required, and the current time must be before it
+//!   (plus the leeway; RFC 7519 §4.1.4); `nbf` is checked; `aud` is always required
 //!   (a string or a list of strings, one of them a configured audience) and
 //!   `iss`, when an issuer is configured, must be present and one string
 //!   equal to it, whatever `required_claims` says (jsonwebtoken alone checks
@@ -31,9 +32,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
+use super::claims::{ClaimPaths, Identity};
 use super::jwks::{JwkKey, JwksStore};
-use super::{blank, clean, human_span, now_unix};
-use crate::config::Auth;
+use super::{InjectError, blank, clean, human_span, now_unix};
+use crate::config::{Auth, ClaimPath, Injection};
 
 /// Tokens longer than this are refused before any parsing (a real Supabase
 /// token is about 1 KiB).
@@ -243,7 +245,12 @@ pub struct Authenticator {
     /// issuer is set) first, then `required_claims` in config order, then
     /// `aud` when the config did not list it.
     required: Vec<String>,
-    /// Verified asymmetric tokens; per generation, so new keys start fresh.
+    /// Clock skew allowed on `exp` and `nbf`, seconds.
+    leeway: u64,
+    /// The claim paths routes inject: what an [`Identity`] keeps.
+    paths: ClaimPaths,
+    /// Verified tokens (HMAC and asymmetric) reduced to their identity;
+    /// per generation, so a new secret or new keys start with it empty.
     cache: TokenCache,
 }
 
@@ -335,8 +342,43 @@ impl Authenticator {
             audience: audience.clone(),
             issuer: issuer.clone(),
             required,
+            leeway: leeway.as_secs(),
+            paths: ClaimPaths::default(),
             cache: TokenCache::new(),
         })
+    }
+
+    /// Sets the claim paths the routes inject (every route's `inject`),
+    /// which [`Self::identify`] keeps of each token.
+    pub fn injecting(mut self, paths: impl IntoIterator<Item = ClaimPath>) -> Self {
+        self.paths = ClaimPaths::new(paths);
+        self
+    }
+
+    /// The request path's verification: the token's [`Identity`], from the
+    /// cache when the token was verified recently (see `auth::cache`).
+    pub async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLarge);
+        }
+        let now = now_unix();
+        if let Some(id) = self.cache.get(token, now) {
+            return Ok(id);
+        }
+        let verified = self.verify(token).await?;
+        let id = Arc::new(Identity::project(&verified.claims, &self.paths));
+        self.cache.insert(token, &id, verified.exp, now);
+        Ok(id)
+    }
+
+    /// The headers `inject` (a route's) adds for `identity`, which must
+    /// come from [`Self::identify`] on this authenticator.
+    pub fn injected_headers(
+        &self,
+        identity: &Identity,
+        inject: &[Injection],
+    ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, InjectError> {
+        identity.injected_headers(&self.paths, inject)
     }
 
     /// The JWKS store, to hand to the next generation.
@@ -349,14 +391,12 @@ impl Authenticator {
         self.jwks.as_ref().is_none_or(|s| s.is_ready())
     }
 
-    /// Verifies a token (without the `Bearer ` prefix).
+    /// Verifies a token (without the `Bearer ` prefix) and returns its
+    /// whole claim set; never cached (`token inspect`, and
+    /// [`Self::identify`] on a cache miss).
     pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
-        }
-        let now = now_unix();
-        if let Some(v) = self.cache.get(token, now) {
-            return Ok(v);
         }
         let decoded = decode_parts(token)?;
         let alg = decoded.alg.clone()?;
@@ -442,16 +482,12 @@ impl Authenticator {
         };
 
         let exp = claims.get("exp").and_then(number).unwrap_or(0);
-        let verified = Verified {
+        Ok(Verified {
             claims: Arc::new(claims),
             alg,
             kid: used_kid,
             exp,
-        };
-        if !is_hmac(alg) {
-            self.cache.insert(token, &verified, now);
-        }
-        Ok(verified)
+        })
     }
 
     /// Signature and claims check with one key, then our own checks.
@@ -507,6 +543,16 @@ impl Authenticator {
                 return Err(TokenError::Malformed(format!(
                     "claim {name} is not a number of seconds"
                 )));
+            }
+        }
+        // RFC 7519 §4.1.4: the current time must be before `exp` (plus the
+        // leeway); jsonwebtoken accepts the second equal to it.
+        if let Some(exp) = claims.get("exp").and_then(number) {
+            let now = now_unix();
+            if now >= exp.saturating_add(self.leeway) {
+                return Err(TokenError::Expired {
+                    ago: now.saturating_sub(exp),
+                });
             }
         }
         match claims.get("sub") {

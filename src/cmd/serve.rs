@@ -60,7 +60,12 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(cfg, hash, source, (!builtin).then_some(path), opts))
+    let code = rt.block_on(serve(cfg, hash, source, (!builtin).then_some(path), opts));
+    // Connections are drained by now. Dropping the runtime would wait for
+    // every blocking task, e.g. a reload stuck reading a file that never
+    // ends; exiting must not wait on it.
+    rt.shutdown_background();
+    code
 }
 
 async fn serve(

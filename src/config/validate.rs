@@ -16,7 +16,9 @@ use super::diag::Sink;
 use super::env;
 use super::model::*;
 use super::raw::*;
-use super::values::{parse_duration, parse_size};
+use super::values::{
+    MAX_SECRET_FILE, is_world_writable, parse_duration, parse_size, read_regular_file,
+};
 use super::{LoadOptions, LoadReport, schema};
 
 /// The old Python gateway's default secret: refused everywhere.
@@ -511,8 +513,17 @@ impl Validator<'_> {
             }
         } else if let Some(f) = &secret_file {
             if let Some(path) = self.path(f, "secret_file", false) {
-                match std::fs::read(&path) {
+                match read_regular_file(&path, MAX_SECRET_FILE) {
                     Ok(bytes) => {
+                        if is_world_writable(&path) {
+                            self.warn(
+                                f.span(),
+                                format!(
+                                    "secret_file: {} is world-writable: anyone on this host can replace the key (chmod o-w)",
+                                    path.display()
+                                ),
+                            );
+                        }
                         let trimmed = trim_trailing_newlines(bytes);
                         if self.check_secret(&trimmed, f.span()) {
                             hmac = Some(HmacKey {
@@ -1083,11 +1094,20 @@ fn parse_algorithm(name: &str) -> Result<jsonwebtoken::Algorithm, String> {
     }
 }
 
-fn jwks_uri(text: &str) -> Result<Uri, String> {
-    let uri: Uri = text
+fn jwks_uri(url: &str) -> Result<Uri, String> {
+    // Every message below names the URL, never its password.
+    let text = &redact_userinfo(url);
+    let uri: Uri = url
         .parse()
         .map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     let host = uri.host().ok_or_else(|| format!("{text:?} has no host"))?;
+    // It would be printed on the admin /config and in fetch-failure logs;
+    // a JWKS is public anyway.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "{text:?}: credentials in the URL are not supported (a JWKS is public; remove user:password@)"
+        ));
+    }
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if is_loopback_host(host) => Ok(uri),
@@ -1136,11 +1156,13 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
 
 /// Parses an upstream URL: http or https, a host, an optional base path,
 /// no query or fragment.
-pub fn parse_upstream(text: &str) -> Result<Upstream, String> {
+pub fn parse_upstream(url: &str) -> Result<Upstream, String> {
+    // Every message below names the URL, never its password.
+    let text = &redact_userinfo(url);
     if text.contains('#') {
         return Err(format!("{text:?} has a fragment; remove the #..."));
     }
-    let uri: Uri = text.parse().map_err(|e| {
+    let uri: Uri = url.parse().map_err(|e| {
         format!("{text:?} is not a URL ({e}); expected e.g. \"http://service:8080\"")
     })?;
     let https = match uri.scheme_str() {
@@ -1172,11 +1194,26 @@ pub fn parse_upstream(text: &str) -> Result<Upstream, String> {
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok(Upstream {
-        url: text.to_owned(),
+        url: url.to_owned(),
         https,
         authority,
         base_path,
     })
+}
+
+/// `text` with the userinfo of its authority (RFC 3986 §3.2.1,
+/// `user:password@`) replaced by `***@`: a message names the URL that is
+/// wrong, never the password in it.
+fn redact_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let rest = &text[start..];
+    // The authority ends at the first `/`, `?` or `#`; only `/` is looked
+    // for, so a password holding a raw `?` or `#` is hidden too.
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &rest[at..]),
+        None => text.to_owned(),
+    }
 }
 
 /// Parses a claim path: `a.b.c`, or a JSON Pointer starting with `/`.
@@ -1312,6 +1349,32 @@ mod tests {
         ] {
             assert!(parse_upstream(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn url_messages_never_hold_the_password() {
+        assert_eq!(
+            redact_userinfo("https://u:pw@h:1/p@x"),
+            "https://***@h:1/p@x"
+        );
+        assert_eq!(redact_userinfo("u:pw@h/x"), "***@h/x");
+        assert_eq!(redact_userinfo("http://h/a@b?c@d"), "http://h/a@b?c@d");
+        assert_eq!(redact_userinfo("http://u:p#w@h/"), "http://***@h/");
+        for bad in [
+            "http://u:pw@x",
+            "ftp://u:pw@x",
+            "http://u:pw@x/#f",
+            "http://u:pw@x/?q=1",
+            "u:pw@x",
+        ] {
+            let e = parse_upstream(bad).unwrap_err();
+            assert!(!e.contains("pw"), "{e}");
+        }
+        for bad in ["https://u:pw@x/jwks", "http://u:pw@x/jwks", "ftp://u:pw@x"] {
+            let e = jwks_uri(bad).unwrap_err();
+            assert!(!e.contains("pw") && e.contains("***@"), "{e}");
+        }
+        assert!(jwks_uri("https://x.example/jwks.json").is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Parsers for the value formats `gateway.toml` uses: durations (`"250ms"`,
 //! `"10s"`, `"2m"`, `"1h"`, `"7d"`) and sizes (`"512KiB"`, `"10MiB"`).
-//! Errors say what was expected, for the diagnostic.
+//! Errors say what was expected, for the diagnostic. Also
+//! [`read_regular_file`], the bounded read of a file the config names.
 
 use std::time::Duration;
 
@@ -93,6 +94,85 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     out
+}
+
+/// The most a `secret_file` may hold: a key is tens of bytes, and a
+/// larger file is surely the wrong one.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Why [`read_regular_file`] read nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum FileReadError {
+    /// Missing, unreadable, ...
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A FIFO, socket, device or directory: reading one can block forever
+    /// (a FIFO without a writer) or never end (a device).
+    #[error("not a regular file (it is {0}); point it at a file")]
+    NotRegular(&'static str),
+    /// Over the limit.
+    #[error("it is larger than {} KiB", .0 / 1024)]
+    TooLarge(u64),
+}
+
+/// Reads a file the config names, refusing anything but a regular file
+/// (following symlinks) and anything over `limit` bytes, so that a reload
+/// can never block on it. (A file swapped for a FIFO between the check
+/// and the open could still block; only the owner of the directory can
+/// do that.)
+pub fn read_regular_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, FileReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(FileReadError::NotRegular(file_kind(&meta.file_type())));
+    }
+    if meta.len() > limit {
+        return Err(FileReadError::TooLarge(limit));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(FileReadError::TooLarge(limit));
+    }
+    Ok(bytes)
+}
+
+/// "a FIFO", "a directory", ...: what a non-regular file is, for a message.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// True when anyone on the host may write the file (mode `o+w`).
+pub fn is_world_writable(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 #[cfg(test)]

@@ -615,3 +615,122 @@ fn mint_cli(gw: &Gateway, claims: &str, extra: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// RFC 7519 §4.1.4: the current time must be before `exp`, so a token is
+/// refused during the second equal to its `exp` (the config's leeway is 0).
+#[tokio::test]
+async fn token_is_refused_in_the_second_of_its_exp() {
+    let gw = gateway().await;
+    // The request must happen within the second the token expires in;
+    // retry when the clock ticked over meanwhile.
+    for _ in 0..10 {
+        let exp = now();
+        let mut claims = user_claims("u-exp", "c-exp");
+        claims["exp"] = json!(exp);
+        claims["iat"] = json!(exp - 60);
+        let r = get(&gw, "/req/x", Some(&token(claims)), &[]).await;
+        if now() != exp {
+            continue;
+        }
+        assert_eq!(r.status(), 401, "accepted at now == exp");
+        let c = challenge(&r);
+        assert!(c.contains("token expired"), "{c}");
+        return;
+    }
+    panic!("never managed a request within one second");
+}
+
+/// An ES256 token signed by `pem` naming `kid`.
+fn es256_token(pem: &str, kid: &str, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.into());
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// Requests naming a `kid` the gateway does not hold share the one JWKS
+/// re-fetch in flight and wait at most its timeout (5 s), instead of
+/// queueing for a fetch each (5, 10, 15 s against an issuer that hangs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_unknown_kid_requests_share_one_jwks_fetch() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (pem, jwk) = es256_key("key-1");
+    let hang = Arc::new(AtomicBool::new(false));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (h, f) = (hang.clone(), fetches.clone());
+    let jwks = json!({"keys": [jwk]}).to_string();
+    let jwks_addr = upstream(move |_req| {
+        let hanging = h.load(Ordering::SeqCst);
+        if hanging {
+            f.fetch_add(1, Ordering::SeqCst);
+        }
+        let body = jwks.clone();
+        async move {
+            if hanging {
+                // Longer than the gateway's 5 s fetch timeout.
+                tokio::time::sleep(Duration::from_secs(8)).await;
+            }
+            hyper::Response::builder()
+                .header("content-type", "application/json")
+                .body(full(body))
+                .unwrap()
+        }
+    })
+    .await;
+    let up = echo_upstream().await;
+    let cfg = config(&route("req", "/req", &format!("http://{up}"), INJECT)).replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secret = \"{SECRET}\"\njwks_url = \"http://{jwks_addr}/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"),
+    );
+    let gw = Gateway::start(&cfg).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client()
+        .get(gw.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let known = es256_token(&pem, "key-1", &user_claims("u", "c"));
+    assert_eq!(get_with(&gw, "/req/x", &known).await.status(), 200);
+    // Past the 5 s re-fetch rate limit, then the issuer hangs.
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    hang.store(true, Ordering::SeqCst);
+
+    let unknown = es256_token(&pem, "key-2", &user_claims("u", "c"));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let url = gw.url("/req/x");
+        let t = unknown.clone();
+        tasks.push(tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let r = tokio::time::timeout(
+                Duration::from_secs(30),
+                client().get(url).bearer_auth(t).send(),
+            )
+            .await
+            .expect("answered within 30 s")
+            .unwrap();
+            (r.status().as_u16(), start.elapsed())
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for t in tasks {
+        let (status, took) = t.await.unwrap();
+        assert_eq!(status, 401);
+        assert!(
+            took < Duration::from_secs(7),
+            "waited {took:?}, more than one fetch timeout"
+        );
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "one re-fetch for the three requests"
+    );
+}

@@ -413,3 +413,136 @@ fn an_unknown_format_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2), "clap's usage error code");
     assert!(stderr(&o).contains("yaml"));
 }
+
+/// Runs `nyro-gw args` in `dir`, killing it after `timeout`: `None` when it
+/// had not finished by then (it hung).
+fn run_bounded(dir: &Path, args: &[&str], timeout: Duration) -> Option<Output> {
+    let mut child = nyro(dir, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nyro-gw");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// `VALID` with `[auth]` reading the key from `secret_file = "jwt"`.
+fn with_secret_file() -> String {
+    VALID.replace(
+        "secret = \"${GATEWAY_JWT_SECRET}\"",
+        "secret_file = \"jwt\"",
+    )
+}
+
+#[test]
+fn check_config_refuses_a_fifo_secret_file_instead_of_hanging() {
+    let dir = dir_with(&with_secret_file());
+    let fifo = dir.path().join("jwt");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let o = run_bounded(
+        dir.path(),
+        &["check-config", "gateway.toml"],
+        Duration::from_secs(10),
+    )
+    .expect("check-config returned instead of waiting for a writer on the FIFO");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("gateway.toml:4:15: error: secret_file:")
+            && err.contains("not a regular file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_refuses_an_oversized_secret_file() {
+    let dir = dir_with(&with_secret_file());
+    std::fs::write(dir.path().join("jwt"), "k".repeat(1 << 20)).unwrap();
+    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("larger than 64 KiB"), "{err}");
+}
+
+#[test]
+fn check_config_warns_on_a_world_writable_secret_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = dir_with(&with_secret_file());
+    let secret = dir.path().join("jwt");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("writable"), "{}", stderr(&o));
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "a warning, not an error: {err}");
+    assert!(
+        err.contains("gateway.toml:4:15: warning: secret_file:") && err.contains("world-writable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn jwks_url_with_credentials_is_refused_without_echoing_the_password() {
+    let text = VALID.replace(
+        "secret = \"${GATEWAY_JWT_SECRET}\"",
+        "secret = \"${GATEWAY_JWT_SECRET}\"\njwks_url = \"https://jwks-user:hunter2-pass@127.0.0.1/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]",
+    );
+    let dir = dir_with(&text);
+    for format in ["text", "json"] {
+        let o = run(
+            dir.path(),
+            &["check-config", "gateway.toml", "--format", format],
+            &[("GATEWAY_JWT_SECRET", SECRET)],
+        );
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{out}{err}");
+        assert!(
+            format!("{out}{err}").contains(
+                "jwks_url: \\\"https://***@127.0.0.1/jwks.json\\\": credentials in the URL are not supported"
+            ) || format!("{out}{err}").contains(
+                "jwks_url: \"https://***@127.0.0.1/jwks.json\": credentials in the URL are not supported"
+            ),
+            "{out}{err}"
+        );
+        assert!(
+            !out.contains("hunter2") && !err.contains("hunter2"),
+            "{out}{err}"
+        );
+    }
+}
+
+#[test]
+fn upstream_with_credentials_is_refused_without_echoing_the_password() {
+    let text = VALID.replace(
+        "upstream = \"http://127.0.0.1:9\"",
+        "upstream = \"http://svc-user:hunter2-pass@127.0.0.1:9\"",
+    );
+    let dir = dir_with(&text);
+    let o = run(
+        dir.path(),
+        &["check-config", "gateway.toml"],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("\"http://***@127.0.0.1:9\": credentials in the URL are not supported"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("hunter2") && !err.contains("hunter2"),
+        "{out}{err}"
+    );
+}

@@ -637,3 +637,126 @@ async fn changed_listen_address_warns_and_the_old_listener_keeps_serving() {
         "nothing listens on the new address"
     );
 }
+
+/// The default `--config ./gateway.toml` is relative: its directory is
+/// both `.` and its absolute path, one directory to watch. A save after the
+/// file was briefly missing must still reload, without SIGHUP.
+#[tokio::test]
+async fn relative_config_path_keeps_reloading_after_the_file_was_briefly_missing() {
+    let up = support::echo_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), v1(up)).unwrap();
+    let gw = Gateway::start_in(dir, "gateway.toml".into(), &[], &[]).await;
+    let c = support::client();
+    assert_eq!(status(&c, &gw.url("/extra")).await, 404);
+
+    std::fs::remove_file(&gw.config_path).unwrap();
+    wait_admin(&gw, Duration::from_secs(5), |v| {
+        v["last_reload_error"].is_array()
+    })
+    .await;
+    std::fs::write(&gw.config_path, v2(up)).unwrap();
+    wait_status(&c, &gw.url("/extra"), 200, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the recreated config was not reloaded:\n{}",
+                gw.logs().join("\n")
+            )
+        });
+    // And the watch is still alive for the next save.
+    save_by_rename(&gw.config_path, &v1(up));
+    wait_status(&c, &gw.url("/extra"), 404, Duration::from_secs(5))
+        .await
+        .expect("a later save reloads too");
+}
+
+/// A `secret_file` replaced by a FIFO: the reload is refused at once
+/// (reading it would wait for a writer forever), the old secret keeps
+/// serving, and SIGTERM still ends the process promptly.
+#[tokio::test]
+async fn fifo_secret_file_is_refused_by_reload_and_sigterm_still_exits() {
+    let up = support::echo_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwt"), support::SECRET).unwrap();
+    let toml = support::config(&format!(
+        "{ADMIN}{}",
+        support::route(
+            "api",
+            "/api",
+            &format!("http://{up}"),
+            "auth = \"required\""
+        )
+    ))
+    .replace(
+        &format!("secret = \"{}\"", support::SECRET),
+        "secret_file = \"jwt\"",
+    );
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut gw = Gateway::start_in(dir, config, &[], &[]).await;
+    let c = support::client();
+    let t = support::token(support::user_claims("u1", "c1"));
+    let call = |t: String| c.get(gw.url("/api/me")).bearer_auth(t).send();
+    assert_eq!(call(t.clone()).await.unwrap().status(), 200);
+
+    let secret = gw.dir.path().join("jwt");
+    std::fs::remove_file(&secret).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&secret)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let line = gw
+        .wait_log(Duration::from_secs(5), |v| {
+            v["level"] == "ERROR"
+                && v["problem"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("not a regular file"))
+        })
+        .await
+        .unwrap_or_else(|| panic!("the FIFO was not refused:\n{}", gw.logs().join("\n")));
+    assert!(
+        line["problem"].as_str().unwrap().contains("secret_file"),
+        "{line}"
+    );
+    assert_eq!(
+        call(t).await.unwrap().status(),
+        200,
+        "the old secret keeps serving"
+    );
+    let cfg = admin_config(&gw).await;
+    assert_eq!(cfg["generation"], 1);
+
+    gw.signal("TERM");
+    let exit = gw.wait_exit(Duration::from_secs(5)).await;
+    assert!(
+        exit.is_some(),
+        "SIGTERM did not end the process:\n{}",
+        gw.logs().join("\n")
+    );
+}
+
+/// A reload stuck in a read that never ends (here the config file itself
+/// replaced by a FIFO nobody writes) must not hold up shutdown: SIGTERM
+/// drains and exits without waiting for it.
+#[tokio::test]
+async fn sigterm_exits_while_a_reload_is_stuck_reading() {
+    let up = support::echo_upstream().await;
+    let mut gw = Gateway::start(&v1(up)).await;
+    std::fs::remove_file(&gw.config_path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&gw.config_path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    // The watcher sees the new file and a reload starts reading it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gw.signal("TERM");
+    let exit = gw.wait_exit(Duration::from_secs(5)).await;
+    assert!(
+        exit.is_some(),
+        "SIGTERM waited for the stuck reload:\n{}",
+        gw.logs().join("\n")
+    );
+}

@@ -58,7 +58,9 @@ impl Gateway {
         Self::start_in(dir, config_path, env, args).await
     }
 
-    /// Starts on an existing config file.
+    /// Starts on an existing config file. A relative `config_path` is
+    /// passed as it is, with `dir` as the gateway's working directory (the
+    /// default `--config ./gateway.toml` case).
     pub async fn start_in(
         dir: tempfile::TempDir,
         config_path: PathBuf,
@@ -70,6 +72,10 @@ impl Gateway {
             .arg("--config")
             .arg(&config_path)
             .args(args);
+        if config_path.is_relative() {
+            cmd.current_dir(dir.path());
+        }
+        let config_path = dir.path().join(config_path);
         cmd.env_remove("NYRO_GW_CONFIG")
             .env_remove("RUST_LOG")
             .env("GATEWAY_LOG_LEVEL", "debug");
