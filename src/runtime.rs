@@ -155,6 +155,7 @@ impl Runtime {
                         http2_prior_knowledge: r.http2 && !u.https,
                         ca_file: ca,
                         connect_timeout: config.server.connect_timeout,
+                        max_upstream_connections: config.server.max_upstream_connections,
                     };
                     let client = pools.get(&key).map_err(|e| CompileError::Client {
                         route: r.name.clone(),

@@ -6,8 +6,9 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
@@ -15,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::framing::{Framing, Watched};
 use crate::pipeline::{self, ConnInfo};
@@ -55,73 +57,227 @@ impl Shared {
     }
 }
 
-/// Time allowed for a client to send its request headers (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time allowed for a TLS handshake.
+/// Time allowed for a TLS handshake, within `header_read_timeout`.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent streams an HTTP/2 client may open on one connection
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS`, RFC 9113 §6.5.2); nginx's default.
+const MAX_CONCURRENT_STREAMS: u32 = 128;
+/// File descriptors kept out of `max_connections` for everything else the
+/// process holds: listeners, the runtime, logs, config and TLS files.
+const RESERVED_FDS: u64 = 64;
 
-fn builder() -> auto::Builder<TokioExecutor> {
+/// `header_read_timeout` is the `[server]` key of the same name (README):
+/// hyper applies it to each HTTP/1 request head; `serve` also applies it
+/// from accept to the first head on every protocol.
+fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(1024)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .keep_alive_interval(Duration::from_secs(30));
     b
+}
+
+/// Open client connections, counted against `[server] max_connections`.
+#[derive(Default)]
+struct Slots {
+    /// Connections accepted and not yet closed.
+    open: AtomicUsize,
+    /// Signalled when a connection closes (a stored permit when nobody
+    /// waits, so a close between the check and the wait is not missed).
+    freed: Notify,
+}
+
+/// One open connection's place; frees it when dropped.
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.freed.notify_one();
+    }
+}
+
+impl Slots {
+    /// Waits until fewer than `limit` connections are open and takes a
+    /// place. Only the accept loop takes places.
+    async fn take(self: &Arc<Self>, limit: usize) -> Slot {
+        loop {
+            if self.open.load(Ordering::Acquire) < limit {
+                self.open.fetch_add(1, Ordering::AcqRel);
+                return Slot(self.clone());
+            }
+            self.freed.notified().await;
+        }
+    }
+}
+
+/// The process's soft `RLIMIT_NOFILE`, from `/proc/self/limits` (Linux);
+/// None when unlimited or unknown.
+fn nofile_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_nofile(&text)
+}
+
+/// The soft limit on the `Max open files` line of `/proc/<pid>/limits`.
+fn parse_nofile(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Connections the descriptor limit can hold: each client connection may
+/// also hold an upstream connection, so half of what is left after
+/// `RESERVED_FDS`, and at least one.
+fn connections_for_fds(nofile: u64) -> usize {
+    let n = nofile.saturating_sub(RESERVED_FDS) / 2;
+    usize::try_from(n).unwrap_or(usize::MAX).max(1)
+}
+
+/// Accept errors (EMFILE and friends) come in bursts: one log line a
+/// second at most, with how many happened.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    /// When the last line was logged.
+    last_logged: Option<Instant>,
+    /// Errors since then, not yet logged.
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    /// Records an error at `now`; returns the count to log (errors since
+    /// the last line, this one included) when a line is due.
+    fn record(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+/// Runs `conn` to its end, or drops it (closing the socket) when no
+/// request head reached the service (`first_head`) by `deadline`.
+async fn unless_silent<R>(
+    conn: impl Future<Output = R>,
+    first_head: &Notify,
+    deadline: tokio::time::Instant,
+) -> Option<R> {
+    tokio::pin!(conn);
+    tokio::select! {
+        r = &mut conn => return Some(r),
+        () = first_head.notified() => {}
+        () = tokio::time::sleep_until(deadline) => return None,
+    }
+    Some(conn.await)
 }
 
 /// Serves the public listener until `shutdown` resolves, then stops
 /// accepting and lets open requests finish for up to the active config's
 /// `shutdown_grace`. Returns true when every connection closed in time.
+///
+/// At most `[server] max_connections` connections are open at once (fewer
+/// when `RLIMIT_NOFILE` cannot hold them); at the cap the loop stops
+/// accepting until one closes, and the kernel's backlog holds new ones.
 pub async fn run(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> bool {
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(builder());
+    let fd_cap = nofile_limit().map(connections_for_fds);
+    let slots = Arc::new(Slots::default());
+    let mut accept_errors = AcceptErrors::default();
+    // The configured cap last warned about, so a reload warns again.
+    let mut warned_for = None;
     tokio::pin!(shutdown);
     loop {
+        let (configured, header_read_timeout) = {
+            let rt = shared.runtime.load();
+            (
+                rt.config.server.max_connections,
+                rt.config.server.header_read_timeout,
+            )
+        };
+        let limit = match fd_cap {
+            Some(cap) if cap < configured => {
+                if warned_for != Some(configured) {
+                    warned_for = Some(configured);
+                    tracing::warn!(
+                        max_connections = configured,
+                        lowered_to = cap,
+                        nofile = nofile_limit(),
+                        "max_connections lowered to what the file descriptor limit (RLIMIT_NOFILE) holds; raise it (ulimit -n, systemd LimitNOFILE=) to serve more"
+                    );
+                }
+                cap
+            }
+            _ => configured,
+        };
+        let slot = tokio::select! {
+            slot = slots.take(limit) => slot,
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
+                    if let Some(count) = accept_errors.record(Instant::now()) {
+                        tracing::warn!(error = %e, count, "accept failed");
+                    }
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let deadline = tokio::time::Instant::now() + header_read_timeout;
         let _ = stream.set_nodelay(true);
         let tls = shared.runtime.load().tls.clone();
         let framing = Arc::new(Framing::default());
         let conn = ConnInfo::new(peer, tls.is_some(), framing.clone());
+        let first_head = Arc::new(Notify::new());
         let shared = shared.clone();
-        let service = service_fn(move |req| {
-            let shared = shared.clone();
-            let conn = conn.clone();
-            async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }
-        });
-        let builder = builder.clone();
+        let service = {
+            let first_head = first_head.clone();
+            service_fn(move |req| {
+                // hyper calls the service once a request head is complete.
+                first_head.notify_one();
+                let shared = shared.clone();
+                let conn = conn.clone();
+                async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }
+            })
+        };
+        let builder = builder(header_read_timeout);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let result = match tls {
                 None => {
                     let c = builder.serve_connection_with_upgrades(
                         TokioIo::new(Watched::new(stream, framing)),
                         service,
                     );
-                    watcher.watch(c.into_owned()).await
+                    unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
                 }
                 Some(cfg) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                    let handshake_deadline =
+                        deadline.min(tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT);
                     let tls_stream =
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                        match tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream))
                             .await
                         {
                             Ok(Ok(s)) => s,
@@ -138,11 +294,17 @@ pub async fn run(
                         TokioIo::new(Watched::new(tls_stream, framing)),
                         service,
                     );
-                    watcher.watch(c.into_owned()).await
+                    unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
                 }
             };
-            if let Err(e) = result {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            match result {
+                None => {
+                    tracing::debug!(peer = %peer, "no request head within header_read_timeout; connection closed");
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                }
+                Some(Ok(())) => {}
             }
         });
     }
@@ -172,7 +334,8 @@ pub async fn run_admin(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(builder());
+    let timeout = shared.runtime.load().config.server.header_read_timeout;
+    let builder = Arc::new(builder(timeout));
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -197,4 +360,62 @@ pub async fn run_admin(
         });
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), graceful.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_errors_are_logged_once_a_second_with_a_count() {
+        let mut errors = AcceptErrors::default();
+        let t0 = Instant::now();
+        assert_eq!(errors.record(t0), Some(1), "the first is logged at once");
+        for ms in [1, 10, 500, 999] {
+            assert_eq!(errors.record(t0 + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(
+            errors.record(t0 + Duration::from_millis(1000)),
+            Some(5),
+            "a second later: the four held back and this one"
+        );
+        assert_eq!(errors.record(t0 + Duration::from_millis(1500)), None);
+        assert_eq!(errors.record(t0 + Duration::from_secs(10)), Some(2));
+    }
+
+    #[test]
+    fn nofile_is_the_soft_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+            Max processes             63704                63704                processes \n\
+            Max open files            128                  4096                 files     \n";
+        assert_eq!(parse_nofile(limits), Some(128));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_nofile(unlimited), None);
+        assert_eq!(parse_nofile(""), None);
+    }
+
+    #[test]
+    fn connections_leave_room_for_upstreams_and_the_process() {
+        assert_eq!(connections_for_fds(128), 32);
+        assert_eq!(connections_for_fds(1024), 480);
+        assert_eq!(connections_for_fds(65_536), 32_736);
+        assert_eq!(connections_for_fds(10), 1, "never zero");
+    }
+
+    #[tokio::test]
+    async fn a_slot_frees_when_its_connection_ends() {
+        let slots = Arc::new(Slots::default());
+        let a = slots.take(2).await;
+        let _b = slots.take(2).await;
+        let third = slots.take(2);
+        tokio::pin!(third);
+        let waited = tokio::time::timeout(Duration::from_millis(50), &mut third).await;
+        assert!(waited.is_err(), "a third slot with a limit of 2");
+        drop(a);
+        let _c = tokio::time::timeout(Duration::from_secs(1), third)
+            .await
+            .expect("the freed slot");
+        assert_eq!(slots.open.load(Ordering::Acquire), 2);
+    }
 }

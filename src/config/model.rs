@@ -42,6 +42,18 @@ pub struct Server {
     pub max_body: Option<u64>,
     /// TLS for the public listener, when set.
     pub tls: Option<TlsFiles>,
+    /// Time from accept to a connection's first complete request head
+    /// (TLS handshake and protocol detection included); later heads on an
+    /// HTTP/1 connection get the same time each. Default 30 s.
+    pub header_read_timeout: Duration,
+    /// Cap on open client connections; at it the listener stops accepting
+    /// until one closes. Default 10 000, lowered at start to what
+    /// `RLIMIT_NOFILE` allows.
+    pub max_connections: usize,
+    /// Cap on connections to one upstream (scheme, host and port); a
+    /// request finding it reached waits up to `connect_timeout`, then gets
+    /// 503. Default 1024.
+    pub max_upstream_connections: usize,
 }
 
 /// PEM files for the public listener's TLS.

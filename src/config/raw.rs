@@ -27,6 +27,9 @@ pub struct RawServer {
     pub shutdown_grace: Option<S<String>>,
     pub max_body: Option<S<String>>,
     pub tls: Option<S<RawTls>>,
+    pub header_read_timeout: Option<S<String>>,
+    pub max_connections: Option<S<i64>>,
+    pub max_upstream_connections: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

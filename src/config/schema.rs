@@ -15,6 +15,9 @@ const SERVER: &[&str] = &[
     "shutdown_grace",
     "max_body",
     "tls",
+    "header_read_timeout",
+    "max_connections",
+    "max_upstream_connections",
 ];
 const TLS: &[&str] = &["cert", "key"];
 const ADMIN: &[&str] = &["listen"];

@@ -1363,3 +1363,41 @@ fn example_configs_validate() {
         );
     }
 }
+
+// ---- connection limits --------------------------------------------------
+
+#[test]
+fn connection_limits_have_the_documented_defaults() {
+    let cfg = valid("");
+    assert_eq!(cfg.server.header_read_timeout, Duration::from_secs(30));
+    assert_eq!(cfg.server.max_connections, 10_000);
+    assert_eq!(cfg.server.max_upstream_connections, 1024);
+    let cfg = valid(
+        "[server]\nheader_read_timeout = \"1s\"\nmax_connections = 2\nmax_upstream_connections = 3\n",
+    );
+    assert_eq!(cfg.server.header_read_timeout, Duration::from_secs(1));
+    assert_eq!(cfg.server.max_connections, 2);
+    assert_eq!(cfg.server.max_upstream_connections, 3);
+}
+
+#[test]
+fn connection_limits_must_be_at_least_one() {
+    check(
+        "[server]\nmax_connections = 0\nmax_upstream_connections = -5\nheader_read_timeout = \"0s\"\n",
+        &[
+            (
+                E,
+                2,
+                19,
+                "max_connections must be a whole number of at least 1, e.g. max_connections = 10000",
+            ),
+            (
+                E,
+                3,
+                28,
+                "max_upstream_connections must be a whole number of at least 1, e.g. max_upstream_connections = 1024",
+            ),
+            (E, 4, 23, "header_read_timeout must be more than zero"),
+        ],
+    );
+}

@@ -222,6 +222,21 @@ impl Validator<'_> {
         }
     }
 
+    /// A count of at least 1 (connections), or `default` when absent.
+    fn count(&mut self, n: Option<Spanned<i64>>, default: usize, key: &str) -> Option<usize> {
+        let Some(n) = n else { return Some(default) };
+        match usize::try_from(*n.get_ref()) {
+            Ok(v) if v >= 1 => Some(v),
+            _ => {
+                self.err(
+                    n.span(),
+                    format!("{key} must be a whole number of at least 1, e.g. {key} = {default}"),
+                );
+                None
+            }
+        }
+    }
+
     fn positive_duration(
         &mut self,
         s: Option<Spanned<String>>,
@@ -299,6 +314,9 @@ impl Validator<'_> {
             shutdown_grace,
             max_body,
             tls,
+            header_read_timeout,
+            max_connections,
+            max_upstream_connections,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -306,6 +324,9 @@ impl Validator<'_> {
             shutdown_grace: None,
             max_body: None,
             tls: None,
+            header_read_timeout: None,
+            max_connections: None,
+            max_upstream_connections: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -352,6 +373,14 @@ impl Validator<'_> {
                 }
             }
         };
+        let header_read_timeout = self.positive_duration(
+            header_read_timeout,
+            Duration::from_secs(30),
+            "header_read_timeout",
+        );
+        let max_connections = self.count(max_connections, 10_000, "max_connections");
+        let max_upstream_connections =
+            self.count(max_upstream_connections, 1024, "max_upstream_connections");
         Some(Server {
             listen: listen?,
             connect_timeout: connect_timeout?,
@@ -359,6 +388,9 @@ impl Validator<'_> {
             shutdown_grace: shutdown_grace?,
             max_body: max_body?,
             tls: tls?,
+            header_read_timeout: header_read_timeout?,
+            max_connections: max_connections?,
+            max_upstream_connections: max_upstream_connections?,
         })
     }
 

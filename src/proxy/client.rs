@@ -3,21 +3,37 @@
 //! One client exists per distinct (protocol, extra CA, connect timeout);
 //! routes share it, and `Pools` keeps it across reloads so connection
 //! pools survive a config change that does not touch the upstream.
+//!
+//! Connections to one upstream (scheme, host, port) are capped by
+//! `[server] max_upstream_connections` across every client: the connector
+//! takes a place before it connects, and the connection holds it until it
+//! closes, idle in the pool included. A request that finds no place waits
+//! up to `connect_timeout` (an idle or freed pooled connection may serve it
+//! meanwhile), then fails with `UpstreamCapReached`, which is a 503.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::Uri;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::body::RequestBody;
 
-/// The connector: TCP (with `TCP_NODELAY` and the connect timeout), then
-/// TLS for `https://`.
-pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// The connector: a place under the per-host cap, then TCP (with
+/// `TCP_NODELAY` and the connect timeout), then TLS for `https://`.
+pub type Connector = CappedConnector;
+
+/// TCP, then TLS for `https://`.
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A pooled upstream client.
 pub type UpstreamClient = Client<Connector, RequestBody>;
@@ -30,8 +46,11 @@ pub struct ClientKey {
     /// Extra trusted roots, with a hash of the file's content so an edited
     /// file builds a new client.
     pub ca_file: Option<(PathBuf, u64)>,
-    /// TCP + TLS connect timeout.
+    /// TCP + TLS connect timeout; also the longest a request waits for a
+    /// connection when the upstream's cap is reached.
     pub connect_timeout: Duration,
+    /// `[server] max_upstream_connections`: connections per upstream.
+    pub max_upstream_connections: usize,
 }
 
 /// Why a client could not be built.
@@ -54,6 +73,147 @@ pub enum ClientError {
 #[derive(Default)]
 pub struct Pools {
     clients: Mutex<HashMap<ClientKey, UpstreamClient>>,
+    /// Places under the per-upstream cap, shared by every client.
+    caps: Arc<HostCaps>,
+}
+
+/// The per-upstream caps: one semaphore per (`scheme://host:port`, cap).
+/// A reload that changes the cap builds new clients and new semaphores;
+/// the old clients' connections keep their old places until they close.
+#[derive(Default)]
+pub struct HostCaps {
+    map: Mutex<HashMap<(String, usize), Arc<Semaphore>>>,
+}
+
+impl HostCaps {
+    fn semaphore(&self, upstream: String, cap: usize) -> Arc<Semaphore> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((upstream, cap))
+            .or_insert_with(|| Arc::new(Semaphore::new(cap)))
+            .clone()
+    }
+
+    /// Forgets upstreams with no connection and no connector using them.
+    fn prune(&self) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|(_, cap), sem| Arc::strong_count(sem) > 1 || sem.available_permits() < *cap);
+    }
+}
+
+/// A request found its upstream's connection cap reached, and no
+/// connection freed within `connect_timeout` (a 503).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{cap} connections to {upstream} are open (max_upstream_connections) and none freed in {wait:?}"
+)]
+pub struct UpstreamCapReached {
+    /// `scheme://host:port`.
+    pub upstream: String,
+    /// The cap.
+    pub cap: usize,
+    /// How long the request waited.
+    pub wait: Duration,
+}
+
+/// Wraps the TCP + TLS connector with the per-upstream cap.
+#[derive(Clone)]
+pub struct CappedConnector {
+    inner: Https,
+    caps: Arc<HostCaps>,
+    cap: usize,
+    wait: Duration,
+}
+
+impl tower_service::Service<Uri> for CappedConnector {
+    type Response = Capped<<Https as tower_service::Service<Uri>>::Response>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let upstream = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let sem = self.caps.semaphore(upstream.clone(), self.cap);
+        // `poll_ready` was called on `self.inner`; the clone takes its turn.
+        let connecting = self.inner.call(uri);
+        let (cap, wait) = (self.cap, self.wait);
+        Box::pin(async move {
+            let permit = match tokio::time::timeout(wait, sem.acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                // The semaphore is never closed; treat it like the cap.
+                Ok(Err(_)) | Err(_) => {
+                    return Err(Box::new(UpstreamCapReached {
+                        upstream,
+                        cap,
+                        wait,
+                    }) as Self::Error);
+                }
+            };
+            let io = connecting.await?;
+            Ok(Capped {
+                io,
+                _permit: permit,
+            })
+        })
+    }
+}
+
+/// An upstream connection holding its place under the cap until dropped.
+pub struct Capped<T> {
+    io: T,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<T: Connection> Connection for Capped<T> {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Capped<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Capped<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
 }
 
 impl Pools {
@@ -63,7 +223,7 @@ impl Pools {
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
         }
-        let client = build(key)?;
+        let client = build(key, &self.caps)?;
         map.insert(key.clone(), client.clone());
         Ok(client)
     }
@@ -72,6 +232,8 @@ impl Pools {
     pub fn retain(&self, used: &[ClientKey]) {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|k, _| used.contains(k));
+        drop(map);
+        self.caps.prune();
     }
 }
 
@@ -111,8 +273,9 @@ fn root_store(ca_file: Option<&PathBuf>) -> Result<rustls::RootCertStore, Client
     Ok(roots)
 }
 
-/// Builds a client for `key`.
-pub fn build(key: &ClientKey) -> Result<UpstreamClient, ClientError> {
+/// Builds a client for `key`, its connections capped per upstream by
+/// `caps`.
+pub fn build(key: &ClientKey, caps: &Arc<HostCaps>) -> Result<UpstreamClient, ClientError> {
     let roots = root_store(key.ca_file.as_ref().map(|(p, _)| p))?;
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -125,12 +288,17 @@ pub fn build(key: &ClientKey) -> Result<UpstreamClient, ClientError> {
     http.set_nodelay(true);
     http.set_connect_timeout(Some(key.connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
+    let connector = CappedConnector {
+        inner: hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http),
+        caps: caps.clone(),
+        cap: key.max_upstream_connections,
+        wait: key.connect_timeout,
+    };
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())

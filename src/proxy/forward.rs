@@ -7,7 +7,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use super::body::{RequestBody, RequestBodyError};
-use super::client::UpstreamClient;
+use super::client::{UpstreamCapReached, UpstreamClient};
 use crate::error::GatewayError;
 
 /// Sends `req` and waits at most `timeout` for the response headers. The
@@ -25,7 +25,8 @@ pub async fn send(
 }
 
 /// Maps a client error to the status the contract gives it: 503 when no
-/// connection could be made (refused, DNS), 504 when connecting timed out,
+/// connection could be made (refused, DNS, the upstream's connection cap
+/// reached for `connect_timeout`), 504 when connecting timed out,
 /// 413 when our body limit stopped the upload, 502 for everything the
 /// upstream did wrong after connecting.
 pub fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
@@ -35,6 +36,9 @@ pub fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
     while let Some(s) = source {
         if let Some(RequestBodyError::TooLarge { .. }) = s.downcast_ref::<RequestBodyError>() {
             return GatewayError::PayloadTooLarge;
+        }
+        if s.downcast_ref::<UpstreamCapReached>().is_some() {
+            return GatewayError::Unavailable(chain);
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;

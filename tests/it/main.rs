@@ -4,6 +4,7 @@
 mod auth;
 mod browser;
 mod config_cli;
+mod conn;
 mod cors;
 mod generated;
 mod proxy;

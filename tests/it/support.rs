@@ -67,7 +67,29 @@ impl Gateway {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Gateway {
-        let mut cmd = Command::new(bin());
+        Self::start_command(Command::new(bin()), dir, config_path, env, args).await
+    }
+
+    /// Starts with `toml` under `wrapper`, a program that runs the command
+    /// after its own arguments (e.g. `["prlimit", "--nofile=128", "--"]`)
+    /// by exec, so the process id stays the gateway's.
+    pub async fn start_wrapped(wrapper: &[&str], toml: &str) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("gateway.toml");
+        std::fs::write(&config_path, toml).expect("write config");
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(bin());
+        Self::start_command(cmd, dir, config_path, &[], &[]).await
+    }
+
+    /// Starts `cmd serve --config <config_path> <args>`.
+    async fn start_command(
+        mut cmd: Command,
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Gateway {
         cmd.arg("serve")
             .arg("--config")
             .arg(&config_path)
