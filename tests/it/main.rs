@@ -6,6 +6,7 @@ mod browser;
 mod config_cli;
 mod cors;
 mod generated;
+mod props;
 mod proxy;
 mod reload;
 mod support;
