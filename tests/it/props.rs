@@ -183,7 +183,7 @@ fn decode_only(p: &str, which: &[u8], to: &str) -> String {
             .flatten()
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if let Some(d) = d.filter(|d| which.contains(d)) {
+        if d.is_some_and(|d| which.contains(&d)) {
             out.push_str(to);
             i += 3;
         } else {
