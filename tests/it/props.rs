@@ -678,7 +678,7 @@ proptest! {
         if let Ok(headers) = injected_headers(&claims, &inject) {
             prop_assert!(headers.len() <= inject.len());
             for (name, value) in &headers {
-                let inj = inject.iter().find(|i| &i.header == name).unwrap();
+                let inj = inject.iter().find(|i| i.header == name).unwrap();
                 let text = match inj.claim.lookup(&claims) {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
