@@ -241,7 +241,7 @@ fn same_route(p: &str, reading: fn(&str) -> String) -> Result<(), TestCaseError>
 }
 
 proptest! {
-    #![proptest_config(cases(3000))]
+    #![proptest_config(cases(20000))]
 
     #[test]
     fn path_checks_never_panic(p in "\\PC*", q in path()) {
@@ -270,7 +270,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(3000))]
+    #![proptest_config(cases(20000))]
 
     #[test]
     #[ignore = "needs hardening: \"/api\\\\\" is accepted and routes to / (read as /api/)"]
@@ -383,7 +383,7 @@ fn header_map(pairs: &[(String, String)]) -> HeaderMap {
 }
 
 proptest! {
-    #![proptest_config(cases(2000))]
+    #![proptest_config(cases(5000))]
 
     #[test]
     fn no_spelling_of_an_injected_name_survives((injected, sent) in forgeable_request()) {
@@ -535,7 +535,7 @@ fn exact_bearer_form(v: &[u8]) -> Option<&[u8]> {
 }
 
 proptest! {
-    #![proptest_config(cases(3000))]
+    #![proptest_config(cases(10000))]
 
     #[test]
     fn bearer_parser_never_panics_and_refuses_repeats(
@@ -559,7 +559,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(3000))]
+    #![proptest_config(cases(10000))]
 
     // needs the bearer fix (hardening #10)
     #[test]
@@ -644,7 +644,7 @@ fn claim_path_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(cases(2000))]
+    #![proptest_config(cases(4000))]
 
     #[test]
     fn claim_paths_and_injection_never_panic(
@@ -726,7 +726,7 @@ fn lookup(name: &str) -> Option<String> {
 }
 
 proptest! {
-    #![proptest_config(cases(3000))]
+    #![proptest_config(cases(10000))]
 
     #[test]
     fn expansion_never_panics_and_errors_point_at_a_dollar(s in prop_oneof![env_text(), "\\PC*"]) {
@@ -771,11 +771,14 @@ fn config_env(name: &str) -> Option<String> {
 
 /// Loads `src` and checks its diagnostics.
 fn positions_within(src: &str) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // An empty directory, so a relative `secret_file` or `ca_file` names
+    // nothing of ours; one for all cases.
+    static DIR: std::sync::LazyLock<tempfile::TempDir> =
+        std::sync::LazyLock::new(|| tempfile::tempdir().expect("tempdir"));
     let report = config::load_str(
         src,
         FILE,
-        PathBuf::from(dir.path()),
+        PathBuf::from(DIR.path()),
         &LoadOptions::default(),
         &config_env,
     );
@@ -911,7 +914,7 @@ fn the_shipped_config_loads_cleanly_under_the_property_environment() {
 }
 
 proptest! {
-    #![proptest_config(cases(600))]
+    #![proptest_config(cases(5000))]
 
     #[test]
     fn mutated_shipped_config_never_panics_and_diagnostics_point_into_it(
@@ -934,7 +937,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(200))]
+    #![proptest_config(cases(300))]
 
     #[test]
     fn arbitrary_bytes_from_a_file_never_panic_the_loader(
