@@ -269,6 +269,11 @@ proptest! {
     }
 }
 
+// Readings that today's `path_problem` does not guard: each fails with the
+// shrunk counterexample in its `ignore` reason, and the gateway forwards
+// such a path on the wire (`GET /api/v1/ingest;x` reaches a catch-all `/`
+// route, unauthenticated, where a Tomcat upstream reads /api/v1/ingest).
+// Un-ignore each once `path_problem` (or the router) handles what it names.
 proptest! {
     #![proptest_config(cases(20000))]
 
