@@ -7,7 +7,7 @@
 //! prints the token or the secret.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
@@ -80,14 +80,7 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
         format,
     } = args;
     let token = read_token(token)?;
-    let explicit =
-        config.is_some() || std::env::var_os("NYRO_GW_CONFIG").is_some_and(|v| !v.is_empty());
-    let path = resolve_config_path(config);
-    let cfg = if explicit || path.exists() {
-        Some(load(&path)?)
-    } else {
-        None
-    };
+    let (path, cfg) = optional_config(config)?;
 
     let decoded = decode_unverified(&token);
     let too_large = token.len() > MAX_TOKEN_LEN;
@@ -189,7 +182,7 @@ pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
 
 /// HS* with the config's secret (the config is required).
 fn mint_with_secret(
-    config: Option<std::path::PathBuf>,
+    config: Option<PathBuf>,
     claims: serde_json::Map<String, Value>,
     ttl: std::time::Duration,
 ) -> anyhow::Result<String> {
@@ -232,7 +225,7 @@ fn mint_with_secret(
 fn mint_with_key(
     key_path: &Path,
     kid: Option<&str>,
-    config: Option<std::path::PathBuf>,
+    config: Option<PathBuf>,
     claims: serde_json::Map<String, Value>,
     ttl: std::time::Duration,
 ) -> anyhow::Result<String> {
@@ -240,14 +233,7 @@ fn mint_with_key(
         .with_context(|| format!("--key {}: cannot read the key file", key_path.display()))?;
     let key =
         PemSigningKey::from_pem(&pem).with_context(|| format!("--key {}", key_path.display()))?;
-    let explicit =
-        config.is_some() || std::env::var_os("NYRO_GW_CONFIG").is_some_and(|v| !v.is_empty());
-    let path = resolve_config_path(config);
-    let cfg = if explicit || path.exists() {
-        Some(load(&path)?)
-    } else {
-        None
-    };
+    let (path, cfg) = optional_config(config)?;
     if let Some(cfg) = &cfg
         && !cfg.auth.algorithms.contains(&key.alg)
     {
@@ -293,6 +279,21 @@ fn read_token(arg: Option<String>) -> anyhow::Result<String> {
         bail!("no token given: pass it as an argument, or on stdin with `-`");
     }
     Ok(t.to_owned())
+}
+
+/// The config a command that can do without one uses: the one named by
+/// --config or $NYRO_GW_CONFIG (which must load), else ./gateway.toml when
+/// it exists, else none. Returns the path looked at either way.
+fn optional_config(flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<Config>)> {
+    let explicit =
+        flag.is_some() || std::env::var_os("NYRO_GW_CONFIG").is_some_and(|v| !v.is_empty());
+    let path = resolve_config_path(flag);
+    let cfg = if explicit || path.exists() {
+        Some(load(&path)?)
+    } else {
+        None
+    };
+    Ok((path, cfg))
 }
 
 /// Loads the config, printing its diagnostics to stderr; fails when it has
