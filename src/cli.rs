@@ -93,7 +93,8 @@ pub enum TokenCommand {
     /// Decode a token, verify it against the config's keys, and say which
     /// routes accept it and what each would inject. Exit 0 when accepted.
     Inspect(TokenInspectArgs),
-    /// Sign a token with the config's HMAC secret (development and tests).
+    /// Sign a token with the config's HMAC secret, or with a PEM private key
+    /// (--key) for a JWKS setup (development and tests).
     Mint(TokenMintArgs),
 }
 
@@ -128,9 +129,21 @@ pub struct TokenMintArgs {
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub ttl: String,
 
-    /// Config whose HMAC secret signs the token.
+    /// Config whose HMAC secret signs the token. With --key it is optional
+    /// and only supplies the `aud` and `iss` defaults.
     #[arg(long, short, value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// Sign with this PEM private key instead of the HMAC secret; the
+    /// algorithm follows the key's type: EC P-256 -> ES256, EC P-384 ->
+    /// ES384, RSA -> RS256, Ed25519 -> EdDSA. For testing a JWKS setup.
+    #[arg(long, value_name = "PRIVATE.pem")]
+    pub key: Option<PathBuf>,
+
+    /// The `kid` header: the id under which the JWKS publishes the public
+    /// key. Only with --key.
+    #[arg(long, value_name = "ID", requires = "key")]
+    pub kid: Option<String>,
 }
 
 /// `nyro-gw generate` (hidden).

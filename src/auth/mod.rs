@@ -10,7 +10,8 @@
 //! - `claims`: [`injected_headers`], verified claims -> upstream headers;
 //!   [`Identity`], what the request path (and the cache) keeps of a token
 //! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction
-//! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`
+//! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`;
+//!   [`mint_token_with_key`], PEM private-key signing for `token mint --key`
 //! - `inspect`: decoding and wording helpers for `token inspect`
 
 mod bearer;
@@ -24,7 +25,7 @@ mod verify;
 pub use bearer::{BearerError, bearer_token};
 pub use claims::{Identity, InjectError, injected_headers};
 pub use jwks::{JwksError, JwksStore};
-pub use mint::{MintError, mint_token};
+pub use mint::{MintError, PemSigningKey, mint_token, mint_token_with_key};
 pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! prints the token or the secret.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::auth::inspect::{Unverified, decode_unverified, format_utc, hint, relative};
 use crate::auth::{
-    Authenticator, MAX_TOKEN_LEN, TokenError, Verified, injected_headers, mint_token,
+    Authenticator, MAX_TOKEN_LEN, PemSigningKey, TokenError, Verified, injected_headers,
+    mint_token, mint_token_with_key,
 };
 use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
 use crate::config::{AuthMode, Config, LoadOptions, Severity, load_path, values::parse_duration};
@@ -79,14 +80,7 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
         format,
     } = args;
     let token = read_token(token)?;
-    let explicit =
-        config.is_some() || std::env::var_os("NYRO_GW_CONFIG").is_some_and(|v| !v.is_empty());
-    let path = resolve_config_path(config);
-    let cfg = if explicit || path.exists() {
-        Some(load(&path)?)
-    } else {
-        None
-    };
+    let (path, cfg) = optional_config(config)?;
 
     let decoded = decode_unverified(&token);
     let too_large = token.len() > MAX_TOKEN_LEN;
@@ -165,6 +159,8 @@ pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
         claims,
         ttl,
         config,
+        key,
+        kid,
     } = args;
     let claims: Value = serde_json::from_str(&claims).with_context(
         || "--claims is not valid JSON (expected an object, e.g. '{\"sub\":\"u1\"}')",
@@ -175,12 +171,27 @@ pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let ttl = parse_duration(&ttl).map_err(|e| anyhow!("--ttl: {e}"))?;
+    let token = match key {
+        Some(key_path) => mint_with_key(&key_path, kid.as_deref(), config, claims, ttl)?,
+        // clap refuses --kid without --key: an HMAC token has no key to name.
+        None => mint_with_secret(config, claims, ttl)?,
+    };
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// HS* with the config's secret (the config is required).
+fn mint_with_secret(
+    config: Option<PathBuf>,
+    claims: serde_json::Map<String, Value>,
+    ttl: std::time::Duration,
+) -> anyhow::Result<String> {
     let path = resolve_config_path(config);
     let cfg = load(&path)?;
     let Some(hmac) = &cfg.auth.hmac else {
         bail!(
             "{}: [auth] has no HMAC secret (secret or secret_file), so there is nothing to sign with; \
-             token mint signs HS256/HS384/HS512 tokens only (keys behind jwks_url stay with their issuer)",
+             sign with a private key instead (--key PRIVATE.pem --kid ID, its public half in the JWKS)",
             path.display()
         );
     };
@@ -196,21 +207,55 @@ pub fn mint(args: TokenMintArgs) -> anyhow::Result<ExitCode> {
             path.display()
         );
     };
-    let audience = cfg
-        .auth
-        .audience
-        .first()
-        .map_or("authenticated", String::as_str);
-    let token = mint_token(
+    let (audience, issuer) = claim_defaults(Some(&cfg));
+    Ok(mint_token(
         hmac.secret.expose(),
         alg,
         claims,
         audience,
-        cfg.auth.issuer.as_deref(),
+        issuer,
         ttl,
-    )?;
-    println!("{token}");
-    Ok(ExitCode::SUCCESS)
+    )?)
+}
+
+/// Signs with a PEM private key; the algorithm follows the key's type. The
+/// config is optional here: when one is given (or found) it supplies the
+/// `aud`/`iss` defaults, and a warning says when its `[auth].algorithms`
+/// would refuse the token.
+fn mint_with_key(
+    key_path: &Path,
+    kid: Option<&str>,
+    config: Option<PathBuf>,
+    claims: serde_json::Map<String, Value>,
+    ttl: std::time::Duration,
+) -> anyhow::Result<String> {
+    let pem = std::fs::read(key_path)
+        .with_context(|| format!("--key {}: cannot read the key file", key_path.display()))?;
+    let key =
+        PemSigningKey::from_pem(&pem).with_context(|| format!("--key {}", key_path.display()))?;
+    let (path, cfg) = optional_config(config)?;
+    if let Some(cfg) = &cfg
+        && !cfg.auth.algorithms.contains(&key.alg)
+    {
+        eprintln!(
+            "warning: {}: [auth].algorithms does not list {:?}, so this gateway would refuse the token",
+            path.display(),
+            key.alg
+        );
+    }
+    let (audience, issuer) = claim_defaults(cfg.as_ref());
+    Ok(mint_token_with_key(
+        &key, kid, claims, audience, issuer, ttl,
+    )?)
+}
+
+/// `aud` (the first configured audience, else "authenticated") and `iss`
+/// (the configured issuer) for claims that do not set them.
+fn claim_defaults(cfg: Option<&Config>) -> (&str, Option<&str>) {
+    let audience = cfg
+        .and_then(|c| c.auth.audience.first())
+        .map_or("authenticated", String::as_str);
+    (audience, cfg.and_then(|c| c.auth.issuer.as_deref()))
 }
 
 /// The token from the argument or stdin, without a leading `Bearer `.
@@ -234,6 +279,21 @@ fn read_token(arg: Option<String>) -> anyhow::Result<String> {
         bail!("no token given: pass it as an argument, or on stdin with `-`");
     }
     Ok(t.to_owned())
+}
+
+/// The config a command that can do without one uses: the one named by
+/// --config or $NYRO_GW_CONFIG (which must load), else ./gateway.toml when
+/// it exists, else none. Returns the path looked at either way.
+fn optional_config(flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<Config>)> {
+    let explicit =
+        flag.is_some() || std::env::var_os("NYRO_GW_CONFIG").is_some_and(|v| !v.is_empty());
+    let path = resolve_config_path(flag);
+    let cfg = if explicit || path.exists() {
+        Some(load(&path)?)
+    } else {
+        None
+    };
+    Ok((path, cfg))
 }
 
 /// Loads the config, printing its diagnostics to stderr; fails when it has

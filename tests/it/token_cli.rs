@@ -404,3 +404,218 @@ auth = "none"
         .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("501"), "{line}");
 }
+
+/// `token mint --key` with the given extra arguments, run in `dir`.
+fn mint_key(dir: &Path, key: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "token",
+        "mint",
+        "--claims",
+        r#"{"sub":"key-user","email":"key-user@example.com","app_metadata":{"company_id":"c9"}}"#,
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(dir, &args)
+}
+
+/// The decoded JSON of a token's header (0) or payload (1).
+fn segment(token: &str, i: usize) -> serde_json::Value {
+    use base64::Engine;
+    let part = token.split('.').nth(i).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+#[tokio::test]
+async fn minted_es256_token_is_accepted_by_a_gateway_reading_its_jwks() {
+    use crate::support::{Gateway, INJECT, client, full, upstream};
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let key = dir.path().join("es256.pem");
+    std::fs::write(&key, kp.serialize_pem()).unwrap();
+    let raw = kp.public_key_raw();
+    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks =
+        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
+        "kid": "bench-1", "x": enc(&raw[1..33]), "y": enc(&raw[33..])}]})
+        .to_string();
+    let jwks_addr = upstream(move |_req| {
+        let body = jwks.clone();
+        async move {
+            hyper::Response::builder()
+                .header("content-type", "application/json")
+                .body(full(body))
+                .unwrap()
+        }
+    })
+    .await;
+    let up = crate::support::echo_upstream().await;
+
+    // No gateway.toml in `dir`: --key needs no config, and `aud` defaults
+    // to "authenticated", what the gateway checks by default.
+    let o = mint_key(dir.path(), &key, &["--kid", "bench-1", "--ttl", "10m"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let token = stdout(&o).trim().to_owned();
+    assert_eq!(segment(&token, 0)["alg"], "ES256");
+    assert_eq!(segment(&token, 0)["kid"], "bench-1");
+    assert_eq!(segment(&token, 1)["aud"], "authenticated");
+
+    let gw = Gateway::start(&format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[auth]
+algorithms = ["ES256"]
+jwks_url = "http://{jwks_addr}/.well-known/jwks.json"
+[[routes]]
+name = "req"
+prefix = "/req"
+upstream = "http://{up}"
+auth = "required"
+{INJECT}
+"#
+    ))
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client()
+        .get(gw.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ready once the JWKS is fetched"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = client()
+        .get(gw.url("/req/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"][0], "key-user");
+    assert_eq!(v["headers"]["x-company-id"][0], "c9");
+
+    // The same kid signed by another key is refused: the JWKS decides.
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let other_path = dir.path().join("other.pem");
+    std::fs::write(&other_path, other.serialize_pem()).unwrap();
+    let o = mint_key(dir.path(), &other_path, &["--kid", "bench-1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = client()
+        .get(gw.url("/req/x"))
+        .bearer_auth(stdout(&o).trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn mint_with_a_key_signs_with_the_algorithm_of_the_key_type() {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&rcgen::SignatureAlgorithm, Algorithm); 3] = [
+        (&rcgen::PKCS_ECDSA_P256_SHA256, Algorithm::ES256),
+        (&rcgen::PKCS_ECDSA_P384_SHA384, Algorithm::ES384),
+        (&rcgen::PKCS_ED25519, Algorithm::EdDSA),
+    ];
+    for (kind, alg) in cases {
+        let kp = rcgen::KeyPair::generate_for(kind).unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, kp.serialize_pem()).unwrap();
+        let o = mint_key(dir.path(), &key, &[]);
+        assert!(
+            o.status.success(),
+            "{alg:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let token = stdout(&o).trim().to_owned();
+        let public = kp.public_key_pem();
+        let decoding = match alg {
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(public.as_bytes()),
+            _ => DecodingKey::from_ec_pem(public.as_bytes()),
+        }
+        .unwrap();
+        let mut v = Validation::new(alg);
+        v.set_audience(&["authenticated"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &v)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        assert_eq!(data.header.alg, alg);
+        assert_eq!(data.header.kid, None, "no --kid, no kid");
+        assert_eq!(data.claims["sub"], "key-user");
+    }
+}
+
+#[test]
+fn mint_with_a_key_takes_aud_and_iss_from_the_config_and_warns_on_its_algorithms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "audience = \"authenticated\"",
+        "audience = \"api\"\nissuer = \"https://issuer.test\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let key = dir.path().join("es256.pem");
+    std::fs::write(&key, kp.serialize_pem()).unwrap();
+    // ./gateway.toml is found without --config, as for HMAC minting.
+    let o = mint_key(dir.path(), &key, &["--kid", "k"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let claims = segment(stdout(&o).trim(), 1);
+    assert_eq!(claims["aud"], "api");
+    assert_eq!(claims["iss"], "https://issuer.test");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("does not list ES256"),
+        "the config allows HS256 only: {err}"
+    );
+}
+
+#[test]
+fn mint_with_a_key_refuses_what_cannot_sign_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cases = [
+        ("public.pem", kp.public_key_pem(), "which cannot sign"),
+        (
+            "sec1.pem",
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n".to_owned(),
+            "openssl pkcs8 -topk8",
+        ),
+        ("text.pem", "not a key\n".to_owned(), "no PEM block found"),
+    ];
+    for (name, text, want) in cases {
+        let key = dir.path().join(name);
+        std::fs::write(&key, text).unwrap();
+        let o = mint_key(dir.path(), &key, &[]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(err.contains(name), "{name}: names the file: {err}");
+        assert!(stdout(&o).is_empty(), "{name}");
+    }
+    let missing = dir.path().join("missing.pem");
+    let o = mint_key(dir.path(), &missing, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot read the key file"), "{err}");
+    // --kid names a key; an HMAC secret is not one.
+    config(dir.path());
+    let o = run(
+        dir.path(),
+        &["token", "mint", "--claims", "{}", "--kid", "k"],
+    );
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--key"));
+}
