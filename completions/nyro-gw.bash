@@ -389,7 +389,7 @@ _nyro__gw() {
             return 0
             ;;
         nyro__gw__subcmd__token__subcmd__mint)
-            opts="-c -h -V --claims --ttl --config --log-format --help --version"
+            opts="-c -h -V --claims --ttl --config --key --kid --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,6 +408,14 @@ _nyro__gw() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -51,7 +51,7 @@ pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -s V -l version -d 'Print version'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret (development and tests)'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from inspect" -s c -l config -d 'Config whose keys and routes to check against; without one (and no $NYRO_GW_CONFIG or ./gateway.toml) the token is only decoded' -r -F
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from inspect" -l format -d 'Output format' -r -f -a "text\t'For people'
@@ -62,13 +62,15 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_s
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l claims -d 'Claims as a JSON object, e.g. \'{"sub":"u1","app_metadata":{"company_id":"c1"}}\'. `aud` (first configured audience), `iss` (the configured issuer, if any), `iat` and `exp` are filled unless given' -r
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l ttl -d 'Lifetime of the token, e.g. 15m, 1h, 7d' -r
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s c -l config -d 'Config whose HMAC secret signs the token' -r -F
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s c -l config -d 'Config whose HMAC secret signs the token. With --key it is optional and only supplies the `aud` and `iss` defaults' -r -F
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l key -d 'Sign with this PEM private key instead of the HMAC secret; the algorithm follows the key\'s type: EC P-256 -> ES256, EC P-384 -> ES384, RSA -> RS256, Ed25519 -> EdDSA. For testing a JWKS setup' -r -F
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l kid -d 'The `kid` header: the id under which the JWKS publishes the public key. Only with --key' -r
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
 pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s V -l version -d 'Print version'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret (development and tests)'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand generate" -l out -d 'Directory that holds `man/` and `completions/`' -r -F
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand generate" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
@@ -81,4 +83,4 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_see
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "generate" -d 'Write the man pages and shell completions (for maintainers)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret (development and tests)'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'
