@@ -1363,3 +1363,86 @@ fn example_configs_validate() {
         );
     }
 }
+
+// ---- trusted proxies and auth under a weaker parent ----------------------------
+
+#[test]
+fn a_weaker_parent_route_on_the_same_upstream_is_a_warning_at_the_child() {
+    let report = check(
+        r#"[auth]
+secret = "${GATEWAY_JWT_SECRET}"
+[[routes]]
+name = "x"
+prefix = "/api/v1/x"
+upstream = "http://svc:80"
+auth = "none"
+[[routes]]
+name = "ingest"
+prefix = "/api/v1/x/ingest"
+upstream = "http://SVC:80/base"
+[[routes]]
+name = "public"
+prefix = "/api/v1/x/public"
+upstream = "http://svc:80"
+auth = "none"
+[[routes]]
+name = "elsewhere"
+prefix = "/api/v1/x/other"
+upstream = "http://other:80"
+[[routes]]
+name = "opt"
+prefix = "/api/v1/x/opt"
+upstream = "http://svc:80"
+auth = "optional"
+[[routes]]
+name = "deep"
+prefix = "/api/v1/x/opt/me"
+upstream = "http://svc:80"
+"#,
+        &[
+            (
+                W,
+                10,
+                10,
+                "route \"ingest\" (auth = \"required\") is under route \"x\" (/api/v1/x, auth = \"none\") on the same upstream",
+            ),
+            (
+                W,
+                23,
+                10,
+                "route \"opt\" (auth = \"optional\") is under route \"x\"",
+            ),
+            // The nearest weaker parent is named.
+            (
+                W,
+                28,
+                10,
+                "route \"deep\" (auth = \"required\") is under route \"opt\" (/api/v1/x/opt, auth = \"optional\")",
+            ),
+        ],
+    );
+    assert!(!report.has_errors());
+    // Same auth, or another upstream, or not a whole-segment parent: quiet.
+    valid(
+        r#"[auth]
+secret = "${GATEWAY_JWT_SECRET}"
+[[routes]]
+name = "x"
+prefix = "/api/v1/x"
+upstream = "http://svc:80"
+[[routes]]
+name = "ingest"
+prefix = "/api/v1/x/ingest"
+upstream = "http://svc:80"
+[[routes]]
+name = "xy"
+prefix = "/api/v1/xy"
+upstream = "http://svc:80"
+auth = "none"
+[[routes]]
+name = "xy-ingest"
+prefix = "/api/v1/xyz/ingest"
+upstream = "http://svc:80"
+"#,
+    );
+}

@@ -86,6 +86,7 @@ pub(super) fn validate(
         opts,
         names: HashSet::new(),
         prefixes: HashSet::new(),
+        auth_facts: Vec::new(),
     };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
@@ -105,6 +106,19 @@ struct Validator<'a> {
     names: HashSet<String>,
     /// Route prefixes seen so far (must be unique).
     prefixes: HashSet<String>,
+    /// What `weaker_parent_warnings` compares, for each route whose name,
+    /// prefix, upstream and auth are valid.
+    auth_facts: Vec<AuthFact>,
+}
+
+/// A route's auth, where it matches and where it sends requests.
+struct AuthFact {
+    name: String,
+    prefix: String,
+    prefix_span: Range<usize>,
+    auth: AuthMode,
+    /// Scheme and authority of the upstream: the server that reads the path.
+    server: (bool, String),
 }
 
 impl Validator<'_> {
@@ -148,6 +162,7 @@ impl Validator<'_> {
             );
         }
         let admin = admin.map(|(a, _)| a);
+        self.weaker_parent_warnings();
         let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
         let mut injected_headers: Vec<HeaderName> = routes
             .iter()
@@ -952,6 +967,17 @@ impl Validator<'_> {
             }
         };
 
+        if let (Some((n, _)), Some((p, psp)), Some(Some(up)), Some(a)) =
+            (&name, &prefix, &upstream, auth_mode)
+        {
+            self.auth_facts.push(AuthFact {
+                name: n.clone(),
+                prefix: p.clone(),
+                prefix_span: psp.clone(),
+                auth: a,
+                server: (up.https, up.authority.as_str().to_ascii_lowercase()),
+            });
+        }
         ok &= name.is_some() && prefix.is_some() && upstream.is_some() && auth_mode.is_some();
         if !ok {
             return None;
@@ -969,6 +995,56 @@ impl Validator<'_> {
             ca_file: ca_file?,
             inject: inject?,
         })
+    }
+
+    /// Warns, at the child's prefix, when a route with weaker auth is the
+    /// parent prefix of a stronger one on the same upstream server. The
+    /// router matches the path as sent, the upstream as it parses it; where
+    /// the two differ (`/x/..\ingest` to a WHATWG URL parser, `/x/..;/ingest`
+    /// to Tomcat: refused by `routing::path_problem`, but parsers disagree
+    /// in more ways) a request the weaker route let through reaches the
+    /// stronger route's handler. Names the nearest such parent.
+    fn weaker_parent_warnings(&mut self) {
+        let strength = |a: AuthMode| match a {
+            AuthMode::None => 0,
+            AuthMode::Optional => 1,
+            AuthMode::Required => 2,
+        };
+        let mut found = Vec::new();
+        for child in &self.auth_facts {
+            let parent = self
+                .auth_facts
+                .iter()
+                .filter(|p| {
+                    p.prefix != child.prefix
+                        && p.server == child.server
+                        && strength(p.auth) < strength(child.auth)
+                        && crate::routing::segment_prefix(&child.prefix, &p.prefix)
+                })
+                .max_by_key(|p| p.prefix.len());
+            if let Some(p) = parent {
+                found.push((
+                    child.prefix_span.clone(),
+                    format!(
+                        "route {:?} (auth = \"{}\") is under route {:?} ({}, auth = \"{}\") on the same upstream: a path the router gives to {:?} but the upstream reads as {}/... would skip {:?}'s auth; give {:?} auth = \"{}\" too, or give {:?} its own upstream",
+                        child.name,
+                        child.auth.as_str(),
+                        p.name,
+                        p.prefix,
+                        p.auth.as_str(),
+                        p.name,
+                        child.prefix,
+                        child.name,
+                        p.name,
+                        child.auth.as_str(),
+                        child.name,
+                    ),
+                ));
+            }
+        }
+        for (span, msg) in found {
+            self.warn(span, msg);
+        }
     }
 
     fn injections(
