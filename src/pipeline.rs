@@ -348,7 +348,9 @@ async fn authenticate(
     }
     let token = auth::bearer_token(req.headers()).map_err(|e| match e {
         auth::BearerError::Repeated => GatewayError::RepeatedAuthorization,
-        auth::BearerError::NotAscii => GatewayError::InvalidToken(e.to_string()),
+        auth::BearerError::NotAscii | auth::BearerError::Malformed => {
+            GatewayError::InvalidToken(e.to_string())
+        }
     })?;
     let Some(token) = token else {
         return match route.auth {

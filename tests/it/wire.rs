@@ -39,6 +39,18 @@ fn status_and_body(out: &str) -> (&str, &str) {
     (status, body)
 }
 
+/// A token with `alg: none`: what a forged credential looks like.
+fn alg_none_token() -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let claims = b64.encode(
+        json!({"sub": "intruder", "aud": "authenticated", "exp": now() + 3600,
+               "app_metadata": {"company_id": "c-9"}})
+        .to_string(),
+    );
+    format!("{header}.{claims}.")
+}
+
 #[tokio::test]
 async fn path_spellings_that_lead_outside_the_route_are_400_and_never_forwarded() {
     let (up, reached) = counting_upstream().await;
@@ -92,4 +104,65 @@ async fn path_spellings_that_lead_outside_the_route_are_400_and_never_forwarded(
     let out = raw_request(gw.addr, raw, Duration::from_secs(3)).await;
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert_eq!(reached.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn malformed_bearer_credentials_are_401_on_optional_routes() {
+    let up = echo_upstream().await;
+    let gw = Gateway::start(&config(&route(
+        "opt",
+        "/api/v1/opt",
+        &format!("http://{up}"),
+        &format!("auth = \"optional\"\n{INJECT}"),
+    )))
+    .await;
+    let forged = alg_none_token();
+    let valid = token(user_claims("u-1", "c-1"));
+    for auth in [
+        format!("Bearer\t{forged}"),
+        format!("Bearer\t{valid}"),
+        format!("bearer  {valid}"),
+        "Bearer".to_owned(),
+        format!("Bearer{valid}"),
+        format!("Bearer {valid} extra"),
+    ] {
+        let raw = format!(
+            "GET /api/v1/opt/x HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+        );
+        let out = raw_request(gw.addr, raw.as_bytes(), Duration::from_secs(3)).await;
+        let shown = auth
+            .replace(&forged, "<alg:none>")
+            .replace(&valid, "<valid>");
+        assert!(out.starts_with("HTTP/1.1 401"), "{shown:?}: {out}");
+        let lower = out.to_ascii_lowercase();
+        assert!(
+            lower.contains("www-authenticate: bearer error=\"invalid_token\""),
+            "{shown:?}: {out}"
+        );
+        let (_, body) = status_and_body(&out);
+        assert!(serde_json::from_str::<Value>(body).is_ok(), "{out}");
+    }
+
+    // Another scheme passes unchanged, without identity.
+    let r = client()
+        .get(gw.url("/api/v1/opt/x"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["authorization"][0], "Basic abc");
+    assert!(v["headers"].get("x-user-id").is_none(), "{v}");
+
+    // The exact form still works.
+    let r = client()
+        .get(gw.url("/api/v1/opt/x"))
+        .header("authorization", format!("Bearer {valid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-user-id"][0], "u-1");
 }
