@@ -42,6 +42,11 @@ pub struct Server {
     pub max_body: Option<u64>,
     /// TLS for the public listener, when set.
     pub tls: Option<TlsFiles>,
+    /// Address ranges of the load balancers and proxies in front of the
+    /// gateway, whose `X-Forwarded-For` entries are believed when deciding
+    /// the client's address (`proxy::headers::client_ip`). Default empty:
+    /// the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// PEM files for the public listener's TLS.

@@ -27,6 +27,7 @@ pub struct RawServer {
     pub shutdown_grace: Option<S<String>>,
     pub max_body: Option<S<String>>,
     pub tls: Option<S<RawTls>>,
+    pub trusted_proxies: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

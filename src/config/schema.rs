@@ -15,6 +15,7 @@ const SERVER: &[&str] = &[
     "shutdown_grace",
     "max_body",
     "tls",
+    "trusted_proxies",
 ];
 const TLS: &[&str] = &["cert", "key"];
 const ADMIN: &[&str] = &["listen"];

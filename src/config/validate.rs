@@ -302,6 +302,23 @@ impl Validator<'_> {
             .collect()
     }
 
+    /// `trusted_proxies`: every entry a CIDR (`"10.0.0.0/8"`,
+    /// `"fd00::/8"`) or a single address (taken as /32 or /128).
+    fn cidrs(&mut self, list: &[Spanned<String>]) -> Option<Vec<ipnet::IpNet>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (text, span) in self.string_list(list) {
+            match parse_cidr(&text) {
+                Ok(net) => out.push(net),
+                Err(m) => {
+                    self.err(span, format!("trusted_proxies: {m}"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     // ---- sections ------------------------------------------------------
 
     fn server(&mut self, raw: Option<RawServer>) -> Option<Server> {
@@ -312,6 +329,7 @@ impl Validator<'_> {
             shutdown_grace,
             max_body,
             tls,
+            trusted_proxies,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -319,6 +337,7 @@ impl Validator<'_> {
             shutdown_grace: None,
             max_body: None,
             tls: None,
+            trusted_proxies: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -365,7 +384,12 @@ impl Validator<'_> {
                 }
             }
         };
+        let trusted_proxies = match trusted_proxies {
+            None => Some(Vec::new()),
+            Some(list) => self.cidrs(list.get_ref()),
+        };
         Some(Server {
+            trusted_proxies: trusted_proxies?,
             listen: listen?,
             connect_timeout: connect_timeout?,
             request_timeout: request_timeout?,
@@ -1253,6 +1277,26 @@ pub fn parse_upstream(text: &str) -> Result<Upstream, String> {
         authority,
         base_path,
     })
+}
+
+/// A `trusted_proxies` entry: a CIDR or a bare address; host bits set
+/// below the prefix (`10.0.0.1/8`) are refused, since they suggest a typo.
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let t = text.trim();
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let net: ipnet::IpNet = t.parse().map_err(|_| {
+        format!("{text:?} is not a CIDR; expected an address and a prefix length, e.g. \"10.0.0.0/8\" or \"fd00::/8\", or a single address")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has bits set after its /{} prefix; write {:?}",
+            net.prefix_len(),
+            net.trunc().to_string()
+        ));
+    }
+    Ok(net)
 }
 
 /// Parses a claim path: `a.b.c`, or a JSON Pointer starting with `/`.

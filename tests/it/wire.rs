@@ -166,3 +166,150 @@ async fn malformed_bearer_credentials_are_401_on_optional_routes() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["headers"]["x-user-id"][0], "u-1");
 }
+
+#[tokio::test]
+async fn http11_without_host_or_with_two_is_400() {
+    let (up, reached) = counting_upstream().await;
+    let gw = Gateway::start(&config(&route(
+        "svc",
+        "/api/v1/svc",
+        &format!("http://{up}"),
+        "auth = \"none\"",
+    )))
+    .await;
+    for raw in [
+        "GET /api/v1/svc/x HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /api/v1/svc/x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+        "GET /api/v1/svc/x HTTP/1.0\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+    ] {
+        let out = raw_request(gw.addr, raw.as_bytes(), Duration::from_secs(3)).await;
+        let (status, body) = status_and_body(&out);
+        assert!(status.contains(" 400"), "{raw:?}: {out}");
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{out}"));
+        assert!(v["detail"].as_str().unwrap_or("").contains("Host"), "{out}");
+    }
+    assert_eq!(reached.load(Ordering::SeqCst), 0);
+    // HTTP/1.0 may lack Host.
+    let out = raw_request(
+        gw.addr,
+        b"GET /api/v1/svc/x HTTP/1.0\r\n\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.0 200"), "{out}");
+    assert_eq!(reached.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn headers_that_steer_an_upstream_are_stripped_on_every_route() {
+    let up = echo_upstream().await;
+    let gw = Gateway::start(&config(&route(
+        "svc",
+        "/api/v1/svc",
+        &format!("http://{up}"),
+        "auth = \"none\"",
+    )))
+    .await;
+    let r = client()
+        .get(gw.url("/api/v1/svc/x"))
+        .header("forwarded", "for=203.0.113.1;proto=https")
+        .header("x-real-ip", "203.0.113.2")
+        .header("x-http-method-override", "DELETE")
+        .header("x-original-url", "/api/v1/admin")
+        .header("x-rewrite-url", "/api/v1/admin")
+        .header("x-forwarded-for", "203.0.113.3")
+        .header("x-kept", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    for gone in [
+        "forwarded",
+        "x-real-ip",
+        "x-http-method-override",
+        "x-original-url",
+        "x-rewrite-url",
+    ] {
+        assert!(v["headers"].get(gone).is_none(), "{gone} reached: {v}");
+    }
+    assert_eq!(v["headers"]["x-kept"][0], "1");
+    assert_eq!(v["headers"]["x-forwarded-for"][0], "203.0.113.3, 127.0.0.1");
+}
+
+#[tokio::test]
+async fn client_ip_is_the_rightmost_untrusted_forwarded_for_entry() {
+    let up = echo_upstream().await;
+    let routes = route(
+        "svc",
+        "/api/v1/svc",
+        &format!("http://{up}"),
+        "auth = \"none\"",
+    );
+    let xff = "198.51.100.1, 203.0.113.9, 10.1.2.3";
+
+    // No trusted proxies: the peer is the client, whatever XFF says.
+    let gw = Gateway::start(&config(&routes)).await;
+    let r = client()
+        .get(gw.url("/api/v1/svc/x"))
+        .header("x-forwarded-for", xff)
+        .header("x-request-id", "untrusted-peer")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["headers"]["x-forwarded-for"][0],
+        format!("{xff}, 127.0.0.1")
+    );
+    let line = gw
+        .wait_log(Duration::from_secs(3), |l| {
+            l["request_id"] == "untrusted-peer"
+        })
+        .await
+        .expect("request logged");
+    assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
+    drop(gw);
+
+    // The peer (127.0.0.1) and 10/8 trusted: the rightmost entry outside them.
+    let cfg = config(&routes).replace(
+        "[server]\n",
+        "[server]\ntrusted_proxies = [\"127.0.0.0/8\", \"10.0.0.0/8\", \"::1/128\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let r = client()
+        .get(gw.url("/api/v1/svc/x"))
+        .header("x-forwarded-for", xff)
+        .header("x-request-id", "trusted-peer")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    // X-Forwarded-For keeps appending the peer.
+    assert_eq!(
+        v["headers"]["x-forwarded-for"][0],
+        format!("{xff}, 127.0.0.1")
+    );
+    let line = gw
+        .wait_log(Duration::from_secs(3), |l| {
+            l["request_id"] == "trusted-peer"
+        })
+        .await
+        .expect("request logged");
+    assert_eq!(line["client_ip"], "203.0.113.9", "{line}");
+
+    // Trusted peer, no X-Forwarded-For: the peer.
+    client()
+        .get(gw.url("/api/v1/svc/x"))
+        .header("x-request-id", "trusted-no-xff")
+        .send()
+        .await
+        .unwrap();
+    let line = gw
+        .wait_log(Duration::from_secs(3), |l| {
+            l["request_id"] == "trusted-no-xff"
+        })
+        .await
+        .expect("request logged");
+    assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
+}
