@@ -313,3 +313,109 @@ async fn client_ip_is_the_rightmost_untrusted_forwarded_for_entry() {
         .expect("request logged");
     assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
 }
+
+/// A gateway started with `--log-format pretty`, whose stdout lines are
+/// collected; the harness's `Gateway` reads JSON lines only.
+struct PrettyGateway {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for PrettyGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_pretty(toml: &str) -> PrettyGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, toml).unwrap();
+    let mut child = Command::new(bin())
+        .args(["--log-format", "pretty", "serve", "--config"])
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env("GATEWAY_LOG_LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let addr = loop {
+        let found = lines.lock().unwrap().iter().find_map(|l| {
+            let rest = l.split_once("nyro-gw serving")?.1;
+            let listen = rest.split_once("listen=")?.1;
+            let listen = listen.split_whitespace().next()?.trim_matches('"');
+            listen.parse().ok()
+        });
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no serving line: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    PrettyGateway {
+        child,
+        addr,
+        lines,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn pretty_log_escapes_non_ascii_and_control_characters() {
+    let up = echo_upstream().await;
+    let gw = start_pretty(&config(&route(
+        "svc",
+        "/api/v1/svc",
+        &format!("http://{up}"),
+        "auth = \"required\"",
+    )))
+    .await;
+    // A real signed token whose subject holds a non-ASCII letter and a
+    // terminal escape sequence.
+    let t = token(user_claims("j\u{f6}hn\u{1b}[31m", "c-\u{2713}"));
+    let r = client()
+        .get(format!("http://{}/api/v1/svc/x", gw.addr))
+        .header("authorization", format!("Bearer {t}"))
+        .header("x-request-id", "pretty-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let line = loop {
+        let found = gw
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("pretty-1"))
+            .cloned();
+        if let Some(l) = found {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "{:?}", gw.lines.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(line.is_ascii(), "{line}");
+    assert!(!line.contains('\u{1b}'), "{line:?}");
+    assert!(line.contains(r"j\u00f6hn\u001b[31m"), "{line}");
+    assert!(line.contains(r"c-\u2713"), "{line}");
+}
