@@ -89,6 +89,7 @@ pub fn describe(c: &Config) -> Value {
             "shutdown_grace": crate::config::values::format_duration(c.server.shutdown_grace),
             "max_body": c.server.max_body,
             "tls": c.server.tls.as_ref().map(|t| json!({"cert": t.cert, "key": t.key})),
+            "trusted_proxies": c.server.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         },
         "auth": {
             "audience": c.auth.audience,

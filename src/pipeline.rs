@@ -2,8 +2,8 @@
 //!
 //! 1. routing: longest whole-segment prefix, looked up first so that every
 //!    refusal carries the route's CORS headers
-//! 2. hygiene: paths an upstream could read otherwise, ambiguous framing
-//!    (400); then no route (404)
+//! 2. hygiene: paths an upstream could read otherwise, ambiguous framing,
+//!    a missing or repeated `Host` (400); then no route (404)
 //! 3. method: the route's `methods`; for a preflight, the requested one (405)
 //! 4. preflight: answered here, before auth, so it is never a 401 (200/400)
 //! 5. identity: repeated `Authorization` refused (400), every injected
@@ -16,7 +16,7 @@
 //! Errors in any phase become a response in one place (`error::GatewayError`)
 //! and still get phase 7 and 8, so a page can read a 401's detail.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,6 +71,10 @@ struct Ctx<'a> {
     preflight: bool,
     user_id: Option<String>,
     company_id: Option<String>,
+    /// The client's address as decided by `headers::client_ip` from the
+    /// peer, `X-Forwarded-For` and `[server] trusted_proxies`: the one
+    /// address logs, metrics and per-IP rules use.
+    client_ip: IpAddr,
 }
 
 /// Serves one request on the public listener.
@@ -93,6 +97,11 @@ pub async fn handle(
     }
 
     let rt = shared.runtime.load_full();
+    let client_ip = headers::client_ip(
+        conn.peer.ip(),
+        req.headers(),
+        &rt.config.server.trusted_proxies,
+    );
     let mut ctx = Ctx {
         rt: &rt,
         route: None,
@@ -100,6 +109,7 @@ pub async fn handle(
         preflight: false,
         user_id: None,
         company_id: None,
+        client_ip,
     };
     let result = process(req, conn, ambiguous, &request_id, &mut ctx).await;
     let (mut resp, error) = match result {
@@ -132,18 +142,19 @@ pub async fn handle(
     let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
     let user_id = ctx.user_id.as_deref().unwrap_or("");
     let company_id = ctx.company_id.as_deref().unwrap_or("");
+    let client_ip = ctx.client_ip;
     match error {
         Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
             request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, blame = blame.as_str(), error = %cause, "request failed"
+            user_id, company_id, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
         ),
         Some((_, blame, cause)) => tracing::info!(
             request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, blame = blame.as_str(), error = %cause, "request refused"
+            user_id, company_id, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
         ),
         None => tracing::info!(
             request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, "request"
+            user_id, company_id, client_ip = %client_ip, "request"
         ),
     }
     resp
@@ -224,6 +235,9 @@ async fn process(
     // Transfer-Encoding outright (the h2 layer refuses it).
     if ambiguous_framing {
         return Err(GatewayError::AmbiguousFraming);
+    }
+    if let Some(why) = host_problem(req.version(), req.headers()) {
+        return Err(GatewayError::BadRequest(why));
     }
     let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
     ctx.route = Some(route);
@@ -348,7 +362,9 @@ async fn authenticate(
     }
     let token = auth::bearer_token(req.headers()).map_err(|e| match e {
         auth::BearerError::Repeated => GatewayError::RepeatedAuthorization,
-        auth::BearerError::NotAscii => GatewayError::InvalidToken(e.to_string()),
+        auth::BearerError::NotAscii | auth::BearerError::Malformed => {
+            GatewayError::InvalidToken(e.to_string())
+        }
     })?;
     let Some(token) = token else {
         return match route.auth {
@@ -370,6 +386,19 @@ async fn authenticate(
         .auth
         .injected_headers(&identity, &route.inject)
         .map_err(|e| GatewayError::Forbidden(e.to_string()))
+}
+
+/// Why the request's `Host` is refused, if it is (RFC 9112 §3.2: a server
+/// MUST answer 400 to an HTTP/1.1 request with no `Host` or more than one).
+/// HTTP/1.0 may lack it; HTTP/2 carries `:authority` instead, and a
+/// repeated `Host` is refused on every version.
+fn host_problem(version: Version, headers: &http::HeaderMap) -> Option<&'static str> {
+    let mut hosts = headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Some("Repeated Host header."),
+        (None, _) if version == Version::HTTP_11 => Some("Missing Host header."),
+        _ => None,
+    }
 }
 
 fn content_length(req: &Request<Incoming>) -> Option<u64> {

@@ -53,7 +53,14 @@ pub fn segment_prefix(path: &str, prefix: &str) -> bool {
 ///   frameworks, Starlette included);
 /// - a percent-encoded unreserved character (`%61` for `a`; RFC 3986
 ///   §6.2.2.2: such an encoding means the same as the character, so an
-///   upstream decodes it, while the router compares bytes).
+///   upstream decodes it, while the router compares bytes);
+/// - a literal `\` (a separator to WHATWG URL parsers, Node's among them,
+///   and to IIS: `/x/..\ingest` becomes `/ingest`);
+/// - a NUL, raw or `%00` (C-based servers end the path there);
+/// - any `;` (a matrix parameter, RFC 3986 §3.3: Tomcat and Spring strip
+///   it, so `/x/..;/ingest` is `/ingest` to them, while most other servers
+///   keep it; Nyro's services use none). An encoded `%3B` is data and
+///   passes.
 ///
 /// One pass over the bytes; the usual path has no `%` and no `//`.
 pub fn path_problem(path: &str) -> Option<&'static str> {
@@ -64,6 +71,9 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
             b'/' if b.get(i + 1) == Some(&b'/') => {
                 return Some("Path contains an empty segment (//).");
             }
+            b'\\' => return Some("Path contains a backslash."),
+            b';' => return Some("Path contains a semicolon (matrix parameter)."),
+            0 => return Some("Path contains a NUL byte."),
             b'%' => {
                 let decoded = b
                     .get(i + 1..i + 3)
@@ -71,6 +81,7 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match decoded {
                     Some(b'/' | b'\\') => return Some("Path contains an encoded slash."),
+                    Some(0) => return Some("Path contains an encoded NUL byte (%00)."),
                     Some(b'.') => {} // a dot segment only when alone; see below
                     Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'~') => {
                         return Some(
@@ -168,6 +179,13 @@ mod tests {
             ("/api/v1/%69ngest/x", "needs no encoding"),
             ("/api/v1/ingest/%7E", "needs no encoding"),
             ("/a/%2D%5F%30", "needs no encoding"),
+            ("/api/v1/x/..\\ingest/a", "backslash"),
+            ("/a\\b", "backslash"),
+            ("/a/b%00", "NUL"),
+            ("/a/b\0c", "NUL"),
+            ("/a/b;c", "semicolon"),
+            ("/a/..;/b", "semicolon"),
+            ("/a;/b", "semicolon"),
         ] {
             let got = path_problem(bad).unwrap_or_else(|| panic!("{bad} passed"));
             assert!(got.contains(why), "{bad}: {got}");
@@ -175,7 +193,8 @@ mod tests {
         for ok in [
             "/",
             "/api/v1/ingest/",
-            "/api/v1/ingest/a%20b/%E2%9C%93/c;d",
+            "/api/v1/ingest/a%20b/%E2%9C%93/c",
+            "/a/b%3Bc",
             "/a/%2e%2e%2e",
             "/a/100%25",
             "/a/%",

@@ -2,8 +2,10 @@
 //!
 //! Logs: one JSON object per line on stdout (or pretty text for people),
 //! level from `GATEWAY_LOG_LEVEL`, else `RUST_LOG`, else `info`. Request
-//! lines carry request id, method, path, route, status, duration, user id
-//! and company id; never a token, cookie or secret.
+//! lines carry request id, method, path, route, status, duration, user id,
+//! company id and client ip; never a token, cookie or secret. The pretty
+//! format escapes what is not printable ASCII, as the JSON format's
+//! string escapes would.
 //!
 //! Metrics: lock-free counters per route, rendered as Prometheus text on the
 //! admin listener.
@@ -39,6 +41,7 @@ pub fn init_logging(format: LogFormat) {
             .with_current_span(false)
             .try_init(),
         LogFormat::Pretty => builder
+            .fmt_fields(EscapedFields)
             .with_target(false)
             .with_ansi(std::io::stdout().is_terminal())
             .try_init(),
@@ -49,6 +52,98 @@ pub fn init_logging(format: LogFormat) {
             value = %value,
             "log level not understood; logging at info. Use a level (error, warn, info, debug, trace) or directives such as \"info,nyro_gw=debug\""
         );
+    }
+}
+
+/// Field formatting for `--log-format pretty`: `name=value` pairs after the
+/// message, like tracing's default, but every character outside printable
+/// ASCII escaped as a JSON string escapes it (`\u00f6`, `\u001b`, `\n`),
+/// and string values quoted with `"` and `\` escaped. A path, a header or
+/// a claim that reaches a field can then neither forge a log line nor
+/// send a terminal escape sequence, and the line stays one line of ASCII.
+struct EscapedFields;
+
+impl<'w> tracing_subscriber::fmt::FormatFields<'w> for EscapedFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: tracing_subscriber::fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut v = EscapingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut v);
+        v.result
+    }
+}
+
+struct EscapingVisitor<'w> {
+    writer: tracing_subscriber::fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl EscapingVisitor<'_> {
+    fn field(&mut self, field: &tracing::field::Field, value: &str, quoted: bool) {
+        if self.result.is_err() {
+            return;
+        }
+        let mut out = String::with_capacity(value.len() + field.name().len() + 4);
+        if !self.first {
+            out.push(' ');
+        }
+        self.first = false;
+        let is_message = field.name() == "message";
+        if !is_message {
+            out.push_str(field.name());
+            out.push('=');
+        }
+        let quoted = quoted && !is_message;
+        if quoted {
+            out.push('"');
+        }
+        escape_json_ascii(&mut out, value, quoted);
+        if quoted {
+            out.push('"');
+        }
+        self.result = self.writer.write_str(&out);
+    }
+}
+
+impl tracing::field::Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.field(field, value, true);
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.field(field, &text, false);
+    }
+}
+
+/// Appends `s` with every character outside printable ASCII escaped as in
+/// a JSON string (RFC 8259 §7: `\n`, `\r`, `\t`, else `\uXXXX`, UTF-16
+/// surrogate pairs above U+FFFF); with `quoted`, `"` and `\` too.
+fn escape_json_ascii(out: &mut String, s: &str, quoted: bool) {
+    for c in s.chars() {
+        match c {
+            '"' | '\\' if quoted => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{u:04x}");
+                }
+            }
+        }
     }
 }
 
@@ -209,6 +304,24 @@ mod tests {
         }
         for bad in ["bogus", "verbose", "info,loud", "nyro_gw=[", "info=x=y"] {
             assert!(parse_filter(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pretty_fields_escape_like_json_strings() {
+        for (input, quoted, want) in [
+            ("plain /a/b", true, "plain /a/b"),
+            ("j\u{f6}hn", true, "j\\u00f6hn"),
+            ("\u{1b}[31m", true, "\\u001b[31m"),
+            ("a\nb\rc\td\0", true, "a\\nb\\rc\\td\\u0000"),
+            ("q\"b\\", true, "q\\\"b\\\\"),
+            ("q\"b\\", false, "q\"b\\"),
+            ("\u{1f600}", false, "\\ud83d\\ude00"),
+            ("\u{7f}", false, "\\u007f"),
+        ] {
+            let mut out = String::new();
+            escape_json_ascii(&mut out, input, quoted);
+            assert_eq!(out, want, "{input:?}");
         }
     }
 

@@ -4,22 +4,34 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-/// Why the `Authorization` header cannot be used; every variant maps to
-/// 400 with `WWW-Authenticate: Bearer error="invalid_request"`.
+/// Why the `Authorization` header cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BearerError {
-    /// The header appears more than once: which one counts is ambiguous.
+    /// The header appears more than once: which one counts is ambiguous
+    /// (400, `WWW-Authenticate: Bearer error="invalid_request"`).
     #[error("the Authorization header is repeated")]
     Repeated,
-    /// A Bearer credential that is not visible ASCII.
+    /// A Bearer credential that is not visible ASCII (401 invalid_token).
     #[error("the bearer token holds characters outside visible ASCII")]
     NotAscii,
+    /// A value that starts with `Bearer` (any case) but is not exactly
+    /// `Bearer <token>`: a tab or two spaces after the scheme, no token,
+    /// anything after it (401 invalid_token, RFC 6750 §3.1). Refused rather
+    /// than passed on as "not a bearer token", since an upstream that
+    /// parses more leniently would read a credential nobody verified.
+    #[error("the Authorization header is not of the form \"Bearer <token>\"")]
+    Malformed,
 }
 
-/// Extracts the bearer token. `Ok(None)` when there is no `Authorization`
-/// header or its scheme is not `Bearer`; `Err(Repeated)` when the header
-/// appears more than once. Surrounding spaces are trimmed; an empty token
-/// is returned as `""` (and then refused as malformed by verification).
+/// Extracts the bearer token (RFC 6750 §2.1:
+/// `credentials = "Bearer" 1*SP b64token`, where this gateway accepts
+/// exactly one space, as every client sends it).
+///
+/// `Ok(None)` when there is no `Authorization` header or it does not
+/// start with `Bearer` (another scheme, e.g. `Basic …`); `Err(Repeated)`
+/// when the header appears more than once; `Err(Malformed)` when it starts
+/// with `Bearer` in any case but is not `Bearer`, one space, and a
+/// `b64token` (`[A-Za-z0-9-._~+/]+=*`).
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
     let mut all = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = all.next() else {
@@ -29,12 +41,35 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
         return Err(BearerError::Repeated);
     }
     let bytes = value.as_bytes();
-    let scheme_len = bytes.iter().position(|b| *b == b' ').unwrap_or(bytes.len());
-    if !bytes[..scheme_len].eq_ignore_ascii_case(b"bearer") {
+    if !bytes
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer"))
+    {
         return Ok(None);
     }
-    let text = value.to_str().map_err(|_| BearerError::NotAscii)?;
-    Ok(Some(text[scheme_len..].trim_matches(' ')))
+    let Some(token) = bytes[6..].strip_prefix(b" ") else {
+        return Err(BearerError::Malformed);
+    };
+    if !token.is_ascii() {
+        return Err(BearerError::NotAscii);
+    }
+    if !is_b64token(token) {
+        return Err(BearerError::Malformed);
+    }
+    // Checked ASCII above, so this cannot fail.
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| BearerError::NotAscii)
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+/// (RFC 6750 §2.1).
+fn is_b64token(t: &[u8]) -> bool {
+    let body = t.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    body > 0
+        && t[..body]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
 }
 
 #[cfg(test)]
@@ -58,9 +93,19 @@ mod tests {
             (&[b"Basic dXNlcjpwYXNz"], Ok(None)),
             (&[b"Bearer abc.def.ghi"], Ok(Some("abc.def.ghi"))),
             (&[b"bearer abc.def.ghi"], Ok(Some("abc.def.ghi"))),
-            (&[b"BEARER   abc "], Ok(Some("abc"))),
-            (&[b"Bearer"], Ok(Some(""))),
-            (&[b"Bearerabc"], Ok(None)),
+            (&[b"BEARER abc=="], Ok(Some("abc=="))),
+            (&[b"Bearer a-b_c~d+e/f.g"], Ok(Some("a-b_c~d+e/f.g"))),
+            (&[b"BEARER   abc "], Err(BearerError::Malformed)),
+            (&[b"bearer  abc"], Err(BearerError::Malformed)),
+            (&[b"Bearer\tabc"], Err(BearerError::Malformed)),
+            (&[b"Bearer"], Err(BearerError::Malformed)),
+            (&[b"Bearer "], Err(BearerError::Malformed)),
+            (&[b"Bearer ="], Err(BearerError::Malformed)),
+            (&[b"Bearerabc"], Err(BearerError::Malformed)),
+            (&[b"Bearer abc def"], Err(BearerError::Malformed)),
+            (&[b"Bearer a=b"], Err(BearerError::Malformed)),
+            (&[b"Bear abc"], Ok(None)),
+            (&[b"Basic"], Ok(None)),
             (&[b"Bearer caf\xc3\xa9"], Err(BearerError::NotAscii)),
             (&[b"Bearer a", b"Bearer b"], Err(BearerError::Repeated)),
             (&[b"Basic x", b"Bearer b"], Err(BearerError::Repeated)),

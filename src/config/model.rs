@@ -54,6 +54,11 @@ pub struct Server {
     /// request finding it reached waits up to `connect_timeout`, then gets
     /// 503. Default 1024.
     pub max_upstream_connections: usize,
+    /// Address ranges of the load balancers and proxies in front of the
+    /// gateway, whose `X-Forwarded-For` entries are believed when deciding
+    /// the client's address (`proxy::headers::client_ip`). Default empty:
+    /// the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// PEM files for the public listener's TLS.

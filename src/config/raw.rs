@@ -30,6 +30,7 @@ pub struct RawServer {
     pub header_read_timeout: Option<S<String>>,
     pub max_connections: Option<S<i64>>,
     pub max_upstream_connections: Option<S<i64>>,
+    pub trusted_proxies: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

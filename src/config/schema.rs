@@ -18,6 +18,7 @@ const SERVER: &[&str] = &[
     "header_read_timeout",
     "max_connections",
     "max_upstream_connections",
+    "trusted_proxies",
 ];
 const TLS: &[&str] = &["cert", "key"];
 const ADMIN: &[&str] = &["listen"];

@@ -1401,3 +1401,133 @@ fn connection_limits_must_be_at_least_one() {
         ],
     );
 }
+
+// ---- trusted proxies and auth under a weaker parent ----------------------------
+
+#[test]
+fn trusted_proxies_default_to_none_and_take_cidrs_and_addresses() {
+    assert!(valid("").server.trusted_proxies.is_empty());
+    let cfg = valid(
+        r#"[server]
+trusted_proxies = ["10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1"]
+"#,
+    );
+    let got: Vec<String> = cfg
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(got, ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8", "::1/128"]);
+}
+
+#[test]
+fn a_bad_trusted_proxy_is_an_error_at_its_entry_with_a_fix() {
+    check(
+        r#"[server]
+trusted_proxies = [
+  "10.0.0.0/8",
+  "10.0.0.1/8",
+  "10.0.0.0/33",
+  "fd00::/200",
+  "localhost",
+]
+"#,
+        &[
+            (
+                E,
+                4,
+                3,
+                "bits set after its /8 prefix; write \"10.0.0.0/8\"",
+            ),
+            (E, 5, 3, "\"10.0.0.0/33\" is not a CIDR; expected"),
+            (E, 6, 3, "\"fd00::/200\" is not a CIDR"),
+            (E, 7, 3, "\"localhost\" is not a CIDR"),
+        ],
+    );
+    check(
+        "[server]\ntrusted_proxies = \"10.0.0.0/8\"\n",
+        &[(E, 2, 19, "invalid type")],
+    );
+}
+
+#[test]
+fn a_weaker_parent_route_on_the_same_upstream_is_a_warning_at_the_child() {
+    let report = check(
+        r#"[auth]
+secret = "${GATEWAY_JWT_SECRET}"
+[[routes]]
+name = "x"
+prefix = "/api/v1/x"
+upstream = "http://svc:80"
+auth = "none"
+[[routes]]
+name = "ingest"
+prefix = "/api/v1/x/ingest"
+upstream = "http://SVC:80/base"
+[[routes]]
+name = "public"
+prefix = "/api/v1/x/public"
+upstream = "http://svc:80"
+auth = "none"
+[[routes]]
+name = "elsewhere"
+prefix = "/api/v1/x/other"
+upstream = "http://other:80"
+[[routes]]
+name = "opt"
+prefix = "/api/v1/x/opt"
+upstream = "http://svc:80"
+auth = "optional"
+[[routes]]
+name = "deep"
+prefix = "/api/v1/x/opt/me"
+upstream = "http://svc:80"
+"#,
+        &[
+            (
+                W,
+                10,
+                10,
+                "route \"ingest\" (auth = \"required\") is under route \"x\" (/api/v1/x, auth = \"none\") on the same upstream",
+            ),
+            (
+                W,
+                23,
+                10,
+                "route \"opt\" (auth = \"optional\") is under route \"x\"",
+            ),
+            // The nearest weaker parent is named.
+            (
+                W,
+                28,
+                10,
+                "route \"deep\" (auth = \"required\") is under route \"opt\" (/api/v1/x/opt, auth = \"optional\")",
+            ),
+        ],
+    );
+    assert!(!report.has_errors());
+    // Same auth, or another upstream, or not a whole-segment parent: quiet.
+    valid(
+        r#"[auth]
+secret = "${GATEWAY_JWT_SECRET}"
+[[routes]]
+name = "x"
+prefix = "/api/v1/x"
+upstream = "http://svc:80"
+[[routes]]
+name = "ingest"
+prefix = "/api/v1/x/ingest"
+upstream = "http://svc:80"
+[[routes]]
+name = "xy"
+prefix = "/api/v1/xy"
+upstream = "http://svc:80"
+auth = "none"
+[[routes]]
+name = "xy-ingest"
+prefix = "/api/v1/xyz/ingest"
+upstream = "http://svc:80"
+"#,
+    );
+}

@@ -88,6 +88,7 @@ pub(super) fn validate(
         opts,
         names: HashSet::new(),
         prefixes: HashSet::new(),
+        auth_facts: Vec::new(),
     };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
@@ -107,6 +108,19 @@ struct Validator<'a> {
     names: HashSet<String>,
     /// Route prefixes seen so far (must be unique).
     prefixes: HashSet<String>,
+    /// What `weaker_parent_warnings` compares, for each route whose name,
+    /// prefix, upstream and auth are valid.
+    auth_facts: Vec<AuthFact>,
+}
+
+/// A route's auth, where it matches and where it sends requests.
+struct AuthFact {
+    name: String,
+    prefix: String,
+    prefix_span: Range<usize>,
+    auth: AuthMode,
+    /// Scheme and authority of the upstream: the server that reads the path.
+    server: (bool, String),
 }
 
 impl Validator<'_> {
@@ -150,6 +164,7 @@ impl Validator<'_> {
             );
         }
         let admin = admin.map(|(a, _)| a);
+        self.weaker_parent_warnings();
         let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
         let mut injected_headers: Vec<HeaderName> = routes
             .iter()
@@ -304,6 +319,23 @@ impl Validator<'_> {
             .collect()
     }
 
+    /// `trusted_proxies`: every entry a CIDR (`"10.0.0.0/8"`,
+    /// `"fd00::/8"`) or a single address (taken as /32 or /128).
+    fn cidrs(&mut self, list: &[Spanned<String>]) -> Option<Vec<ipnet::IpNet>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (text, span) in self.string_list(list) {
+            match parse_cidr(&text) {
+                Ok(net) => out.push(net),
+                Err(m) => {
+                    self.err(span, format!("trusted_proxies: {m}"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     // ---- sections ------------------------------------------------------
 
     fn server(&mut self, raw: Option<RawServer>) -> Option<Server> {
@@ -317,6 +349,7 @@ impl Validator<'_> {
             header_read_timeout,
             max_connections,
             max_upstream_connections,
+            trusted_proxies,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -327,6 +360,7 @@ impl Validator<'_> {
             header_read_timeout: None,
             max_connections: None,
             max_upstream_connections: None,
+            trusted_proxies: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -381,7 +415,12 @@ impl Validator<'_> {
         let max_connections = self.count(max_connections, 10_000, "max_connections");
         let max_upstream_connections =
             self.count(max_upstream_connections, 1024, "max_upstream_connections");
+        let trusted_proxies = match trusted_proxies {
+            None => Some(Vec::new()),
+            Some(list) => self.cidrs(list.get_ref()),
+        };
         Some(Server {
+            trusted_proxies: trusted_proxies?,
             listen: listen?,
             connect_timeout: connect_timeout?,
             request_timeout: request_timeout?,
@@ -995,6 +1034,17 @@ impl Validator<'_> {
             }
         };
 
+        if let (Some((n, _)), Some((p, psp)), Some(Some(up)), Some(a)) =
+            (&name, &prefix, &upstream, auth_mode)
+        {
+            self.auth_facts.push(AuthFact {
+                name: n.clone(),
+                prefix: p.clone(),
+                prefix_span: psp.clone(),
+                auth: a,
+                server: (up.https, up.authority.as_str().to_ascii_lowercase()),
+            });
+        }
         ok &= name.is_some() && prefix.is_some() && upstream.is_some() && auth_mode.is_some();
         if !ok {
             return None;
@@ -1012,6 +1062,56 @@ impl Validator<'_> {
             ca_file: ca_file?,
             inject: inject?,
         })
+    }
+
+    /// Warns, at the child's prefix, when a route with weaker auth is the
+    /// parent prefix of a stronger one on the same upstream server. The
+    /// router matches the path as sent, the upstream as it parses it; where
+    /// the two differ (`/x/..\ingest` to a WHATWG URL parser, `/x/..;/ingest`
+    /// to Tomcat: refused by `routing::path_problem`, but parsers disagree
+    /// in more ways) a request the weaker route let through reaches the
+    /// stronger route's handler. Names the nearest such parent.
+    fn weaker_parent_warnings(&mut self) {
+        let strength = |a: AuthMode| match a {
+            AuthMode::None => 0,
+            AuthMode::Optional => 1,
+            AuthMode::Required => 2,
+        };
+        let mut found = Vec::new();
+        for child in &self.auth_facts {
+            let parent = self
+                .auth_facts
+                .iter()
+                .filter(|p| {
+                    p.prefix != child.prefix
+                        && p.server == child.server
+                        && strength(p.auth) < strength(child.auth)
+                        && crate::routing::segment_prefix(&child.prefix, &p.prefix)
+                })
+                .max_by_key(|p| p.prefix.len());
+            if let Some(p) = parent {
+                found.push((
+                    child.prefix_span.clone(),
+                    format!(
+                        "route {:?} (auth = \"{}\") is under route {:?} ({}, auth = \"{}\") on the same upstream: a path the router gives to {:?} but the upstream reads as {}/... would skip {:?}'s auth; give {:?} auth = \"{}\" too, or give {:?} its own upstream",
+                        child.name,
+                        child.auth.as_str(),
+                        p.name,
+                        p.prefix,
+                        p.auth.as_str(),
+                        p.name,
+                        child.prefix,
+                        child.name,
+                        p.name,
+                        child.auth.as_str(),
+                        child.name,
+                    ),
+                ));
+            }
+        }
+        for (span, msg) in found {
+            self.warn(span, msg);
+        }
     }
 
     fn injections(
@@ -1246,6 +1346,26 @@ fn redact_userinfo(text: &str) -> String {
         Some(at) => format!("{}***{}", &text[..start], &rest[at..]),
         None => text.to_owned(),
     }
+}
+
+/// A `trusted_proxies` entry: a CIDR or a bare address; host bits set
+/// below the prefix (`10.0.0.1/8`) are refused, since they suggest a typo.
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let t = text.trim();
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let net: ipnet::IpNet = t.parse().map_err(|_| {
+        format!("{text:?} is not a CIDR; expected an address and a prefix length, e.g. \"10.0.0.0/8\" or \"fd00::/8\", or a single address")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has bits set after its /{} prefix; write {:?}",
+            net.prefix_len(),
+            net.trunc().to_string()
+        ));
+    }
+    Ok(net)
 }
 
 /// Parses a claim path: `a.b.c`, or a JSON Pointer starting with `/`.

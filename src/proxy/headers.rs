@@ -201,10 +201,90 @@ pub fn strip_forgeable(headers: &mut HeaderMap, injected: &[HeaderName]) {
     }
 }
 
-/// Removes framing and host headers the upstream client will set itself.
+/// Client headers that tell an upstream (or a framework in front of it)
+/// something only a proxy should: who the client is, or which method or
+/// path to act on instead of the one the gateway routed and authorized.
+/// `Forwarded` (RFC 7239) and `X-Real-IP` would let a client pick the
+/// address an upstream sees, since the gateway appends only to
+/// `X-Forwarded-For`; `X-HTTP-Method-Override` (and its siblings
+/// `X-HTTP-Method`, `X-Method-Override`) sidesteps a route's `methods` on
+/// upstreams that honour it; `X-Original-URL` and `X-Rewrite-URL` make
+/// IIS and Symfony serve another path than the one routed.
+static STEERING: [HeaderName; 7] = [
+    HeaderName::from_static("forwarded"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+];
+
+/// Removes framing and host headers the upstream client will set itself,
+/// and the client's steering headers (see `STEERING`), on every route.
 pub fn strip_for_upstream(headers: &mut HeaderMap) {
     headers.remove(HOST);
     headers.remove(TRANSFER_ENCODING);
+    for name in &STEERING {
+        headers.remove(name);
+    }
+}
+
+/// The client's address behind `trusted` proxies, from the peer and the
+/// de-facto `X-Forwarded-For` list (each proxy appends the address it
+/// received the request from; RFC 7239 §5.2 and §7.4 describe the same
+/// chain for `Forwarded`, which this gateway strips instead of reading).
+///
+/// Only the entries trusted proxies appended can be believed, and those
+/// are at the right end: so the answer is the peer when the peer is not
+/// trusted; else the rightmost `X-Forwarded-For` entry (all header lines
+/// in order, comma-separated) that is not in a trusted range; else,
+/// when every entry is trusted, the leftmost one. An entry that is not an
+/// address (`unknown`, a garbled value) ends the walk: what is left of it
+/// was not written by a trusted proxy, so the last trusted hop before it
+/// is the answer. `1.2.3.4:5678` and `[::1]:80` are read without their
+/// port; IPv4-mapped IPv6 addresses are compared in their IPv4 form.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer.to_canonical();
+    if !is_trusted(&client) {
+        return client;
+    }
+    let lines: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    for entry in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let Some(ip) = parse_node(entry) else {
+            return client;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(&client) {
+            return client;
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry as an address: `1.2.3.4`, `::1`,
+/// `1.2.3.4:5678`, `[::1]` or `[::1]:80`.
+fn parse_node(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = entry.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip());
+    }
+    entry
+        .strip_prefix('[')
+        .and_then(|e| e.strip_suffix(']'))
+        .and_then(|e| e.parse::<std::net::Ipv6Addr>().ok())
+        .map(IpAddr::V6)
 }
 
 /// `X-Process-Time` as the Python gateway sent it: seconds, as a decimal
@@ -305,6 +385,93 @@ mod tests {
         );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn client_ip_is_the_rightmost_untrusted_forwarded_for_entry() {
+        let nets = |list: &[&str]| -> Vec<ipnet::IpNet> {
+            list.iter().map(|n| n.parse().unwrap()).collect()
+        };
+        let lb = ["10.0.0.0/8", "127.0.0.0/8", "fd00::/8"];
+        // (peer, X-Forwarded-For lines, trusted, expected)
+        let cases: &[(&str, &[&str], &[&str], &str)] = &[
+            // Nothing trusted: the peer, whatever the header says.
+            ("127.0.0.1", &["203.0.113.9"], &[], "127.0.0.1"),
+            ("203.0.113.5", &["10.0.0.1"], &lb, "203.0.113.5"),
+            // Trusted peer, no header: the peer.
+            ("10.0.0.2", &[], &lb, "10.0.0.2"),
+            // The rightmost entry outside the trusted ranges; what a client
+            // wrote further left is ignored.
+            (
+                "10.0.0.2",
+                &["198.51.100.1, 203.0.113.9, 10.1.2.3"],
+                &lb,
+                "203.0.113.9",
+            ),
+            (
+                "10.0.0.2",
+                &["198.51.100.1", "203.0.113.9,10.1.2.3"],
+                &lb,
+                "203.0.113.9",
+            ),
+            ("10.0.0.2", &["203.0.113.9"], &lb, "203.0.113.9"),
+            // Every entry trusted: the leftmost.
+            ("10.0.0.2", &["10.9.9.9, 10.1.1.1"], &lb, "10.9.9.9"),
+            // Garbage ends the walk at the last trusted hop.
+            (
+                "10.0.0.2",
+                &["203.0.113.9, unknown, 10.1.1.1"],
+                &lb,
+                "10.1.1.1",
+            ),
+            ("10.0.0.2", &["nonsense"], &lb, "10.0.0.2"),
+            // Ports, brackets, IPv6, IPv4-mapped peers and entries.
+            (
+                "10.0.0.2",
+                &["203.0.113.9:4711, 10.1.1.1"],
+                &lb,
+                "203.0.113.9",
+            ),
+            ("10.0.0.2", &["[2001:db8::1]:443"], &lb, "2001:db8::1"),
+            ("10.0.0.2", &["[2001:db8::2]"], &lb, "2001:db8::2"),
+            ("fd00::1", &["2001:db8::3, fd12::1"], &lb, "2001:db8::3"),
+            (
+                "::ffff:10.0.0.2",
+                &["::ffff:203.0.113.9"],
+                &lb,
+                "203.0.113.9",
+            ),
+            // Empty entries are skipped.
+            ("10.0.0.2", &["203.0.113.9, , "], &lb, "203.0.113.9"),
+        ];
+        for (peer, lines, trusted, want) in cases {
+            let mut h = HeaderMap::new();
+            for l in *lines {
+                h.append(&X_FORWARDED_FOR, HeaderValue::from_str(l).unwrap());
+            }
+            let got = client_ip(peer.parse().unwrap(), &h, &nets(trusted));
+            assert_eq!(got.to_string(), *want, "{peer} {lines:?} {trusted:?}");
+        }
+    }
+
+    #[test]
+    fn steering_headers_are_stripped() {
+        let mut h = map(&[
+            ("forwarded", "for=1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-http-method-override", "DELETE"),
+            ("x-http-method", "DELETE"),
+            ("x-method-override", "DELETE"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("host", "gw"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-kept", "1"),
+        ]);
+        strip_for_upstream(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["x-forwarded-for", "x-kept"]);
     }
 
     #[test]

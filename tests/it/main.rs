@@ -13,3 +13,4 @@ mod reload;
 mod support;
 mod tls_admin;
 mod token_cli;
+mod wire;
