@@ -42,6 +42,9 @@ pub struct Server {
     pub max_body: Option<u64>,
     /// TLS for the public listener, when set.
     pub tls: Option<TlsFiles>,
+    /// An upgraded connection (WebSocket or another `upgrades` protocol)
+    /// is closed after this long without a byte either way. Default 5 min.
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// PEM files for the public listener's TLS.
@@ -203,6 +206,9 @@ pub struct Route {
     pub ca_file: Option<PathBuf>,
     /// Headers to inject from verified claims.
     pub inject: Vec<Injection>,
+    /// `Upgrade` protocols tunnelled besides `websocket` (always allowed):
+    /// ASCII-lower-cased, deduplicated, never `h2c`.
+    pub upgrades: Vec<String>,
 }
 
 /// A parsed upstream URL.

@@ -27,6 +27,7 @@ pub struct RawServer {
     pub shutdown_grace: Option<S<String>>,
     pub max_body: Option<S<String>>,
     pub tls: Option<S<RawTls>>,
+    pub tunnel_idle_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +89,7 @@ pub struct RawRoute {
     pub http2: Option<S<bool>>,
     pub ca_file: Option<S<String>>,
     pub inject: Option<S<BTreeMap<S<String>, S<RawInject>>>>,
+    pub upgrades: Option<S<Vec<S<String>>>>,
 }
 
 /// `"X-User-ID" = "sub"` or `"X-Company-ID" = { claim = "...", required = true }`.

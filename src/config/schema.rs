@@ -15,6 +15,7 @@ const SERVER: &[&str] = &[
     "shutdown_grace",
     "max_body",
     "tls",
+    "tunnel_idle_timeout",
 ];
 const TLS: &[&str] = &["cert", "key"];
 const ADMIN: &[&str] = &["listen"];
@@ -47,6 +48,7 @@ const ROUTE: &[&str] = &[
     "http2",
     "ca_file",
     "inject",
+    "upgrades",
 ];
 const INJECT_TABLE: &[&str] = &["claim", "required"];
 

@@ -297,6 +297,7 @@ impl Validator<'_> {
             shutdown_grace,
             max_body,
             tls,
+            tunnel_idle_timeout,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -304,6 +305,7 @@ impl Validator<'_> {
             shutdown_grace: None,
             max_body: None,
             tls: None,
+            tunnel_idle_timeout: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -315,6 +317,11 @@ impl Validator<'_> {
             self.positive_duration(request_timeout, Duration::from_secs(60), "request_timeout");
         let shutdown_grace =
             self.duration(shutdown_grace, Duration::from_secs(30), "shutdown_grace");
+        let tunnel_idle_timeout = self.positive_duration(
+            tunnel_idle_timeout,
+            Duration::from_secs(300),
+            "tunnel_idle_timeout",
+        );
         let max_body = match max_body {
             None => Some(None),
             Some(s) => {
@@ -357,6 +364,7 @@ impl Validator<'_> {
             shutdown_grace: shutdown_grace?,
             max_body: max_body?,
             tls: tls?,
+            tunnel_idle_timeout: tunnel_idle_timeout?,
         })
     }
 
@@ -776,6 +784,7 @@ impl Validator<'_> {
             http2,
             ca_file,
             inject,
+            upgrades,
         } = raw.into_inner();
         let mut ok = true;
 
@@ -952,6 +961,11 @@ impl Validator<'_> {
             }
         };
 
+        let upgrades = match upgrades {
+            None => Some(Vec::new()),
+            Some(list) => self.upgrades(list.get_ref()),
+        };
+
         ok &= name.is_some() && prefix.is_some() && upstream.is_some() && auth_mode.is_some();
         if !ok {
             return None;
@@ -968,7 +982,41 @@ impl Validator<'_> {
             http2,
             ca_file: ca_file?,
             inject: inject?,
+            upgrades: upgrades?,
         })
+    }
+
+    /// A route's `upgrades`: protocol tokens (RFC 9110 §7.8: `name` or
+    /// `name/version`), lower-cased; `h2c` is refused (RFC 9113 §3.1
+    /// deprecates it, and a tunnel carries requests the gateway never
+    /// sees); `websocket` is always allowed, so listing it changes nothing.
+    fn upgrades(&mut self, list: &[Spanned<String>]) -> Option<Vec<String>> {
+        let mut ok = true;
+        let mut out: Vec<String> = Vec::new();
+        for (token, span) in self.string_list(list) {
+            let lower = token.to_ascii_lowercase();
+            let name = lower.split('/').next().unwrap_or("");
+            let well_formed = lower.split('/').count() <= 2
+                && lower
+                    .split('/')
+                    .all(|part| !part.is_empty() && part.bytes().all(is_tchar));
+            if !well_formed {
+                self.err(
+                    span,
+                    format!("upgrades: {token:?} is not a protocol token; write a name such as \"my-protocol\" (optionally \"name/version\")"),
+                );
+                ok = false;
+            } else if name == "h2c" {
+                self.err(
+                    span,
+                    format!("upgrades: {token:?} is never tunnelled: the HTTP/2 cleartext upgrade is deprecated (RFC 9113 §3.1) and its tunnel would carry requests the gateway never checks; remove it (for HTTP/2 to the upstream use http2 = true)"),
+                );
+                ok = false;
+            } else if !out.contains(&lower) {
+                out.push(lower);
+            }
+        }
+        ok.then_some(out)
     }
 
     fn injections(
@@ -1277,6 +1325,11 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
         Some(p) => format!("{scheme}://{host}:{p}"),
         None => format!("{scheme}://{host}"),
     }))
+}
+
+/// A `tchar` of RFC 9110 §5.6.2 (the characters of a token).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
