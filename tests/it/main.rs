@@ -7,6 +7,7 @@ mod config_cli;
 mod cors;
 mod generated;
 mod proxy;
+mod proxy_hardening;
 mod reload;
 mod support;
 mod tls_admin;
