@@ -74,6 +74,45 @@ struct Ctx<'a> {
     preflight: bool,
     user_id: Option<String>,
     company_id: Option<String>,
+    /// Set until the request is answered: when the connection drops the
+    /// request first (an HTTP/2 client resets its stream, an HTTP/1.1 one
+    /// closes the socket), hyper drops it mid-phase and `Drop` writes its
+    /// log line, as nginx logs 499.
+    unanswered: Option<Unanswered>,
+}
+
+/// What the log line of a request the client abandoned needs.
+struct Unanswered {
+    request_id: HeaderValue,
+    method: Method,
+    uri: Uri,
+    start: Instant,
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        let Some(u) = self.unanswered.take() else {
+            return;
+        };
+        let elapsed = u.start.elapsed();
+        let status = crate::error::CLIENT_CLOSED_REQUEST.as_u16();
+        self.route
+            .map_or(&self.rt.no_route, |r| &r.stats)
+            .record(status, elapsed);
+        tracing::info!(
+            request_id = u.request_id.to_str().unwrap_or("-"),
+            method = %u.method,
+            path = %u.uri.path(),
+            route = self.route.map_or("", |r| &*r.name),
+            status,
+            duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0,
+            user_id = self.user_id.as_deref().unwrap_or(""),
+            company_id = self.company_id.as_deref().unwrap_or(""),
+            blame = "client",
+            error = "the client closed the request before the answer",
+            "request refused"
+        );
+    }
 }
 
 /// Serves one request on the public listener.
@@ -103,8 +142,15 @@ pub async fn handle(
         preflight: false,
         user_id: None,
         company_id: None,
+        unanswered: Some(Unanswered {
+            request_id: request_id.clone(),
+            method: method.clone(),
+            uri: uri.clone(),
+            start,
+        }),
     };
     let result = process(req, conn, ambiguous, &request_id, &mut ctx).await;
+    ctx.unanswered = None;
     let (mut resp, error) = match result {
         Ok(resp) => (resp, None),
         Err(e) => {
@@ -328,7 +374,7 @@ async fn process(
     parts.version = Version::HTTP_11;
     // A body the client breaks is recorded here, so that the failure is
     // put on the client whichever side hyper reports it on.
-    let client_fault = ClientFaultRecord::default();
+    let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
     let body = RequestBody::new(body, rt.max_body)
         .strip_trailers(rt.strip_headers.clone())
         .record_faults(client_fault.clone());

@@ -13,6 +13,7 @@
 //!   body the gateway made itself.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
@@ -77,8 +78,70 @@ impl ClientFault {
 /// Shared between a request's `RequestBody` and its `UpstreamBody`: set
 /// once, when the client's body fails. hyper's client reports a request
 /// body that failed after the response head as a bare connection error on
-/// the response body; this is how that error is put on the client.
-pub type ClientFaultRecord = Arc<OnceLock<ClientFault>>;
+/// the response body (and an HTTP/2 client's reset may drop the response
+/// body unpolled); this is how that failure is put on the client, in one
+/// log line, whichever side sees it first.
+#[derive(Debug, Clone)]
+pub struct ClientFaultRecord(Arc<FaultState>);
+
+#[derive(Debug)]
+struct FaultState {
+    /// How the client's body broke, once it has.
+    fault: OnceLock<ClientFault>,
+    /// The response head is on its way: the request's log line will not
+    /// carry the fault, so a line of its own must.
+    responding: AtomicBool,
+    /// That line has been written.
+    reported: AtomicBool,
+    /// Names the request in that line.
+    request_id: HeaderValue,
+    route: Arc<str>,
+}
+
+impl ClientFaultRecord {
+    /// A record for the request `request_id` on `route`.
+    pub fn new(request_id: HeaderValue, route: Arc<str>) -> Self {
+        ClientFaultRecord(Arc::new(FaultState {
+            fault: OnceLock::new(),
+            responding: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
+            request_id,
+            route,
+        }))
+    }
+
+    /// The fault, once the client's body has broken.
+    pub fn get(&self) -> Option<&ClientFault> {
+        self.0.fault.get()
+    }
+
+    fn set(&self, fault: ClientFault) {
+        let _ = self.0.fault.set(fault);
+        if self.0.responding.load(Ordering::Acquire) {
+            self.report();
+        }
+    }
+
+    fn responding(&self) {
+        self.0.responding.store(true, Ordering::Release);
+    }
+
+    /// Logs the fault once, blaming the client, when there is one.
+    fn report(&self) {
+        let Some(fault) = self.get() else { return };
+        if self.0.reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (ClientFault::Malformed(why) | ClientFault::Aborted(why)) = fault;
+        tracing::info!(
+            request_id = self.0.request_id.to_str().unwrap_or("-"),
+            route = &*self.0.route,
+            error = %why,
+            blame = "client",
+            "client's request body failed after the response began; response aborted"
+        );
+    }
+}
 
 /// The client's request body on its way upstream.
 #[derive(Debug)]
@@ -88,8 +151,8 @@ pub struct RequestBody {
     seen: u64,
     /// Names removed from request trailers (the injected identity names).
     strip: Arc<[HeaderName]>,
-    /// Where a failure of the client's body is recorded.
-    fault: ClientFaultRecord,
+    /// Where a failure of the client's body is recorded, when anywhere.
+    fault: Option<ClientFaultRecord>,
 }
 
 impl RequestBody {
@@ -100,7 +163,7 @@ impl RequestBody {
             limit,
             seen: 0,
             strip: Arc::from(Vec::new()),
-            fault: ClientFaultRecord::default(),
+            fault: None,
         }
     }
 
@@ -115,7 +178,7 @@ impl RequestBody {
 
     /// Records a failure of the client's body in `fault`.
     pub fn record_faults(mut self, fault: ClientFaultRecord) -> Self {
-        self.fault = fault;
+        self.fault = Some(fault);
         self
     }
 }
@@ -148,7 +211,9 @@ impl Body for RequestBody {
                 Poll::Ready(Some(Ok(f)))
             }
             Some(Err(e)) => {
-                let _ = this.fault.set(ClientFault::of(&e));
+                if let Some(record) = &this.fault {
+                    record.set(ClientFault::of(&e));
+                }
                 Poll::Ready(Some(Err(e.into())))
             }
             None => Poll::Ready(None),
@@ -172,7 +237,9 @@ pub struct UpstreamBody {
     route: std::sync::Arc<str>,
     /// The request body's fate: when the client's body broke, a failure
     /// here is its consequence and is put on the client.
-    client_fault: ClientFaultRecord,
+    client_fault: Option<ClientFaultRecord>,
+    /// The body ended (complete or failed) rather than being dropped.
+    ended: bool,
 }
 
 impl UpstreamBody {
@@ -182,15 +249,30 @@ impl UpstreamBody {
             inner,
             request_id,
             route,
-            client_fault: ClientFaultRecord::default(),
+            client_fault: None,
+            ended: false,
         }
     }
 
     /// Consults `fault` (the request body's record) before blaming the
-    /// upstream for a failure.
+    /// upstream for a failure; from now on the request body reports its
+    /// own failure, as the request's log line has gone.
     pub fn client_fault(mut self, fault: ClientFaultRecord) -> Self {
-        self.client_fault = fault;
+        fault.responding();
+        self.client_fault = Some(fault);
         self
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // An HTTP/2 client that resets its stream drops the response body
+        // without polling it again.
+        if !self.ended
+            && let Some(record) = &self.client_fault
+        {
+            record.report();
+        }
     }
 }
 
@@ -204,17 +286,12 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if let Some(Err(_)) = &frame
-            && let Some(fault) = this.client_fault.get()
-        {
-            let (ClientFault::Malformed(why) | ClientFault::Aborted(why)) = fault;
-            tracing::info!(
-                request_id = this.request_id.to_str().unwrap_or("-"),
-                route = &*this.route,
-                error = %why,
-                blame = "client",
-                "client's request body failed after the response began; aborting the response"
-            );
+        if matches!(frame, None | Some(Err(_))) {
+            this.ended = true;
+        }
+        let client_fault = this.client_fault.as_ref().filter(|r| r.get().is_some());
+        if let (Some(Err(_)), Some(record)) = (&frame, client_fault) {
+            record.report();
         } else if let Some(Err(e)) = &frame {
             tracing::warn!(
                 request_id = this.request_id.to_str().unwrap_or("-"),

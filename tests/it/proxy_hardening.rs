@@ -379,9 +379,10 @@ async fn a_client_aborting_its_upload_is_logged_499_on_the_client() {
         "auth = \"none\"",
     )))
     .await;
-    for (path, head) in [
-        ("/svc/length", "Content-Length: 100000"),
-        ("/svc/chunked", "Transfer-Encoding: chunked"),
+    for (path, head, close) in [
+        ("/svc/length", "Content-Length: 100000", false),
+        ("/svc/chunked", "Transfer-Encoding: chunked", false),
+        ("/svc/closed", "Content-Length: 100000", true),
     ] {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
         let body = if head.contains("chunked") {
@@ -393,7 +394,14 @@ async fn a_client_aborting_its_upload_is_logged_499_on_the_client() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        // Gone mid-upload: nothing more will come.
+        // Gone mid-upload: nothing more will come (half-closed, or gone).
+        if close {
+            drop(s);
+            let line = request_line(&gw, path).await;
+            assert_eq!(line["status"], 499, "{line}");
+            assert_eq!(line["blame"], "client", "{line}");
+            continue;
+        }
         s.shutdown().await.unwrap();
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
@@ -514,4 +522,102 @@ fn check_config_refuses_h2c_in_upgrades_with_its_place_and_a_fix() {
         "{line}"
     );
     assert!(line.contains("remove it"), "{line}");
+}
+
+/// An HTTP/2 request body fed from a channel: send `Ok` frames, then an
+/// `Err` to make the client reset its stream.
+type FedBody = StreamBody<
+    std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send>,
+    >,
+>;
+
+fn fed_body() -> (
+    tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
+    FedBody,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (tx, StreamBody::new(Box::pin(stream)))
+}
+
+#[tokio::test]
+async fn an_h2_client_resetting_its_upload_is_logged_499_on_the_client() {
+    let up = echo_upstream().await;
+    let gw = Gateway::start(&config(&route(
+        "svc",
+        "/svc",
+        &format!("http://{up}"),
+        "auth = \"none\"",
+    )))
+    .await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<FedBody>();
+    let (tx, body) = fed_body();
+    let req = hyper::Request::post(format!("http://{}/svc/h2-abort", gw.addr))
+        .body(body)
+        .unwrap();
+    let pending = tokio::spawn(async move { client.request(req).await });
+    tx.send(Ok(Frame::data(Bytes::from_static(b"partial"))))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tx.send(Err(std::io::Error::other("client gave up")))
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), pending).await;
+    let line = request_line(&gw, "/svc/h2-abort").await;
+    assert_eq!(line["status"], 499, "{line}");
+    assert_eq!(line["blame"], "client", "{line}");
+}
+
+#[tokio::test]
+async fn an_h2_body_error_after_the_response_head_resets_the_stream_blaming_the_client() {
+    let up = upstream(|req: hyper::Request<hyper::body::Incoming>| async move {
+        let body = req
+            .into_body()
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            .boxed();
+        Response::new(body)
+    })
+    .await;
+    let gw = Gateway::start(&config(&route(
+        "svc",
+        "/svc",
+        &format!("http://{up}"),
+        "auth = \"none\"",
+    )))
+    .await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<FedBody>();
+    let (tx, body) = fed_body();
+    let req = hyper::Request::post(format!("http://{}/svc/h2-stream", gw.addr))
+        .body(body)
+        .unwrap();
+    tx.send(Ok(Frame::data(Bytes::from_static(b"hello"))))
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+        .await
+        .expect("head in time")
+        .expect("head");
+    assert_eq!(resp.status(), 200);
+    tx.send(Err(std::io::Error::other("client gave up")))
+        .await
+        .unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(5), resp.into_body().collect())
+        .await
+        .expect("the stream ends in time");
+    assert!(rest.is_err(), "the response must not look complete");
+    let line = gw
+        .wait_log(Duration::from_secs(5), |l| {
+            l["route"] == "svc" && l["blame"].is_string() && l["status"].is_null()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no body-failure line:\n{}", gw.logs().join("\n")));
+    assert_eq!(line["blame"], "client", "{line}");
 }
