@@ -138,7 +138,7 @@ impl ClientFaultRecord {
             route = &*self.0.route,
             error = %why,
             blame = "client",
-            "client's request body failed after the response began; response aborted"
+            "client's request body failed after the response began"
         );
     }
 }
