@@ -90,6 +90,7 @@ pub fn describe(c: &Config) -> Value {
             "max_body": c.server.max_body,
             "tls": c.server.tls.as_ref().map(|t| json!({"cert": t.cert, "key": t.key})),
             "trusted_proxies": c.server.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "tunnel_idle_timeout": crate::config::values::format_duration(c.server.tunnel_idle_timeout),
         },
         "auth": {
             "audience": c.auth.audience,
@@ -115,6 +116,7 @@ pub fn describe(c: &Config) -> Value {
             "cors_origins": origins(&r.cors.allowed_origins),
             "timeout": r.timeout.map(crate::config::values::format_duration),
             "http2": r.http2,
+            "upgrades": r.upgrades,
             "inject": r.inject.iter().map(|i| json!({"header": i.header.as_str(), "claim": i.claim.to_string(), "required": i.required})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

@@ -9,6 +9,14 @@ use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
+/// 499 Client Closed Request: not an HTTP status but nginx's log code
+/// for a client that went away before the answer, kept for the same
+/// dashboards.
+pub const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
 /// Who a failed request is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -56,6 +64,13 @@ pub enum GatewayError {
     Forbidden(String),
     /// The request body is over `max_body` (413).
     PayloadTooLarge,
+    /// The client's body broke the HTTP framing (a malformed chunk size,
+    /// an LF-only chunk line, a chunk extension over the parser's limit):
+    /// 400, the connection closed. Holds the parser's reason for the log.
+    MalformedBody(String),
+    /// The client went away mid-upload. Nobody reads the answer; it is
+    /// logged as 499, nginx's status for a client that closed its request.
+    ClientAborted(String),
     /// The route has no upstream (501).
     NotImplemented,
     /// The upstream could not be connected to (503).
@@ -81,6 +96,8 @@ impl GatewayError {
             }
             GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
             GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            GatewayError::ClientAborted(_) => CLIENT_CLOSED_REQUEST,
             GatewayError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -114,6 +131,8 @@ impl GatewayError {
             GatewayError::InvalidToken(why) => format!("Invalid token: {why}"),
             GatewayError::Forbidden(why) => why.clone(),
             GatewayError::PayloadTooLarge => "Request body too large.".into(),
+            GatewayError::MalformedBody(_) => "Malformed request body.".into(),
+            GatewayError::ClientAborted(_) => "Client closed the request.".into(),
             GatewayError::NotImplemented => "No upstream is configured for this route.".into(),
             GatewayError::Unavailable(_) => "Upstream service unavailable.".into(),
             GatewayError::BadGateway(_) => "Upstream service sent an invalid response.".into(),
@@ -125,7 +144,10 @@ impl GatewayError {
     pub fn cause(&self) -> Option<&str> {
         match self {
             // A token's or claim's reason is in the detail already.
-            GatewayError::Unavailable(c) | GatewayError::BadGateway(c) => Some(c),
+            GatewayError::Unavailable(c)
+            | GatewayError::BadGateway(c)
+            | GatewayError::MalformedBody(c)
+            | GatewayError::ClientAborted(c) => Some(c),
             _ => None,
         }
     }
@@ -139,7 +161,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, allow.clone());
             }
-            GatewayError::AmbiguousFraming => {
+            GatewayError::AmbiguousFraming | GatewayError::MalformedBody(_) => {
                 headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             GatewayError::NotAuthenticated => {
@@ -231,8 +253,21 @@ mod tests {
                 413,
                 "Request body too large.",
             ),
+            (
+                GatewayError::MalformedBody("invalid chunk size".into()),
+                400,
+                "Malformed request body.",
+            ),
+            (
+                GatewayError::ClientAborted("unexpected EOF".into()),
+                499,
+                "Client closed the request.",
+            ),
         ];
         for (err, status, detail) in cases {
+            if status < 500 {
+                assert_eq!(err.blame(), Blame::Client, "{err:?}");
+            }
             assert_eq!(err.status().as_u16(), status);
             assert_eq!(err.detail(), detail);
         }

@@ -9,8 +9,11 @@
 //! 5. identity: repeated `Authorization` refused (400), every injected
 //!    header name stripped from the client's request, then the token
 //!    verified and claims injected (401/403)
-//! 6. upstream: the request rewritten and streamed (501/502/503/504/413)
-//! 7. response: hop-by-hop headers dropped, request id, process time, CORS
+//! 6. upstream: the request rewritten and streamed (501/502/503/504/413;
+//!    400 for a malformed request body, 499 logged for a client gone
+//!    mid-upload); `Upgrade` only for `websocket` and the route's `upgrades`
+//! 7. response: hop-by-hop headers dropped (and `Content-Length` beside
+//!    `Transfer-Encoding`), request id, process time, CORS
 //! 8. logging: one line per request, metrics
 //!
 //! Errors in any phase become a response in one place (`error::GatewayError`)
@@ -32,8 +35,8 @@ use crate::config::AuthMode;
 use crate::cors::{self, Verdict};
 use crate::error::{GatewayError, json_response};
 use crate::framing::Framing;
-use crate::proxy::body::{RequestBody, ResponseBody, UpstreamBody, full};
-use crate::proxy::{forward, headers};
+use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamBody, full};
+use crate::proxy::{forward, headers, tunnel};
 use crate::runtime::{CompiledRoute, Runtime};
 use crate::server::Shared;
 
@@ -75,6 +78,45 @@ struct Ctx<'a> {
     /// peer, `X-Forwarded-For` and `[server] trusted_proxies`: the one
     /// address logs, metrics and per-IP rules use.
     client_ip: IpAddr,
+    /// Set until the request is answered: when the connection drops the
+    /// request first (an HTTP/2 client resets its stream, an HTTP/1.1 one
+    /// closes the socket), hyper drops it mid-phase and `Drop` writes its
+    /// log line, as nginx logs 499.
+    unanswered: Option<Unanswered>,
+}
+
+/// What the log line of a request the client abandoned needs.
+struct Unanswered {
+    request_id: HeaderValue,
+    method: Method,
+    uri: Uri,
+    start: Instant,
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        let Some(u) = self.unanswered.take() else {
+            return;
+        };
+        let elapsed = u.start.elapsed();
+        let status = crate::error::CLIENT_CLOSED_REQUEST.as_u16();
+        self.route
+            .map_or(&self.rt.no_route, |r| &r.stats)
+            .record(status, elapsed);
+        tracing::info!(
+            request_id = u.request_id.to_str().unwrap_or("-"),
+            method = %u.method,
+            path = %u.uri.path(),
+            route = self.route.map_or("", |r| &*r.name),
+            status,
+            duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0,
+            user_id = self.user_id.as_deref().unwrap_or(""),
+            company_id = self.company_id.as_deref().unwrap_or(""),
+            blame = "client",
+            error = "the client closed the request before the answer",
+            "request refused"
+        );
+    }
 }
 
 /// Serves one request on the public listener.
@@ -110,8 +152,15 @@ pub async fn handle(
         user_id: None,
         company_id: None,
         client_ip,
+        unanswered: Some(Unanswered {
+            request_id: request_id.clone(),
+            method: method.clone(),
+            uri: uri.clone(),
+            start,
+        }),
     };
     let result = process(req, conn, ambiguous, &request_id, &mut ctx).await;
+    ctx.unanswered = None;
     let (mut resp, error) = match result {
         Ok(resp) => (resp, None),
         Err(e) => {
@@ -291,7 +340,16 @@ async fn process(
     {
         return Err(GatewayError::PayloadTooLarge);
     }
-    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade_request(req.headers());
+    // Only `websocket` and the route's `upgrades` are tunnelled, never
+    // `h2c`: a tunnel carries requests the gateway never sees, so its
+    // identity checks would end at the first one. Any other `Upgrade` is
+    // dropped below with the hop-by-hop headers and the request forwarded
+    // as a plain one.
+    let upgrade_offer = (req.version() == Version::HTTP_11
+        && headers::is_upgrade_request(req.headers()))
+    .then(|| headers::allowed_upgrade(req.headers(), &route.upgrades))
+    .flatten();
+    let upgrade = upgrade_offer.is_some();
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
     let (mut parts, body) = req.into_parts();
@@ -304,6 +362,9 @@ async fn process(
     // An HTTP/2 client can always take trailers; an HTTP/1.1 one says so.
     let trailers = parts.version == Version::HTTP_2 || headers::wants_trailers(&parts.headers);
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    if let Some(offer) = &upgrade_offer {
+        parts.headers.insert(http::header::UPGRADE, offer.clone());
+    }
     headers::strip_for_upstream(&mut parts.headers);
     parts.headers.remove(EXPECT);
     if trailers {
@@ -325,19 +386,32 @@ async fn process(
     }
     parts.uri = upstream_uri(route, target, &parts.uri)?;
     parts.version = Version::HTTP_11;
-    let upstream_req = Request::from_parts(parts, RequestBody::new(body, rt.max_body));
+    // A body the client breaks is recorded here, so that the failure is
+    // put on the client whichever side hyper reports it on.
+    let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
+    let body = RequestBody::new(body, rt.max_body)
+        .strip_trailers(rt.strip_headers.clone())
+        .record_faults(client_fault.clone());
+    let upstream_req = Request::from_parts(parts, body);
 
-    let mut resp = forward::send(&target.client, upstream_req, route.timeout).await?;
+    let mut resp =
+        forward::send(&target.client, upstream_req, route.timeout, &client_fault).await?;
 
     // 7a. upstream response headers
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
+        if let (Some(client_upgrade), Some(offer)) = (client_upgrade, &upgrade_offer) {
+            if !headers::upgrade_was_offered(offer, resp.headers()) {
+                return Err(GatewayError::BadGateway(
+                    "upstream switched to a protocol that was not offered".into(),
+                ));
+            }
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             spawn_tunnel(
                 client_upgrade,
                 upstream_upgrade,
                 request_id.clone(),
                 route.name.clone(),
+                rt.config.server.tunnel_idle_timeout,
             );
             headers::strip_hop_by_hop(resp.headers_mut(), true);
             return Ok(resp.map(|_| full(Full::new(Bytes::new()))));
@@ -346,8 +420,21 @@ async fn process(
             "upstream switched protocols without being asked".into(),
         ));
     }
+    if headers::drop_length_beside_transfer_encoding(resp.headers_mut()) {
+        tracing::warn!(
+            request_id = request_id.to_str().unwrap_or("-"),
+            route = &*route.name,
+            blame = "upstream",
+            "upstream response had both Content-Length and Transfer-Encoding; \
+             framed by Transfer-Encoding and Content-Length dropped (RFC 9112 §6.3)"
+        );
+    }
     headers::strip_hop_by_hop(resp.headers_mut(), false);
-    Ok(resp.map(|b| Either::Left(UpstreamBody::new(b, request_id.clone(), route.name.clone()))))
+    Ok(resp.map(|b| {
+        Either::Left(
+            UpstreamBody::new(b, request_id.clone(), route.name.clone()).client_fault(client_fault),
+        )
+    }))
 }
 
 /// Phase 5: verifies the token as the route's `auth` mode says and
@@ -452,13 +539,14 @@ fn upstream_uri(
 }
 
 /// Copies bytes both ways between the upgraded client and upstream
-/// connections (WebSocket and other `Upgrade` protocols) until either side
-/// closes.
+/// connections (WebSocket and the route's `upgrades`) until either side
+/// closes or `idle` passes without a byte either way.
 fn spawn_tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     request_id: HeaderValue,
     route: Arc<str>,
+    idle: std::time::Duration,
 ) {
     tokio::spawn(async move {
         let rid = request_id.to_str().unwrap_or("-").to_owned();
@@ -469,11 +557,14 @@ fn spawn_tunnel(
                 return;
             }
         };
-        let mut client = hyper_util::rt::TokioIo::new(client);
+        let client = hyper_util::rt::TokioIo::new(client);
         let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            Ok((up, down)) => {
+        match tunnel::copy_until_idle(client, &mut upstream, idle).await {
+            Ok(tunnel::Ended::Closed { up, down }) => {
                 tracing::debug!(request_id = %rid, route = &*route, bytes_up = up, bytes_down = down, "tunnel closed")
+            }
+            Ok(tunnel::Ended::Idle) => {
+                tracing::debug!(request_id = %rid, route = &*route, idle_ms = idle.as_millis() as u64, "tunnel closed: idle")
             }
             Err(e) => {
                 tracing::debug!(request_id = %rid, route = &*route, error = %e, "tunnel ended with an error")

@@ -39,6 +39,8 @@ pub struct CompiledRoute {
     pub timeout: Duration,
     /// Headers injected from claims.
     pub inject: Vec<Injection>,
+    /// `Upgrade` protocols tunnelled besides `websocket` (lower-case).
+    pub upgrades: Vec<String>,
     /// Counters.
     pub stats: Arc<RouteStats>,
 }
@@ -82,8 +84,9 @@ pub struct Runtime {
     pub router: Router,
     /// CORS for responses that matched no route (404s).
     pub default_cors: Policy,
-    /// Every header name any route injects: stripped from every request.
-    pub strip_headers: Vec<HeaderName>,
+    /// Every header name any route injects: stripped from every request
+    /// (head and trailers; shared with each request body).
+    pub strip_headers: Arc<[HeaderName]>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
     /// TLS for the public listener.
@@ -188,6 +191,7 @@ impl Runtime {
                 upstream,
                 timeout: r.timeout.unwrap_or(config.server.request_timeout),
                 inject: r.inject.clone(),
+                upgrades: r.upgrades.clone(),
                 stats: metrics.route(&r.name),
             });
         }
@@ -204,7 +208,7 @@ impl Runtime {
             source: source.to_owned(),
             router: Router::new(config.routes.iter().map(|r| r.prefix.as_str())),
             default_cors: Policy::new(&config.cors, None),
-            strip_headers: config.injected_headers.clone(),
+            strip_headers: Arc::from(config.injected_headers.as_slice()),
             max_body: config.server.max_body,
             config: Arc::new(config),
             routes,

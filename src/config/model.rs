@@ -59,6 +59,9 @@ pub struct Server {
     /// the client's address (`proxy::headers::client_ip`). Default empty:
     /// the peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// An upgraded connection (WebSocket or another `upgrades` protocol)
+    /// is closed after this long without a byte either way. Default 5 min.
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// PEM files for the public listener's TLS.
@@ -220,6 +223,9 @@ pub struct Route {
     pub ca_file: Option<PathBuf>,
     /// Headers to inject from verified claims.
     pub inject: Vec<Injection>,
+    /// `Upgrade` protocols tunnelled besides `websocket` (always allowed):
+    /// ASCII-lower-cased, deduplicated, never `h2c`.
+    pub upgrades: Vec<String>,
 }
 
 /// A parsed upstream URL.

@@ -31,6 +31,7 @@ pub struct RawServer {
     pub max_connections: Option<S<i64>>,
     pub max_upstream_connections: Option<S<i64>>,
     pub trusted_proxies: Option<S<Vec<S<String>>>>,
+    pub tunnel_idle_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +93,7 @@ pub struct RawRoute {
     pub http2: Option<S<bool>>,
     pub ca_file: Option<S<String>>,
     pub inject: Option<S<BTreeMap<S<String>, S<RawInject>>>>,
+    pub upgrades: Option<S<Vec<S<String>>>>,
 }
 
 /// `"X-User-ID" = "sub"` or `"X-Company-ID" = { claim = "...", required = true }`.

@@ -19,6 +19,7 @@ const SERVER: &[&str] = &[
     "max_connections",
     "max_upstream_connections",
     "trusted_proxies",
+    "tunnel_idle_timeout",
 ];
 const TLS: &[&str] = &["cert", "key"];
 const ADMIN: &[&str] = &["listen"];
@@ -51,6 +52,7 @@ const ROUTE: &[&str] = &[
     "http2",
     "ca_file",
     "inject",
+    "upgrades",
 ];
 const INJECT_TABLE: &[&str] = &["claim", "required"];
 

@@ -1531,3 +1531,57 @@ upstream = "http://svc:80"
 "#,
     );
 }
+
+#[test]
+fn upgrades_are_lower_cased_tokens_and_h2c_is_refused() {
+    let cfg = valid(
+        "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\nupgrades = [\"Custom-Proto\", \"custom-proto\", \"v/2\"]\n",
+    );
+    assert_eq!(cfg.routes[0].upgrades, ["custom-proto", "v/2"]);
+    assert!(
+        valid("[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n")
+            .routes[0]
+            .upgrades
+            .is_empty(),
+        "websocket is implied, nothing else is allowed by default"
+    );
+    check(
+        r#"[[routes]]
+name = "a"
+prefix = "/a"
+upstream = "http://a:1"
+auth = "none"
+upgrades = ["websocket", "H2C", "h2c/1", "two words", "a/b/c", ""]
+"#,
+        &[
+            (
+                E,
+                6,
+                26,
+                "upgrades: \"H2C\" is never tunnelled: the HTTP/2 cleartext upgrade is deprecated (RFC 9113 §3.1)",
+            ),
+            (E, 6, 33, "upgrades: \"h2c/1\" is never tunnelled"),
+            (E, 6, 42, "upgrades: \"two words\" is not a protocol token"),
+            (E, 6, 55, "upgrades: \"a/b/c\" is not a protocol token"),
+            (E, 6, 64, "upgrades: \"\" is not a protocol token"),
+        ],
+    );
+}
+
+#[test]
+fn tunnel_idle_timeout_defaults_to_five_minutes_and_must_be_positive() {
+    assert_eq!(
+        valid("").server.tunnel_idle_timeout,
+        Duration::from_secs(300)
+    );
+    assert_eq!(
+        valid("[server]\ntunnel_idle_timeout = \"90s\"\n")
+            .server
+            .tunnel_idle_timeout,
+        Duration::from_secs(90)
+    );
+    check(
+        "[server]\ntunnel_idle_timeout = \"0s\"\n",
+        &[(E, 2, 23, "tunnel_idle_timeout must be more than zero")],
+    );
+}

@@ -350,6 +350,7 @@ impl Validator<'_> {
             max_connections,
             max_upstream_connections,
             trusted_proxies,
+            tunnel_idle_timeout,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -361,6 +362,7 @@ impl Validator<'_> {
             max_connections: None,
             max_upstream_connections: None,
             trusted_proxies: None,
+            tunnel_idle_timeout: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -372,6 +374,11 @@ impl Validator<'_> {
             self.positive_duration(request_timeout, Duration::from_secs(60), "request_timeout");
         let shutdown_grace =
             self.duration(shutdown_grace, Duration::from_secs(30), "shutdown_grace");
+        let tunnel_idle_timeout = self.positive_duration(
+            tunnel_idle_timeout,
+            Duration::from_secs(300),
+            "tunnel_idle_timeout",
+        );
         let max_body = match max_body {
             None => Some(None),
             Some(s) => {
@@ -430,6 +437,7 @@ impl Validator<'_> {
             header_read_timeout: header_read_timeout?,
             max_connections: max_connections?,
             max_upstream_connections: max_upstream_connections?,
+            tunnel_idle_timeout: tunnel_idle_timeout?,
         })
     }
 
@@ -858,6 +866,7 @@ impl Validator<'_> {
             http2,
             ca_file,
             inject,
+            upgrades,
         } = raw.into_inner();
         let mut ok = true;
 
@@ -1045,6 +1054,11 @@ impl Validator<'_> {
                 server: (up.https, up.authority.as_str().to_ascii_lowercase()),
             });
         }
+        let upgrades = match upgrades {
+            None => Some(Vec::new()),
+            Some(list) => self.upgrades(list.get_ref()),
+        };
+
         ok &= name.is_some() && prefix.is_some() && upstream.is_some() && auth_mode.is_some();
         if !ok {
             return None;
@@ -1061,6 +1075,7 @@ impl Validator<'_> {
             http2,
             ca_file: ca_file?,
             inject: inject?,
+            upgrades: upgrades?,
         })
     }
 
@@ -1112,6 +1127,39 @@ impl Validator<'_> {
         for (span, msg) in found {
             self.warn(span, msg);
         }
+    }
+
+    /// A route's `upgrades`: protocol tokens (RFC 9110 §7.8: `name` or
+    /// `name/version`), lower-cased; `h2c` is refused (RFC 9113 §3.1
+    /// deprecates it, and a tunnel carries requests the gateway never
+    /// sees); `websocket` is always allowed, so listing it changes nothing.
+    fn upgrades(&mut self, list: &[Spanned<String>]) -> Option<Vec<String>> {
+        let mut ok = true;
+        let mut out: Vec<String> = Vec::new();
+        for (token, span) in self.string_list(list) {
+            let lower = token.to_ascii_lowercase();
+            let name = lower.split('/').next().unwrap_or("");
+            let well_formed = lower.split('/').count() <= 2
+                && lower
+                    .split('/')
+                    .all(|part| !part.is_empty() && part.bytes().all(is_tchar));
+            if !well_formed {
+                self.err(
+                    span,
+                    format!("upgrades: {token:?} is not a protocol token; write a name such as \"my-protocol\" (optionally \"name/version\")"),
+                );
+                ok = false;
+            } else if name == "h2c" {
+                self.err(
+                    span,
+                    format!("upgrades: {token:?} is never tunnelled: the HTTP/2 cleartext upgrade is deprecated (RFC 9113 §3.1) and its tunnel would carry requests the gateway never checks; remove it (for HTTP/2 to the upstream use http2 = true)"),
+                );
+                ok = false;
+            } else if !out.contains(&lower) {
+                out.push(lower);
+            }
+        }
+        ok.then_some(out)
     }
 
     fn injections(
@@ -1466,6 +1514,11 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
         Some(p) => format!("{scheme}://{host}:{p}"),
         None => format!("{scheme}://{host}"),
     }))
+}
+
+/// A `tchar` of RFC 9110 §5.6.2 (the characters of a token).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

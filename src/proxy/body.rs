@@ -3,17 +3,22 @@
 //!
 //! - `RequestBody` counts request bytes against `max_body` while
 //!   streaming, so a chunked upload over the cap fails with 413 without
-//!   being held in memory.
+//!   being held in memory; strips identity names from request trailers as
+//!   from the head; and records in a `ClientFaultRecord` when the client's
+//!   body broke, so that the failure is put on the client and not on the
+//!   upstream, even when hyper reports it only as a lost connection.
 //! - `ResponseBody` is either the upstream's body, passed through frame by
 //!   frame (logging when the upstream dies mid-body, which aborts the
 //!   client's response rather than ending it as if complete), or a small
 //!   body the gateway made itself.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
@@ -31,12 +36,123 @@ pub enum RequestBodyError {
     Client(#[from] hyper::Error),
 }
 
+/// How a client's request body broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFault {
+    /// Framing the HTTP parser refused (a malformed chunk size, an
+    /// LF-only chunk line, a chunk extension over hyper's limit): 400.
+    Malformed(String),
+    /// The client went away or reset its stream mid-upload: logged as 499,
+    /// as nginx logs a client that closed its request.
+    Aborted(String),
+}
+
+impl ClientFault {
+    /// Classifies an error of the client's body as hyper reports it: the
+    /// HTTP/1.1 body decoder fails with `InvalidData`/`InvalidInput` on
+    /// framing it refuses and `UnexpectedEof` on a body cut short; any
+    /// other failure (a reset, an HTTP/2 `RST_STREAM`) is the client
+    /// leaving.
+    pub fn of(e: &hyper::Error) -> ClientFault {
+        let chain = crate::proxy::forward::cause_chain(e);
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                )
+            {
+                return ClientFault::Malformed(chain);
+            }
+            source = s.source();
+        }
+        if e.is_parse() {
+            ClientFault::Malformed(chain)
+        } else {
+            ClientFault::Aborted(chain)
+        }
+    }
+}
+
+/// Shared between a request's `RequestBody` and its `UpstreamBody`: set
+/// once, when the client's body fails. hyper's client reports a request
+/// body that failed after the response head as a bare connection error on
+/// the response body (and an HTTP/2 client's reset may drop the response
+/// body unpolled); this is how that failure is put on the client, in one
+/// log line, whichever side sees it first.
+#[derive(Debug, Clone)]
+pub struct ClientFaultRecord(Arc<FaultState>);
+
+#[derive(Debug)]
+struct FaultState {
+    /// How the client's body broke, once it has.
+    fault: OnceLock<ClientFault>,
+    /// The response head is on its way: the request's log line will not
+    /// carry the fault, so a line of its own must.
+    responding: AtomicBool,
+    /// That line has been written.
+    reported: AtomicBool,
+    /// Names the request in that line.
+    request_id: HeaderValue,
+    route: Arc<str>,
+}
+
+impl ClientFaultRecord {
+    /// A record for the request `request_id` on `route`.
+    pub fn new(request_id: HeaderValue, route: Arc<str>) -> Self {
+        ClientFaultRecord(Arc::new(FaultState {
+            fault: OnceLock::new(),
+            responding: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
+            request_id,
+            route,
+        }))
+    }
+
+    /// The fault, once the client's body has broken.
+    pub fn get(&self) -> Option<&ClientFault> {
+        self.0.fault.get()
+    }
+
+    fn set(&self, fault: ClientFault) {
+        let _ = self.0.fault.set(fault);
+        if self.0.responding.load(Ordering::Acquire) {
+            self.report();
+        }
+    }
+
+    fn responding(&self) {
+        self.0.responding.store(true, Ordering::Release);
+    }
+
+    /// Logs the fault once, blaming the client, when there is one.
+    fn report(&self) {
+        let Some(fault) = self.get() else { return };
+        if self.0.reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (ClientFault::Malformed(why) | ClientFault::Aborted(why)) = fault;
+        tracing::info!(
+            request_id = self.0.request_id.to_str().unwrap_or("-"),
+            route = &*self.0.route,
+            error = %why,
+            blame = "client",
+            "client's request body failed after the response began"
+        );
+    }
+}
+
 /// The client's request body on its way upstream.
 #[derive(Debug)]
 pub struct RequestBody {
     inner: Incoming,
     limit: Option<u64>,
     seen: u64,
+    /// Names removed from request trailers (the injected identity names).
+    strip: Arc<[HeaderName]>,
+    /// Where a failure of the client's body is recorded, when anywhere.
+    fault: Option<ClientFaultRecord>,
 }
 
 impl RequestBody {
@@ -46,7 +162,24 @@ impl RequestBody {
             inner,
             limit,
             seen: 0,
+            strip: Arc::from(Vec::new()),
+            fault: None,
         }
+    }
+
+    /// Also removes `names` (and their `_` spellings, as
+    /// `headers::strip_forgeable` does for the head) from request
+    /// trailers, which an HTTP/1.1 chunked or HTTP/2 client can send and
+    /// an upstream may merge with the headers.
+    pub fn strip_trailers(mut self, names: Arc<[HeaderName]>) -> Self {
+        self.strip = names;
+        self
+    }
+
+    /// Records a failure of the client's body in `fault`.
+    pub fn record_faults(mut self, fault: ClientFaultRecord) -> Self {
+        self.fault = Some(fault);
+        self
     }
 }
 
@@ -68,9 +201,21 @@ impl Body for RequestBody {
                         return Poll::Ready(Some(Err(RequestBodyError::TooLarge { limit })));
                     }
                 }
+                let f = match f.into_trailers() {
+                    Ok(mut trailers) => {
+                        super::headers::strip_forgeable(&mut trailers, &this.strip);
+                        Frame::trailers(trailers)
+                    }
+                    Err(f) => f,
+                };
                 Poll::Ready(Some(Ok(f)))
             }
-            Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+            Some(Err(e)) => {
+                if let Some(record) = &this.fault {
+                    record.set(ClientFault::of(&e));
+                }
+                Poll::Ready(Some(Err(e.into())))
+            }
             None => Poll::Ready(None),
         }
     }
@@ -90,6 +235,11 @@ pub struct UpstreamBody {
     inner: Incoming,
     request_id: HeaderValue,
     route: std::sync::Arc<str>,
+    /// The request body's fate: when the client's body broke, a failure
+    /// here is its consequence and is put on the client.
+    client_fault: Option<ClientFaultRecord>,
+    /// The body ended (complete or failed) rather than being dropped.
+    ended: bool,
 }
 
 impl UpstreamBody {
@@ -99,6 +249,29 @@ impl UpstreamBody {
             inner,
             request_id,
             route,
+            client_fault: None,
+            ended: false,
+        }
+    }
+
+    /// Consults `fault` (the request body's record) before blaming the
+    /// upstream for a failure; from now on the request body reports its
+    /// own failure, as the request's log line has gone.
+    pub fn client_fault(mut self, fault: ClientFaultRecord) -> Self {
+        fault.responding();
+        self.client_fault = Some(fault);
+        self
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // An HTTP/2 client that resets its stream drops the response body
+        // without polling it again.
+        if !self.ended
+            && let Some(record) = &self.client_fault
+        {
+            record.report();
         }
     }
 }
@@ -113,7 +286,13 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if let Some(Err(e)) = &frame {
+        if matches!(frame, None | Some(Err(_))) {
+            this.ended = true;
+        }
+        let client_fault = this.client_fault.as_ref().filter(|r| r.get().is_some());
+        if let (Some(Err(_)), Some(record)) = (&frame, client_fault) {
+            record.report();
+        } else if let Some(Err(e)) = &frame {
             tracing::warn!(
                 request_id = this.request_id.to_str().unwrap_or("-"),
                 route = &*this.route,

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use http::header::{
-    CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -97,6 +98,84 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// The protocol every route tunnels without listing it.
+pub const WEBSOCKET: &str = "websocket";
+
+/// The `Upgrade` value to forward: the client's offered protocols
+/// (RFC 9110 §7.8, `name[/version]`, compared case-insensitively) that are
+/// `websocket` or listed in `allowed` (a route's `upgrades`, lower-case),
+/// in the client's order; `None` when none is, and the request is then
+/// forwarded without `Upgrade`. A listed `name` allows every version of
+/// it, a listed `name/version` that version only. `h2c` never passes:
+/// configuration refuses to list it (RFC 9113 §3.1 deprecates it), and
+/// its tunnel would carry requests that skip every identity check.
+pub fn allowed_upgrade(headers: &HeaderMap, allowed: &[String]) -> Option<HeaderValue> {
+    let permitted = |offer: &str| {
+        let name = offer.split('/').next().unwrap_or(offer);
+        if name.eq_ignore_ascii_case("h2c") {
+            return false;
+        }
+        name.eq_ignore_ascii_case(WEBSOCKET)
+            || allowed
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(offer) || a.eq_ignore_ascii_case(name))
+    };
+    let kept: Vec<&str> = headers
+        .get_all(UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && permitted(t))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join(", ")).ok()
+}
+
+/// True when a 101's `Upgrade` names one of the protocols `offered` (the
+/// value forwarded by `allowed_upgrade`): an upstream may only switch to
+/// what was asked for (RFC 9110 §7.8).
+pub fn upgrade_was_offered(offered: &HeaderValue, response: &HeaderMap) -> bool {
+    let offers: Vec<&str> = offered
+        .to_str()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let chosen: Vec<&str> = response
+        .get_all(UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    !chosen.is_empty()
+        && chosen.iter().all(|c| {
+            offers.iter().any(|o| {
+                o.eq_ignore_ascii_case(c)
+                    || o.split('/')
+                        .next()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(c.split('/').next().unwrap_or(c)))
+            })
+        })
+}
+
+/// Drops `Content-Length` from a response head that also has
+/// `Transfer-Encoding`: the transfer coding frames the body (RFC 9112
+/// §6.3, rule 3), and a length forwarded beside it would make the
+/// client-side encoder cut the body short. Returns true when it did, so
+/// the caller can log the upstream's mistake.
+pub fn drop_length_beside_transfer_encoding(headers: &mut HeaderMap) -> bool {
+    if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
+        headers.remove(CONTENT_LENGTH);
+        return true;
+    }
+    false
 }
 
 /// True when `TE` asks for trailers; such requests keep `TE: trailers`
@@ -347,6 +426,68 @@ mod tests {
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["sec-websocket-key"], "k");
         assert!(!is_upgrade_request(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn only_websocket_and_listed_upgrades_are_forwarded() {
+        let listed = ["custom-proto".to_owned(), "v/2".to_owned()];
+        let cases: &[(&str, &[String], Option<&str>)] = &[
+            ("websocket", &[], Some("websocket")),
+            ("WebSocket", &[], Some("WebSocket")),
+            ("h2c", &[], None),
+            ("h2c", &["h2c".to_owned()], None),
+            ("H2C/1", &listed, None),
+            ("h2c, websocket", &[], Some("websocket")),
+            ("custom-proto", &[], None),
+            ("Custom-Proto/3", &listed, Some("Custom-Proto/3")),
+            ("v/2", &listed, Some("v/2")),
+            ("v/3", &listed, None),
+            ("TLS/1.0, custom-proto", &listed, Some("custom-proto")),
+            ("", &listed, None),
+        ];
+        for (offer, allowed, want) in cases {
+            let h = map(&[("upgrade", offer)]);
+            let got = allowed_upgrade(&h, allowed);
+            assert_eq!(
+                got.as_ref().map(|v| v.to_str().unwrap()),
+                *want,
+                "{offer:?} with {allowed:?}"
+            );
+        }
+        assert_eq!(allowed_upgrade(&HeaderMap::new(), &listed), None);
+    }
+
+    #[test]
+    fn a_101_must_name_an_offered_protocol() {
+        let offered = HeaderValue::from_static("websocket, custom-proto");
+        for (chosen, ok) in [
+            ("websocket", true),
+            ("WebSocket", true),
+            ("custom-proto/2", true),
+            ("h2c", false),
+            ("websocket, h2c", false),
+            ("", false),
+        ] {
+            let h = map(&[("upgrade", chosen)]);
+            assert_eq!(upgrade_was_offered(&offered, &h), ok, "{chosen:?}");
+        }
+        assert!(!upgrade_was_offered(&offered, &HeaderMap::new()));
+    }
+
+    #[test]
+    fn transfer_encoding_wins_over_content_length() {
+        let mut h = map(&[("content-length", "5"), ("transfer-encoding", "chunked")]);
+        assert!(drop_length_beside_transfer_encoding(&mut h));
+        assert!(!h.contains_key("content-length"));
+        assert_eq!(h["transfer-encoding"], "chunked");
+        for pairs in [
+            &[("content-length", "5")][..],
+            &[("transfer-encoding", "chunked")],
+        ] {
+            let mut h = map(pairs);
+            assert!(!drop_length_beside_transfer_encoding(&mut h));
+            assert_eq!(h.len(), 1);
+        }
     }
 
     #[test]

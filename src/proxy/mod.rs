@@ -1,7 +1,9 @@
 //! The streaming proxy: upstream clients (`client`), body wrappers
-//! (`body`), header rules (`headers`) and sending (`forward`).
+//! (`body`), header rules (`headers`), sending (`forward`) and upgraded
+//! connections (`tunnel`).
 
 pub mod body;
 pub mod client;
 pub mod forward;
 pub mod headers;
+pub mod tunnel;

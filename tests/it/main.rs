@@ -9,6 +9,7 @@ mod cors;
 mod generated;
 mod props;
 mod proxy;
+mod proxy_hardening;
 mod reload;
 mod support;
 mod tls_admin;
