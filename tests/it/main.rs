@@ -11,6 +11,7 @@ mod props;
 mod proxy;
 mod proxy_hardening;
 mod reload;
+mod security_map;
 mod support;
 mod tls_admin;
 mod token_cli;
