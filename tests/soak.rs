@@ -47,6 +47,9 @@ const CUT_SLACK: Duration = Duration::from_secs(7);
 /// A close seen this much before `HEADER_READ_TIMEOUT` (measured from
 /// before `connect`, so earlier than the gateway's accept) is premature.
 const CUT_EARLY: Duration = Duration::from_millis(50);
+/// The latest close (ms after connect) of a client cut at the timeout, to
+/// show the margin left to `CUT_SLACK`.
+static SLOWEST_CUT_MS: AtomicU64 = AtomicU64::new(0);
 /// Silent connections open at a time, each reopened once the gateway has
 /// closed it.
 const SILENT_CONNECTIONS: usize = 200;
@@ -626,6 +629,7 @@ where
         }
     };
     let at = start.elapsed();
+    SLOWEST_CUT_MS.fetch_max(at.as_millis() as u64, Ordering::Relaxed);
     let text = String::from_utf8_lossy(&answer[..answer.len().min(120)]).into_owned();
     if at + CUT_EARLY < HEADER_READ_TIMEOUT {
         return ("closed early".into(), format!("after {at:?}: {text}"));
@@ -1013,6 +1017,12 @@ async fn soak_mixed_load_with_reloads_leaks_nothing_and_answers_everything_right
         trend.iter().map(|t| t.1).collect::<Vec<_>>()
     );
     println!("open fds: {fd0} after warm-up, {fd1} at the end");
+    println!(
+        "idle clients cut {} ms after connect at the latest (timeout {} ms, held past {} ms)",
+        SLOWEST_CUT_MS.load(Ordering::Relaxed),
+        HEADER_READ_TIMEOUT.as_millis(),
+        (HEADER_READ_TIMEOUT + CUT_SLACK).as_millis()
+    );
     println!(
         "config rewrites: {writes}, reloads applied: {reloads}, last reload error: {}",
         cfg["last_reload_error"]
