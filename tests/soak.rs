@@ -35,14 +35,37 @@ use support::{
 
 /// Every request's deadline, connection and body included.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
-/// Silent connections open at a time. Kept small: today the gateway never
-/// closes a connection that sends nothing (see bench/README.md).
-const SILENT_CONNECTIONS: usize = 20;
-/// How long a silent client holds its connection before closing it.
-const SILENT_HOLD: Duration = Duration::from_secs(4);
-/// Slow clients at a time, and the header bytes each sends one per second.
+/// `[server] header_read_timeout` in the soak's config: a connection
+/// without a complete request head by then (counted from accept) is closed
+/// by the gateway (README `[server]`).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long past `HEADER_READ_TIMEOUT` a client that sends no complete
+/// head waits for the gateway's close before it calls the connection held
+/// (a wrong answer). Generous: a busy gateway accepts late, and its clock
+/// starts at accept.
+const CUT_SLACK: Duration = Duration::from_secs(7);
+/// A close seen this much before `HEADER_READ_TIMEOUT` (measured from
+/// before `connect`, so earlier than the gateway's accept) is premature.
+const CUT_EARLY: Duration = Duration::from_millis(50);
+/// The latest close (ms after connect) of a client cut at the timeout, to
+/// show the margin left to `CUT_SLACK`.
+static SLOWEST_CUT_MS: AtomicU64 = AtomicU64::new(0);
+/// Silent connections open at a time, each reopened once the gateway has
+/// closed it.
+const SILENT_CONNECTIONS: usize = 200;
+/// Slow clients at a time (complete their head well within the timeout),
+/// and the header bytes each sends, one per `SLOW_EVERY`.
 const SLOW_CLIENTS: usize = 4;
 const SLOW_BYTES: &[u8] = b"X-Slow";
+const SLOW_EVERY: Duration = Duration::from_millis(250);
+/// Clients that dribble header bytes, one per `DRIBBLE_EVERY`, for ever:
+/// the gateway must cut them at the timeout.
+const DRIBBLE_CLIENTS: usize = 8;
+const DRIBBLE_EVERY: Duration = Duration::from_millis(400);
+/// Clients that send part of the HTTP/2 preface and then nothing.
+const PREFACE_CLIENTS: usize = 8;
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The `/hang` route's timeout.
 const HANG_TIMEOUT: &str = "1s";
 
@@ -54,6 +77,9 @@ enum Kind {
     Expired,
     Garbage,
     Missing,
+    MalformedBearer,
+    SemicolonPath,
+    BadChunk,
     Stream,
     Upload,
     Upstream500,
@@ -62,6 +88,8 @@ enum Kind {
     UpstreamHangs,
     Silent,
     Slow,
+    Dribble,
+    PartialPreface,
 }
 
 impl Kind {
@@ -69,17 +97,23 @@ impl Kind {
     fn expected(self) -> &'static [&'static str] {
         match self {
             Kind::Valid | Kind::Stream | Kind::Upload => &["200"],
-            Kind::BadSignature | Kind::Expired | Kind::Garbage | Kind::Missing | Kind::Slow => {
-                &["401"]
-            }
+            Kind::BadSignature
+            | Kind::Expired
+            | Kind::Garbage
+            | Kind::Missing
+            | Kind::MalformedBearer
+            | Kind::Slow => &["401"],
+            // A refused path (README "On the wire"); the body of a bad
+            // chunk size is checked to be the gateway's own.
+            Kind::SemicolonPath | Kind::BadChunk => &["400"],
             // The upstream's own 500, passed through (its body checked).
             Kind::Upstream500 => &["500"],
             Kind::UpstreamReset => &["502"],
             Kind::Unreachable => &["503"],
             Kind::UpstreamHangs => &["504"],
-            // Today the gateway keeps a silent connection until the client
-            // gives up; once it closes them itself, both are fine here.
-            Kind::Silent => &["held", "closed by gateway"],
+            // No complete head by `header_read_timeout`: closed by the
+            // gateway (408 would do too), not before, and never answered.
+            Kind::Silent | Kind::Dribble | Kind::PartialPreface => &["closed by gateway", "408"],
         }
     }
 }
@@ -247,6 +281,7 @@ struct Upstreams {
 /// preflight max age) so every rewrite is a real reload.
 fn config(u: &Upstreams, variant: bool) -> String {
     let max_age = if variant { "11m" } else { "10m" };
+    let hrt = HEADER_READ_TIMEOUT.as_secs();
     let app = u.app;
     let route = |name: &str, prefix: &str, up: SocketAddr, extra: &str| {
         format!(
@@ -262,6 +297,7 @@ listen = "127.0.0.1:0"
 connect_timeout = "1s"
 request_timeout = "10s"
 shutdown_grace = "2s"
+header_read_timeout = "{hrt}s"
 
 [admin]
 listen = "127.0.0.1:0"
@@ -457,6 +493,28 @@ async fn one_request(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> (String, String) {
             .get(url("/api/v1/query/items"))
             .bearer_auth("not.a.token"),
         Kind::Missing => ctx.client.get(url("/api/v1/query/items")),
+        // A valid token in a value that is not exactly `Bearer <token>`:
+        // 401, not the 200 a lenient parser would give.
+        Kind::MalformedBearer => {
+            let value = match rng.below(4) {
+                0 => format!("Bearer  {tok}"),
+                1 => format!("Bearer\t{tok}"),
+                2 => format!("Bearer {tok} x"),
+                _ => format!("Bearer {tok},"),
+            };
+            ctx.client
+                .get(url("/api/v1/query/items"))
+                .header(reqwest::header::AUTHORIZATION, value)
+        }
+        // A valid token, a path with `;`: 400 before anything else.
+        Kind::SemicolonPath => {
+            let path = if rng.below(2) == 0 {
+                "/api/v1/query;jsessionid=1/items"
+            } else {
+                "/api/v1/query/items;x"
+            };
+            ctx.client.get(url(path)).bearer_auth(tok)
+        }
         Kind::Stream => {
             let n = 1 + rng.below(1 << 20);
             ctx.client
@@ -467,8 +525,15 @@ async fn one_request(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> (String, String) {
         Kind::UpstreamReset => ctx.client.get(url("/reset/x")),
         Kind::Unreachable => ctx.client.get(url("/dead/x")),
         Kind::UpstreamHangs => ctx.client.get(url("/hang/x")),
-        Kind::Upload | Kind::Silent | Kind::Slow => {
-            unreachable!("see one_upload, one_silent, one_slow")
+        Kind::Upload
+        | Kind::BadChunk
+        | Kind::Silent
+        | Kind::Slow
+        | Kind::Dribble
+        | Kind::PartialPreface => {
+            unreachable!(
+                "see one_upload, one_bad_chunk, one_silent, one_slow, one_dribble, one_preface"
+            )
         }
     };
     let r = match rb.timeout(REQUEST_DEADLINE).send().await {
@@ -539,32 +604,106 @@ async fn one_upload(ctx: &Ctx, rng: &mut Rng) -> (String, String) {
     }
 }
 
-/// A client that connects and sends nothing, for `SILENT_HOLD`.
+/// Waits, reading, for the gateway to close a connection that has no
+/// complete request head, while `writer` (which only ever returns its
+/// write error) sends what it likes. `start` is taken before `connect`, so
+/// the gateway's deadline (accept + `HEADER_READ_TIMEOUT`) is never before
+/// `start + HEADER_READ_TIMEOUT`.
+async fn until_cut<R, W>(rd: &mut R, start: Instant, writer: W) -> (String, String)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: std::future::Future<Output = std::io::Error>,
+{
+    let mut buf = [0u8; 1024];
+    let give_up = tokio::time::Instant::from_std(start + HEADER_READ_TIMEOUT + CUT_SLACK);
+    let answer = tokio::select! {
+        r = rd.read(&mut buf) => match r {
+            Ok(n) => buf[..n].to_vec(),
+            // A reset: the gateway closed with our bytes unread.
+            Err(_) => Vec::new(),
+        },
+        // Writing into a closed connection fails: cut as well.
+        _ = writer => Vec::new(),
+        () = tokio::time::sleep_until(give_up) => {
+            return ("held past timeout".into(), format!("open after {:?}", start.elapsed()));
+        }
+    };
+    let at = start.elapsed();
+    SLOWEST_CUT_MS.fetch_max(at.as_millis() as u64, Ordering::Relaxed);
+    let text = String::from_utf8_lossy(&answer[..answer.len().min(120)]).into_owned();
+    if at + CUT_EARLY < HEADER_READ_TIMEOUT {
+        return ("closed early".into(), format!("after {at:?}: {text}"));
+    }
+    match () {
+        () if answer.is_empty() => ("closed by gateway".into(), String::new()),
+        () if answer.starts_with(b"HTTP/1.1 408 ") => ("408".into(), String::new()),
+        () => ("answered".into(), format!("after {at:?}: {text}")),
+    }
+}
+
+/// A client that connects and sends nothing: the gateway must close it at
+/// `header_read_timeout`.
 async fn one_silent(gw: SocketAddr) -> (String, String) {
+    let start = Instant::now();
     let mut s = match TcpStream::connect(gw).await {
         Ok(s) => s,
         Err(e) => return ("connect error".into(), e.to_string()),
     };
-    let mut buf = [0u8; 1024];
-    match timeout(SILENT_HOLD, s.read(&mut buf)).await {
-        Err(_) => ("held".into(), String::new()),
-        Ok(Ok(0)) | Ok(Err(_)) => ("closed by gateway".into(), String::new()),
-        Ok(Ok(n)) => (
-            "answered".into(),
-            String::from_utf8_lossy(&buf[..n]).into_owned(),
-        ),
+    until_cut(&mut s, start, std::future::pending()).await
+}
+
+/// A client that sends part of the HTTP/2 preface (1 to 23 of its 24
+/// bytes, so the gateway cannot yet tell HTTP/1 from HTTP/2), then
+/// nothing: closed at `header_read_timeout` like a silent one.
+async fn one_preface(gw: SocketAddr, rng: &mut Rng) -> (String, String) {
+    let start = Instant::now();
+    let mut s = match TcpStream::connect(gw).await {
+        Ok(s) => s,
+        Err(e) => return ("connect error".into(), e.to_string()),
+    };
+    let part = 1 + rng.below(H2_PREFACE.len() as u64 - 1) as usize;
+    if let Err(e) = s.write_all(&H2_PREFACE[..part]).await {
+        return ("error".into(), e.to_string());
     }
+    until_cut(&mut s, start, std::future::pending()).await
 }
 
 /// A client that sends its request line, then header bytes one per
-/// second, then the rest; no token, so the answer is 401.
+/// `DRIBBLE_EVERY` for ever: the gateway must cut it at
+/// `header_read_timeout` and never answer it normally (a 401 after the
+/// deadline would mean the timeout is only counted between bytes).
+async fn one_dribble(gw: SocketAddr) -> (String, String) {
+    let start = Instant::now();
+    let mut s = match TcpStream::connect(gw).await {
+        Ok(s) => s,
+        Err(e) => return ("connect error".into(), e.to_string()),
+    };
+    let (mut rd, mut wr) = s.split();
+    let writer = async move {
+        let head: &[u8] = b"GET /api/v1/query/dribble HTTP/1.1\r\nHost: soak\r\nX-Dribble: ";
+        if let Err(e) = wr.write_all(head).await {
+            return e;
+        }
+        loop {
+            sleep(DRIBBLE_EVERY).await;
+            if let Err(e) = wr.write_all(b"a").await {
+                return e;
+            }
+        }
+    };
+    until_cut(&mut rd, start, writer).await
+}
+
+/// A client that sends its request line, then header bytes one per
+/// `SLOW_EVERY` (done well within `header_read_timeout`), then the rest;
+/// no token, so the answer is 401.
 async fn one_slow(gw: SocketAddr) -> (String, String) {
     let run = async {
         let mut s = TcpStream::connect(gw).await?;
         s.write_all(b"GET /api/v1/query/slow HTTP/1.1\r\nHost: soak\r\n")
             .await?;
         for b in SLOW_BYTES {
-            sleep(Duration::from_secs(1)).await;
+            sleep(SLOW_EVERY).await;
             s.write_all(&[*b]).await?;
         }
         s.write_all(b": 1\r\nConnection: close\r\n\r\n").await?;
@@ -587,6 +726,50 @@ async fn one_slow(gw: SocketAddr) -> (String, String) {
     }
 }
 
+/// An authenticated chunked upload whose second chunk size is not hex:
+/// the gateway's own 400 (`Malformed request body.`), whatever the
+/// upstream made of the cut body.
+async fn one_bad_chunk(ctx: &Ctx, rng: &mut Rng) -> (String, String) {
+    let (_, tok) = &ctx.valid[rng.below(ctx.valid.len() as u64) as usize];
+    let raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: soak\r\nAuthorization: Bearer {tok}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n"
+    );
+    let run = async {
+        let mut s = TcpStream::connect(ctx.gw).await?;
+        s.write_all(raw.as_bytes()).await?;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Until the close; a reset after the answer still leaves it whole.
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if out.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok::<_, std::io::Error>(out)
+    };
+    match timeout(REQUEST_DEADLINE, run).await {
+        Err(_) => ("timeout".into(), String::new()),
+        Ok(Err(e)) => ("error".into(), e.to_string()),
+        Ok(Ok(out)) => {
+            let text = String::from_utf8_lossy(&out);
+            let status = text
+                .strip_prefix("HTTP/1.1 ")
+                .and_then(|t| t.get(..3))
+                .unwrap_or("no status")
+                .to_owned();
+            if status == "400" && !text.contains("Malformed request body.") {
+                return ("400 wrong body".into(), text.chars().take(200).collect());
+            }
+            (status, text.chars().take(200).collect())
+        }
+    }
+}
+
 /// How many workers of each kind run at once.
 const WORKERS: &[(Kind, usize)] = &[
     (Kind::Valid, 4),
@@ -594,6 +777,9 @@ const WORKERS: &[(Kind, usize)] = &[
     (Kind::Expired, 1),
     (Kind::Garbage, 1),
     (Kind::Missing, 1),
+    (Kind::MalformedBearer, 1),
+    (Kind::SemicolonPath, 1),
+    (Kind::BadChunk, 1),
     (Kind::Stream, 2),
     (Kind::Upload, 2),
     (Kind::Upstream500, 1),
@@ -602,6 +788,8 @@ const WORKERS: &[(Kind, usize)] = &[
     (Kind::UpstreamHangs, 2),
     (Kind::Silent, SILENT_CONNECTIONS),
     (Kind::Slow, SLOW_CLIENTS),
+    (Kind::Dribble, DRIBBLE_CLIENTS),
+    (Kind::PartialPreface, PREFACE_CLIENTS),
 ];
 
 /// Runs every worker and the reloader for `length`, then stops them and
@@ -628,6 +816,9 @@ async fn phase(
                     let (outcome, detail) = match kind {
                         Kind::Silent => one_silent(ctx.gw).await,
                         Kind::Slow => one_slow(ctx.gw).await,
+                        Kind::Dribble => one_dribble(ctx.gw).await,
+                        Kind::PartialPreface => one_preface(ctx.gw, &mut rng).await,
+                        Kind::BadChunk => one_bad_chunk(&ctx, &mut rng).await,
                         Kind::Upload => one_upload(&ctx, &mut rng).await,
                         _ => match timeout(REQUEST_DEADLINE, one_request(&ctx, kind, &mut rng))
                             .await
@@ -639,7 +830,10 @@ async fn phase(
                     ctx.tally.record(kind, outcome, || detail);
                     if matches!(
                         kind,
-                        Kind::Upstream500 | Kind::UpstreamReset | Kind::Unreachable
+                        Kind::Upstream500
+                            | Kind::UpstreamReset
+                            | Kind::Unreachable
+                            | Kind::BadChunk
                     ) {
                         // Error paths log a warning each; keep their rate
                         // (and the log volume) moderate.
@@ -742,7 +936,16 @@ async fn soak_mixed_load_with_reloads_leaks_nothing_and_answers_everything_right
             gw: gw.addr,
             // A fresh client (and connection pool) per phase, dropped at
             // the phase's end so its idle connections close.
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            // Pooled connections are dropped after 1 s idle, well before
+            // the gateway's keep-alive limit (`header_read_timeout`): a
+            // request sent on a connection the server is closing at that
+            // moment fails, a race every HTTP/1 client must avoid (RFC
+            // 9112 §9.3.1) and not what this soak is about.
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .pool_idle_timeout(Duration::from_secs(1))
+                .build()
+                .unwrap(),
             tally: tally.clone(),
             valid: valid.clone(),
             bad_signature: sign(
@@ -753,16 +956,22 @@ async fn soak_mixed_load_with_reloads_leaks_nothing_and_answers_everything_right
         })
     };
 
+    // Each phase returns once every worker has finished its connection:
+    // the silent, dribbling and preface clients only when the gateway has
+    // closed theirs. So at both measurements no client connection is open
+    // (the reqwest pools are dropped with their phase and idle ones close
+    // within the settle time), and the fd counts compare like with like.
     let mut writes = phase(ctx(&tally), warm, &config_path, &upstreams, 1).await;
     sleep(settle).await;
     let (rss0, fd0) = usage(pid);
     // The trend under load, ten samples over the main phase: a leak climbs
-    // steadily, allocator noise does not.
+    // steadily, allocator noise does not. The fd samples include the
+    // client connections open at that moment (about 230).
     let trend = tokio::spawn(async move {
         let mut samples = Vec::new();
         for _ in 0..10 {
             sleep(main / 10).await;
-            samples.push(usage(pid).0);
+            samples.push(usage(pid));
         }
         samples
     });
@@ -784,14 +993,14 @@ async fn soak_mixed_load_with_reloads_leaks_nothing_and_answers_everything_right
     );
 
     // The report.
-    println!("\n{:<14} {:<24} {:>9}  right?", "kind", "outcome", "count");
+    println!("\n{:<16} {:<24} {:>9}  right?", "kind", "outcome", "count");
     for ((kind, outcome), n) in tally.counts.lock().unwrap().iter() {
         let ok = if kind.expected().contains(&outcome.as_str()) {
             "yes"
         } else {
             "NO"
         };
-        println!("{:<14} {:<24} {:>9}  {ok}", format!("{kind:?}"), outcome, n);
+        println!("{:<16} {:<24} {:>9}  {ok}", format!("{kind:?}"), outcome, n);
     }
     let requests: u64 = tally.counts.lock().unwrap().values().sum();
     println!("\nrequests and connections: {requests}");
@@ -799,8 +1008,21 @@ async fn soak_mixed_load_with_reloads_leaks_nothing_and_answers_everything_right
         "RSS: {rss0} KiB after warm-up, {rss1} KiB at the end ({:+.1} %)",
         (rss1 as f64 - rss0 as f64) * 100.0 / rss0.max(1) as f64
     );
-    println!("RSS under load through the main phase (KiB): {trend:?}");
+    println!(
+        "RSS under load through the main phase (KiB): {:?}",
+        trend.iter().map(|t| t.0).collect::<Vec<_>>()
+    );
+    println!(
+        "open fds under load through the main phase: {:?}",
+        trend.iter().map(|t| t.1).collect::<Vec<_>>()
+    );
     println!("open fds: {fd0} after warm-up, {fd1} at the end");
+    println!(
+        "idle clients cut {} ms after connect at the latest (timeout {} ms, held past {} ms)",
+        SLOWEST_CUT_MS.load(Ordering::Relaxed),
+        HEADER_READ_TIMEOUT.as_millis(),
+        (HEADER_READ_TIMEOUT + CUT_SLACK).as_millis()
+    );
     println!(
         "config rewrites: {writes}, reloads applied: {reloads}, last reload error: {}",
         cfg["last_reload_error"]
