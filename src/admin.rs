@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, SecretSource};
 use crate::error::json_response;
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// Answers one admin request.
 pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {

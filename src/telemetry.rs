@@ -17,9 +17,17 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How log lines are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line: for log shippers.
+    Json,
+    /// Coloured, aligned text: for people.
+    Pretty,
+}
 
 /// Installs the global log subscriber. Safe to call once per process.
 pub fn init_logging(format: LogFormat) {
