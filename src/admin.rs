@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use prometheus_client::encoding::prometheus_text;
 use serde_json::{Value, json};
 
 use crate::config::{Config, SecretSource};
@@ -27,7 +28,7 @@ pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
             )));
             r.headers_mut().insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
+                HeaderValue::from_static(prometheus_text::CONTENT_TYPE),
             );
             r
         }
