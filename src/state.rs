@@ -21,7 +21,7 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     /// Upstream clients kept across reloads.
     pub pools: Pools,
-    /// Counters.
+    /// The metrics registry behind `/metrics`.
     pub metrics: Metrics,
     /// The outcome of the last reload attempt, for the admin listener.
     pub reload: Mutex<ReloadStatus>,
