@@ -8,11 +8,12 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use prometheus_client::encoding::prometheus_text;
 use serde_json::{Value, json};
 
 use crate::config::{Config, SecretSource};
 use crate::error::json_response;
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// Answers one admin request.
 pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
@@ -27,7 +28,7 @@ pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
             )));
             r.headers_mut().insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
+                HeaderValue::from_static(prometheus_text::CONTENT_TYPE),
             );
             r
         }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Declared with the logging it selects; `--log-format` takes it here.
+pub use crate::telemetry::LogFormat;
+
 /// A single-binary API gateway: routes by prefix, verifies Supabase JWTs,
 /// injects the caller's identity, answers CORS, and streams everything else.
 #[derive(Debug, Parser)]
@@ -20,15 +23,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// How log lines are written to stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line: for log shippers.
-    Json,
-    /// Coloured, aligned text: for people.
-    Pretty,
 }
 
 /// How `check-config` and `token inspect` print their findings.

@@ -6,6 +6,7 @@
 //! - `config`    `gateway.toml` -> validated `Config`, with `file:line:col` diagnostics
 //! - `runtime`   the immutable snapshot every request reads; swapped whole on reload
 //! - `reload`    watch the files, debounce, compile, swap; keep the old config on error
+//! - `state`     the shared gateway state: active runtime, pools, metrics, reload status
 //! - `server`    listeners, TLS, connection tasks, graceful drain
 //! - `pipeline`  one request's phases in order, readable top to bottom
 //! - `routing`   longest whole-segment prefix matching
@@ -31,4 +32,5 @@ pub mod reload;
 pub mod routing;
 pub mod runtime;
 pub mod server;
+pub mod state;
 pub mod telemetry;

@@ -38,7 +38,7 @@ use crate::framing::Framing;
 use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamBody, full};
 use crate::proxy::{forward, headers, tunnel};
 use crate::runtime::{CompiledRoute, Runtime};
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// What the connection knows about the client.
 #[derive(Debug, Clone)]

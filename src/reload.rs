@@ -38,7 +38,7 @@ use tokio::time::Instant;
 
 use crate::config::{self, Config, LoadOptions, SecretSource};
 use crate::runtime::Runtime;
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// Quiet time after the last file event before reloading (one reload per
 /// save, however many events the save makes).

@@ -6,11 +6,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,42 +19,7 @@ use tokio::sync::Notify;
 
 use crate::framing::{Framing, Watched};
 use crate::pipeline::{self, ConnInfo};
-use crate::proxy::client::Pools;
-use crate::runtime::Runtime;
-use crate::telemetry::Metrics;
-
-/// State shared by every connection for the life of the process.
-pub struct Shared {
-    /// The active config; swapped whole on reload.
-    pub runtime: ArcSwap<Runtime>,
-    /// Upstream clients kept across reloads.
-    pub pools: Pools,
-    /// Counters.
-    pub metrics: Metrics,
-    /// The outcome of the last reload attempt, for the admin listener.
-    pub reload: Mutex<ReloadStatus>,
-}
-
-/// What the admin listener says about reloads.
-#[derive(Debug, Clone, Default)]
-pub struct ReloadStatus {
-    /// When the last reload attempt ended.
-    pub last_attempt: Option<SystemTime>,
-    /// Its problems, when it was refused (`file:line:col: …` lines).
-    pub last_error: Option<Vec<String>>,
-}
-
-impl Shared {
-    /// Shared state around a first runtime.
-    pub fn new(runtime: Runtime, pools: Pools, metrics: Metrics) -> Arc<Shared> {
-        Arc::new(Shared {
-            runtime: ArcSwap::from_pointee(runtime),
-            pools,
-            metrics,
-            reload: Mutex::new(ReloadStatus::default()),
-        })
-    }
-}
+use crate::state::Shared;
 
 /// Time allowed for a TLS handshake, within `header_read_timeout`.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,19 +7,35 @@
 //! format escapes what is not printable ASCII, as the JSON format's
 //! string escapes would.
 //!
-//! Metrics: lock-free counters per route, rendered as Prometheus text on the
-//! admin listener.
+//! Metrics: one prometheus-client registry ([`Metrics`]), rendered as
+//! Prometheus text on the admin listener; per-route series are recorded
+//! through handles taken at compile time, so the hot path is atomics only.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clap::ValueEnum;
+use prometheus_client::encoding::{
+    EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet, prometheus_text,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How log lines are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line: for log shippers.
+    Json,
+    /// Coloured, aligned text: for people.
+    Pretty,
+}
 
 /// Installs the global log subscriber. Safe to call once per process.
 pub fn init_logging(format: LogFormat) {
@@ -172,116 +188,208 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// Counters for one route (or for requests that matched none).
+/// Labels of `nyro_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteClass {
+    route: String,
+    class: &'static str,
+}
+
+/// Labels of `nyro_request_duration_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+/// Labels of `nyro_config_reloads_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReloadResult {
+    result: &'static str,
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// A latency histogram recorded with atomics only. prometheus-client's own
+/// `Histogram` takes a lock per observation; this one is a bucket array of
+/// counters, encoded through the registry like any other metric.
+#[derive(Debug, Clone, Default)]
+struct Latency(Arc<LatencyCells>);
+
 #[derive(Debug, Default)]
-pub struct RouteStats {
-    /// Responses by status class: index 0 is 1xx … 4 is 5xx.
-    status: [AtomicU64; 5],
-    /// Cumulative-at-render histogram of time to response headers.
+struct LatencyCells {
+    /// Observations per bucket (not cumulative; the encoder sums them).
     buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
     /// Sum of durations in microseconds.
     sum_us: AtomicU64,
+}
+
+impl Latency {
+    fn observe(&self, elapsed: Duration) {
+        let cells = &self.0;
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            cells.buckets[i].fetch_add(1, Relaxed);
+        }
+        cells.count.fetch_add(1, Relaxed);
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        cells.sum_us.fetch_add(us, Relaxed);
+    }
+}
+
+impl TypedMetric for Latency {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let cells = &self.0;
+        let buckets: Vec<(f64, u64)> = BUCKETS
+            .iter()
+            .zip(&cells.buckets)
+            .map(|(b, c)| (*b, c.load(Relaxed)))
+            .collect();
+        let sum = cells.sum_us.load(Relaxed) as f64 / 1e6;
+        encoder.encode_histogram::<NoLabelSet>(sum, cells.count.load(Relaxed), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// The series of one route (or of requests that matched none): handles
+/// into the registry's families, taken once when the config is compiled,
+/// so recording a response is a few atomic adds and never takes a lock.
+#[derive(Debug)]
+pub struct RouteStats {
+    /// `nyro_requests_total` by status class: index 0 is 1xx … 4 is 5xx.
+    status: [Counter; 5],
+    /// `nyro_request_duration_seconds`: time to response headers.
+    duration: Latency,
 }
 
 impl RouteStats {
     /// Records one response.
     pub fn record(&self, status: u16, elapsed: Duration) {
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
-        self.status[class].fetch_add(1, Relaxed);
-        let secs = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+        self.status[class].inc();
+        self.duration.observe(elapsed);
     }
 }
 
-/// Process-wide metrics; routes keep their counters across reloads.
-#[derive(Debug, Default)]
+/// A reload counter: a registry counter that also reads as the
+/// `AtomicU64` it wraps, so `reloads_ok.fetch_add(1, Relaxed)` records.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadCounter(Counter);
+
+impl std::ops::Deref for ReloadCounter {
+    type Target = AtomicU64;
+
+    fn deref(&self) -> &AtomicU64 {
+        self.0.inner()
+    }
+}
+
+/// Process-wide metrics: the one prometheus-client [`Registry`] behind
+/// `/metrics`. Routes keep their series across reloads (a route's label
+/// set maps to the same counters in every compiled config).
+///
+/// To add a series: create the metric (or `Family`) here, register it in
+/// [`Metrics::default`] with its name and help, and keep a handle in a
+/// field (or, for per-route series, in [`RouteStats`], taken in
+/// [`Metrics::route`]) so recording stays lock-free. CONTRIBUTING.md has
+/// the steps.
+#[derive(Debug)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<String, Arc<RouteStats>>>,
-    /// Successful reloads.
-    pub reloads_ok: AtomicU64,
-    /// Reloads refused because the new config was invalid.
-    pub reloads_failed: AtomicU64,
+    registry: Registry,
+    requests: Family<RouteClass, Counter>,
+    durations: Family<RouteLabel, Latency>,
+    generation: Gauge,
+    ready: Gauge,
+    /// Successful reloads (`nyro_config_reloads_total{result="applied"}`).
+    pub reloads_ok: ReloadCounter,
+    /// Reloads refused because the new config was invalid
+    /// (`nyro_config_reloads_total{result="rejected"}`).
+    pub reloads_failed: ReloadCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        // prometheus-client appends `_total` to counter names and a `.`
+        // to help texts.
+        let requests = Family::<RouteClass, Counter>::default();
+        registry.register(
+            "nyro_requests",
+            "Responses sent, by route and status class",
+            requests.clone(),
+        );
+        let durations = Family::<RouteLabel, Latency>::default();
+        registry.register(
+            "nyro_request_duration_seconds",
+            "Time to response headers",
+            durations.clone(),
+        );
+        let generation = Gauge::default();
+        registry.register(
+            "nyro_config_generation",
+            "Generation of the active config (1 at start, +1 per applied reload)",
+            generation.clone(),
+        );
+        let reloads = Family::<ReloadResult, Counter>::default();
+        registry.register(
+            "nyro_config_reloads",
+            "Reload attempts by result",
+            reloads.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "nyro_ready",
+            "1 when the gateway is ready to serve",
+            ready.clone(),
+        );
+        let reload = |result| ReloadCounter(reloads.get_or_create_owned(&ReloadResult { result }));
+        Metrics {
+            reloads_ok: reload("applied"),
+            reloads_failed: reload("rejected"),
+            registry,
+            requests,
+            durations,
+            generation,
+            ready,
+        }
+    }
 }
 
 impl Metrics {
-    /// The counters of the route named `name` (`""` for no route).
+    /// The series of the route named `name` (`""` for no route, labelled
+    /// `(none)`), created on first use. Called when a config is compiled,
+    /// never per request.
     pub fn route(&self, name: &str) -> Arc<RouteStats> {
-        let mut map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(name.to_owned()).or_default().clone()
+        let route = if name.is_empty() { "(none)" } else { name };
+        let status = CLASSES.map(|class| {
+            self.requests.get_or_create_owned(&RouteClass {
+                route: route.to_owned(),
+                class,
+            })
+        });
+        let duration = self.durations.get_or_create_owned(&RouteLabel {
+            route: route.to_owned(),
+        });
+        Arc::new(RouteStats { status, duration })
     }
 
-    /// Prometheus text exposition (version 0.0.4).
+    /// Prometheus text exposition (version 0.0.4) of the registry, with
+    /// the config generation and readiness as of this scrape.
     pub fn render(&self, generation: u64, ready: bool) -> String {
+        self.generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.ready.set(i64::from(ready));
         let mut out = String::new();
-        let map = self
-            .routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        out.push_str("# HELP nyro_requests_total Responses sent, by route and status class.\n# TYPE nyro_requests_total counter\n");
-        for (name, s) in &map {
-            let route = if name.is_empty() { "(none)" } else { name };
-            for (i, c) in s.status.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "nyro_requests_total{{route=\"{route}\",class=\"{}xx\"}} {}",
-                    i + 1,
-                    c.load(Relaxed)
-                );
-            }
-        }
-        out.push_str("# HELP nyro_request_duration_seconds Time to response headers.\n# TYPE nyro_request_duration_seconds histogram\n");
-        for (name, s) in &map {
-            let route = if name.is_empty() { "(none)" } else { name };
-            let mut cum = 0;
-            for (b, c) in BUCKETS.iter().zip(&s.buckets) {
-                cum += c.load(Relaxed);
-                let _ = writeln!(
-                    out,
-                    "nyro_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {cum}"
-                );
-            }
-            let count: u64 = s.status.iter().map(|c| c.load(Relaxed)).sum();
-            let _ = writeln!(
-                out,
-                "nyro_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "nyro_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                s.sum_us.load(Relaxed) as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "nyro_request_duration_seconds_count{{route=\"{route}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP nyro_config_generation Generation of the active config (1 at start, +1 per applied reload).\n# TYPE nyro_config_generation gauge\nnyro_config_generation {generation}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP nyro_config_reloads_total Reload attempts by result.\n# TYPE nyro_config_reloads_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "nyro_config_reloads_total{{result=\"applied\"}} {}",
-            self.reloads_ok.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "nyro_config_reloads_total{{result=\"rejected\"}} {}",
-            self.reloads_failed.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP nyro_ready 1 when the gateway is ready to serve.\n# TYPE nyro_ready gauge\nnyro_ready {}",
-            u8::from(ready)
-        );
+        // Writing to a String cannot fail; an encoder error would only
+        // truncate the page, never panic.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }
@@ -341,5 +449,69 @@ mod tests {
             text.contains("nyro_request_duration_seconds_bucket{route=\"ingest\",le=\"0.05\"} 2")
         );
         assert!(text.contains("nyro_config_generation 4"));
+    }
+
+    #[test]
+    fn every_series_keeps_its_name_help_and_labels() {
+        let m = Metrics::default();
+        m.route("").record(404, Duration::from_micros(1500));
+        m.reloads_ok.fetch_add(2, Relaxed);
+        let text = m.render(3, false);
+        for line in [
+            "# HELP nyro_requests_total Responses sent, by route and status class.",
+            "# TYPE nyro_requests_total counter",
+            "nyro_requests_total{route=\"(none)\",class=\"4xx\"} 1",
+            "nyro_requests_total{route=\"(none)\",class=\"2xx\"} 0",
+            "# HELP nyro_request_duration_seconds Time to response headers.",
+            "# TYPE nyro_request_duration_seconds histogram",
+            "nyro_request_duration_seconds_bucket{route=\"(none)\",le=\"0.001\"} 0",
+            "nyro_request_duration_seconds_bucket{route=\"(none)\",le=\"0.0025\"} 1",
+            "nyro_request_duration_seconds_bucket{route=\"(none)\",le=\"10\"} 1",
+            "nyro_request_duration_seconds_bucket{route=\"(none)\",le=\"+Inf\"} 1",
+            "nyro_request_duration_seconds_sum{route=\"(none)\"} 0.0015",
+            "nyro_request_duration_seconds_count{route=\"(none)\"} 1",
+            "# HELP nyro_config_generation Generation of the active config (1 at start, +1 per applied reload).",
+            "# TYPE nyro_config_generation gauge",
+            "nyro_config_generation 3",
+            "# HELP nyro_config_reloads_total Reload attempts by result.",
+            "# TYPE nyro_config_reloads_total counter",
+            "nyro_config_reloads_total{result=\"applied\"} 2",
+            "nyro_config_reloads_total{result=\"rejected\"} 0",
+            "# HELP nyro_ready 1 when the gateway is ready to serve.",
+            "# TYPE nyro_ready gauge",
+            "nyro_ready 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_names_are_escaped_in_labels() {
+        let m = Metrics::default();
+        m.route("a\"b\\c\nd").record(200, Duration::ZERO);
+        let text = m.render(1, true);
+        assert!(
+            text.contains("nyro_requests_total{route=\"a\\\"b\\\\c\\nd\",class=\"2xx\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_route_keeps_its_series_across_compiles() {
+        let m = Metrics::default();
+        m.route("svc").record(200, Duration::ZERO);
+        m.route("svc").record(200, Duration::ZERO);
+        let text = m.render(2, true);
+        assert!(
+            text.contains("nyro_requests_total{route=\"svc\",class=\"2xx\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("nyro_request_duration_seconds_count{route=\"svc\"} 2"),
+            "{text}"
+        );
     }
 }

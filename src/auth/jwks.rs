@@ -36,7 +36,17 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::verify::AuthBuildError;
+/// Why an [`Authenticator`](super::Authenticator) could not be built:
+/// only its JWKS store can fail, so the error lives with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthBuildError {
+    /// A JWKS store was needed outside a tokio runtime.
+    #[error("the JWKS refresher needs a tokio runtime")]
+    NoRuntime,
+    /// The TLS client for JWKS fetches could not be built.
+    #[error("cannot build the TLS client for JWKS fetches")]
+    Tls(#[source] rustls::Error),
+}
 
 /// Minimum time between two fetches triggered by unknown `kid`s.
 pub(crate) const REFETCH_INTERVAL: Duration = Duration::from_secs(5);

@@ -24,9 +24,9 @@ mod verify;
 
 pub use bearer::{BearerError, bearer_token};
 pub use claims::{Identity, InjectError, injected_headers};
-pub use jwks::{JwksError, JwksStore};
+pub use jwks::{AuthBuildError, JwksError, JwksStore};
 pub use mint::{MintError, PemSigningKey, mint_token, mint_token_with_key};
-pub use verify::{AuthBuildError, Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
+pub use verify::{Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
 
 #[cfg(test)]
 mod tests;

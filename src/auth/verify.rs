@@ -33,24 +33,13 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::{ClaimPaths, Identity};
-use super::jwks::{JwkKey, JwksStore};
+use super::jwks::{AuthBuildError, JwkKey, JwksStore};
 use super::{InjectError, blank, clean, human_span, now_unix};
 use crate::config::{Auth, ClaimPath, Injection};
 
 /// Tokens longer than this are refused before any parsing (a real Supabase
 /// token is about 1 KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// Why an [`Authenticator`] could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthBuildError {
-    /// A JWKS store was needed outside a tokio runtime.
-    #[error("the JWKS refresher needs a tokio runtime")]
-    NoRuntime,
-    /// The TLS client for JWKS fetches could not be built.
-    #[error("cannot build the TLS client for JWKS fetches")]
-    Tls(#[source] rustls::Error),
-}
 
 /// Why a token was refused. `Display` is the short reason sent as the RFC
 /// 6750 `error_description`: it never holds the token or a secret, and is

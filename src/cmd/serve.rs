@@ -8,7 +8,8 @@ use crate::cli::{LogFormat, ServeArgs, resolve_config_path};
 use crate::config::{self, Config, LoadOptions, LoadReport, SecretSource, Severity};
 use crate::proxy::client::Pools;
 use crate::runtime::Runtime;
-use crate::server::{self, Shared};
+use crate::server;
+use crate::state::Shared;
 use crate::telemetry::{self, Metrics};
 
 /// Runs the gateway until SIGTERM/SIGINT. Exit 1 when it cannot start

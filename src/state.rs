@@ -1,0 +1,49 @@
+//! The gateway's shared state: the active runtime (swapped whole on
+//! reload), the upstream pools and metrics kept across reloads, and the
+//! outcome of the last reload for the admin listener.
+//!
+//! It sits with `runtime` and `reload`, below `server`, `pipeline` and
+//! `admin`, which all read it (see the layer table in
+//! `tests/layering.rs`).
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::proxy::client::Pools;
+use crate::runtime::Runtime;
+use crate::telemetry::Metrics;
+
+/// State shared by every connection for the life of the process.
+pub struct Shared {
+    /// The active config; swapped whole on reload.
+    pub runtime: ArcSwap<Runtime>,
+    /// Upstream clients kept across reloads.
+    pub pools: Pools,
+    /// The metrics registry behind `/metrics`.
+    pub metrics: Metrics,
+    /// The outcome of the last reload attempt, for the admin listener.
+    pub reload: Mutex<ReloadStatus>,
+}
+
+/// What the admin listener says about reloads.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// When the last reload attempt ended.
+    pub last_attempt: Option<SystemTime>,
+    /// Its problems, when it was refused (`file:line:col: …` lines).
+    pub last_error: Option<Vec<String>>,
+}
+
+impl Shared {
+    /// Shared state around a first runtime.
+    pub fn new(runtime: Runtime, pools: Pools, metrics: Metrics) -> Arc<Shared> {
+        Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            pools,
+            metrics,
+            reload: Mutex::new(ReloadStatus::default()),
+        })
+    }
+}
