@@ -31,9 +31,8 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use crate::auth;
-use crate::config::AuthMode;
 use crate::cors::{self, Verdict};
-use crate::error::{GatewayError, json_response};
+use crate::error::{GatewayError, UpstreamError, json_response};
 use crate::framing::Framing;
 use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamBody, full};
 use crate::proxy::{forward, headers, tunnel};
@@ -166,7 +165,7 @@ pub async fn handle(
         Err(e) => {
             let status = e.status();
             let blame = e.blame();
-            let cause = e.to_string();
+            let cause = forward::cause_chain(&e);
             (e.into_response().map(full), Some((status, blame, cause)))
         }
     };
@@ -325,7 +324,7 @@ async fn process(
 
     // 5. identity: strip what a client could forge, then verify
     if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
-        return Err(GatewayError::RepeatedAuthorization);
+        return Err(auth::BearerError::Repeated.into());
     }
     headers::strip_forgeable(req.headers_mut(), &rt.strip_headers);
     let injected = authenticate(route, &req, ctx).await?;
@@ -401,9 +400,10 @@ async fn process(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let (Some(client_upgrade), Some(offer)) = (client_upgrade, &upgrade_offer) {
             if !headers::upgrade_was_offered(offer, resp.headers()) {
-                return Err(GatewayError::BadGateway(
-                    "upstream switched to a protocol that was not offered".into(),
-                ));
+                return Err(UpstreamError::misbehaved(
+                    "upstream switched to a protocol that was not offered",
+                )
+                .into());
             }
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             spawn_tunnel(
@@ -416,9 +416,9 @@ async fn process(
             headers::strip_hop_by_hop(resp.headers_mut(), true);
             return Ok(resp.map(|_| full(Full::new(Bytes::new()))));
         }
-        return Err(GatewayError::BadGateway(
-            "upstream switched protocols without being asked".into(),
-        ));
+        return Err(
+            UpstreamError::misbehaved("upstream switched protocols without being asked").into(),
+        );
     }
     if headers::drop_length_beside_transfer_encoding(resp.headers_mut()) {
         tracing::warn!(
@@ -437,42 +437,25 @@ async fn process(
     }))
 }
 
-/// Phase 5: verifies the token as the route's `auth` mode says and
-/// computes the headers to inject.
+/// Phase 5: verifies the token as the route's `auth` mode says
+/// ([`auth::decide`]) and returns the headers to inject.
 async fn authenticate(
     route: &CompiledRoute,
     req: &Request<Incoming>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<(http::HeaderName, HeaderValue)>, GatewayError> {
-    if route.auth == AuthMode::None {
-        return Ok(Vec::new());
+    let decision = auth::decide(
+        &ctx.rt.auth,
+        route.auth,
+        &route.inject,
+        auth::bearer_token(req.headers()),
+    )
+    .await;
+    if let Some(identity) = &decision.identity {
+        ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
+        ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
     }
-    let token = auth::bearer_token(req.headers()).map_err(|e| match e {
-        auth::BearerError::Repeated => GatewayError::RepeatedAuthorization,
-        auth::BearerError::NotAscii | auth::BearerError::Malformed => {
-            GatewayError::InvalidToken(e.to_string())
-        }
-    })?;
-    let Some(token) = token else {
-        return match route.auth {
-            AuthMode::Required => Err(GatewayError::NotAuthenticated),
-            _ => Ok(Vec::new()),
-        };
-    };
-    // Only what this phase needs of the token (its identity and the
-    // injected claims) is kept, and cached; never the claim set.
-    let identity = ctx
-        .rt
-        .auth
-        .identify(token)
-        .await
-        .map_err(|e| GatewayError::InvalidToken(e.to_string()))?;
-    ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
-    ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
-    ctx.rt
-        .auth
-        .injected_headers(&identity, &route.inject)
-        .map_err(|e| GatewayError::Forbidden(e.to_string()))
+    decision.outcome
 }
 
 /// Why the request's `Host` is refused, if it is (RFC 9112 §3.2: a server
