@@ -348,13 +348,33 @@ async fn process(
         .record_faults(client_fault.clone());
     let upstream_req = Request::from_parts(parts, body);
 
-    let mut resp =
-        forward::send(&target.client, upstream_req, route.timeout, &client_fault).await?;
+    let resp = forward::send(&target.client, upstream_req, route.timeout, &client_fault).await?;
 
     // 7a. upstream response headers
+    upstream_response(
+        resp,
+        client_upgrade.zip(upgrade_offer),
+        request_id,
+        route,
+        rt.config.server.tunnel_idle_timeout,
+        client_fault,
+    )
+}
+
+/// Phase 7a: the upstream's response head. A 101 is passed on only for
+/// the upgrade the client offered (then the tunnel starts); hop-by-hop
+/// headers are dropped, and `Content-Length` beside `Transfer-Encoding`.
+fn upstream_response(
+    mut resp: Response<Incoming>,
+    upgrade: Option<(hyper::upgrade::OnUpgrade, HeaderValue)>,
+    request_id: &HeaderValue,
+    route: &CompiledRoute,
+    tunnel_idle_timeout: std::time::Duration,
+    client_fault: ClientFaultRecord,
+) -> Result<Response<ResponseBody>, GatewayError> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let (Some(client_upgrade), Some(offer)) = (client_upgrade, &upgrade_offer) {
-            if !headers::upgrade_was_offered(offer, resp.headers()) {
+        if let Some((client_upgrade, offer)) = upgrade {
+            if !headers::upgrade_was_offered(&offer, resp.headers()) {
                 return Err(UpstreamError::misbehaved(
                     "upstream switched to a protocol that was not offered",
                 )
@@ -366,7 +386,7 @@ async fn process(
                 upstream_upgrade,
                 request_id.clone(),
                 route.name.clone(),
-                rt.config.server.tunnel_idle_timeout,
+                tunnel_idle_timeout,
             );
             headers::strip_hop_by_hop(resp.headers_mut(), true);
             return Ok(resp.map(|_| full(Full::new(Bytes::new()))));
