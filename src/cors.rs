@@ -35,6 +35,18 @@ pub enum Verdict {
     Allowed(HeaderValue),
 }
 
+/// The CORS decision carried from the phases that make it to the response
+/// step, which adds the headers it calls for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A preflight was answered with its own headers
+    /// (`Policy::preflight_headers`): nothing more to add.
+    Preflight,
+    /// An actual response (or an error, a refused preflight included):
+    /// `Policy::apply` with this verdict.
+    Apply(Verdict),
+}
+
 impl Policy {
     /// Compiles a policy; `methods` is the route's method list (`None`: all).
     pub fn new(cfg: &Cors, methods: Option<&[Method]>) -> Policy {

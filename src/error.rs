@@ -2,12 +2,13 @@
 //! code and a `{"detail": …}` body. Each kind also says who caused it
 //! (client, upstream or gateway) for the log.
 
-use std::fmt;
-
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+
+use crate::auth;
+use crate::proxy::body::ClientFault;
 
 /// 499 Client Closed Request: not an HTTP status but nginx's log code
 /// for a client that went away before the answer, kept for the same
@@ -39,46 +40,147 @@ impl Blame {
     }
 }
 
-/// Everything the gateway itself answers with an error status.
-#[derive(Debug)]
+/// Everything the gateway itself answers with an error status. `Display`
+/// is the client-facing `detail`; the cause (a token's or claim's reason,
+/// the upstream's or the client body's error) stays reachable through
+/// `source()`, so the log line can print the whole chain.
+#[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// No route matches the path (404).
+    #[error("Not Found")]
     NotFound,
     /// The route does not allow the method (405, with `Allow`).
+    #[error("Method Not Allowed")]
     MethodNotAllowed(HeaderValue),
     /// A malformed request the gateway refuses to forward (400).
+    #[error("{0}")]
     BadRequest(&'static str),
     /// `Content-Length` together with `Transfer-Encoding` (RFC 9112 §6.3:
     /// a request-smuggling vector); answered 400 and the connection closed.
+    #[error("Ambiguous message framing: Content-Length with Transfer-Encoding.")]
     AmbiguousFraming,
     /// A preflight from an origin the route does not allow (400).
+    #[error("Disallowed CORS origin")]
     CorsDisallowed,
-    /// More than one `Authorization` header (400, RFC 6750 invalid_request).
-    RepeatedAuthorization,
+    /// The `Authorization` header cannot be used: repeated (400, RFC 6750
+    /// invalid_request), or a Bearer credential that is not `Bearer
+    /// <b64token>` (401, invalid_token).
+    #[error("{}", bearer_detail(.0))]
+    Bearer(#[from] auth::BearerError),
     /// Auth required and no bearer token (401).
+    #[error("Not authenticated")]
     NotAuthenticated,
     /// The token was refused (401, RFC 6750 invalid_token); the reason is
     /// safe to show (it never contains the token).
-    InvalidToken(String),
+    #[error("Invalid token: {0}")]
+    InvalidToken(#[from] auth::TokenError),
     /// A valid token without a required or injectable claim (403).
-    Forbidden(String),
+    #[error("{0}")]
+    Forbidden(#[from] auth::InjectError),
     /// The request body is over `max_body` (413).
+    #[error("Request body too large.")]
     PayloadTooLarge,
-    /// The client's body broke the HTTP framing (a malformed chunk size,
-    /// an LF-only chunk line, a chunk extension over the parser's limit):
-    /// 400, the connection closed. Holds the parser's reason for the log.
-    MalformedBody(String),
-    /// The client went away mid-upload. Nobody reads the answer; it is
-    /// logged as 499, nginx's status for a client that closed its request.
-    ClientAborted(String),
+    /// The client's body broke: the HTTP framing (a malformed chunk size,
+    /// an LF-only chunk line, a chunk extension over the parser's limit)
+    /// is a 400 with the connection closed; a client gone mid-upload is
+    /// logged as 499, nginx's status for a client that closed its request
+    /// (nobody reads that answer).
+    #[error("{}", client_body_detail(.0))]
+    ClientBody(#[source] ClientFault),
     /// The route has no upstream (501).
+    #[error("No upstream is configured for this route.")]
     NotImplemented,
-    /// The upstream could not be connected to (503).
-    Unavailable(String),
-    /// The upstream sent no valid response (502).
-    BadGateway(String),
-    /// No response headers within the timeout (504).
+    /// The upstream failed (502/503/504, by its [`UpstreamKind`]).
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl From<ClientFault> for GatewayError {
+    fn from(fault: ClientFault) -> Self {
+        GatewayError::ClientBody(fault)
+    }
+}
+
+/// How the upstream failed; decided from the error's types (see
+/// `proxy::forward::classify`), never from its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// No connection could be made: refused, DNS, or the upstream's
+    /// connection cap reached for `connect_timeout` (503).
+    Unavailable,
+    /// Connecting took longer than `connect_timeout` (504).
+    ConnectTimeout,
+    /// No response headers within the route's `timeout` (504).
     Timeout,
+    /// Connected, but no valid response: a reset, a closed connection, a
+    /// response that is not HTTP, a protocol switch nobody asked for (502).
+    BadResponse,
+}
+
+/// An upstream failure: its kind, and the error that shows it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", upstream_detail(*.kind))]
+pub struct UpstreamError {
+    /// What the status is decided from.
+    pub kind: UpstreamKind,
+    /// hyper's error, or what the upstream did wrong.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl UpstreamError {
+    /// An upstream failure of `kind` shown by `source`.
+    pub fn new(
+        kind: UpstreamKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        UpstreamError {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// No response headers within the route's `timeout`.
+    pub fn timeout() -> Self {
+        UpstreamError {
+            kind: UpstreamKind::Timeout,
+            source: None,
+        }
+    }
+
+    /// A response the gateway refuses to pass on, for `why` (502).
+    pub fn misbehaved(why: &'static str) -> Self {
+        Self::new(UpstreamKind::BadResponse, Misbehaved(why))
+    }
+}
+
+/// What the upstream did wrong in a response hyper accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Misbehaved(pub &'static str);
+
+fn bearer_detail(e: &auth::BearerError) -> String {
+    match e {
+        auth::BearerError::Repeated => "Repeated Authorization header".into(),
+        auth::BearerError::NotAscii | auth::BearerError::Malformed => {
+            format!("Invalid token: {e}")
+        }
+    }
+}
+
+fn client_body_detail(f: &ClientFault) -> &'static str {
+    match f {
+        ClientFault::Malformed(_) => "Malformed request body.",
+        ClientFault::Aborted(_) => "Client closed the request.",
+    }
+}
+
+fn upstream_detail(kind: UpstreamKind) -> &'static str {
+    match kind {
+        UpstreamKind::Unavailable => "Upstream service unavailable.",
+        UpstreamKind::ConnectTimeout | UpstreamKind::Timeout => "Upstream service timeout.",
+        UpstreamKind::BadResponse => "Upstream service sent an invalid response.",
+    }
 }
 
 impl GatewayError {
@@ -90,70 +192,50 @@ impl GatewayError {
             GatewayError::BadRequest(_)
             | GatewayError::AmbiguousFraming
             | GatewayError::CorsDisallowed
-            | GatewayError::RepeatedAuthorization => StatusCode::BAD_REQUEST,
-            GatewayError::NotAuthenticated | GatewayError::InvalidToken(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            | GatewayError::Bearer(auth::BearerError::Repeated) => StatusCode::BAD_REQUEST,
+            GatewayError::Bearer(auth::BearerError::NotAscii | auth::BearerError::Malformed)
+            | GatewayError::NotAuthenticated
+            | GatewayError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
             GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::MalformedBody(_) => StatusCode::BAD_REQUEST,
-            GatewayError::ClientAborted(_) => CLIENT_CLOSED_REQUEST,
+            GatewayError::ClientBody(ClientFault::Malformed(_)) => StatusCode::BAD_REQUEST,
+            GatewayError::ClientBody(ClientFault::Aborted(_)) => CLIENT_CLOSED_REQUEST,
             GatewayError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            GatewayError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Upstream(u) => match u.kind {
+                UpstreamKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                UpstreamKind::ConnectTimeout | UpstreamKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                UpstreamKind::BadResponse => StatusCode::BAD_GATEWAY,
+            },
         }
     }
 
     /// Who caused it.
     pub fn blame(&self) -> Blame {
         match self {
-            GatewayError::Unavailable(_) | GatewayError::BadGateway(_) | GatewayError::Timeout => {
-                Blame::Upstream
-            }
+            GatewayError::Upstream(_) => Blame::Upstream,
             GatewayError::NotImplemented => Blame::Gateway,
-            _ => Blame::Client,
+            GatewayError::NotFound
+            | GatewayError::MethodNotAllowed(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::AmbiguousFraming
+            | GatewayError::CorsDisallowed
+            | GatewayError::Bearer(_)
+            | GatewayError::NotAuthenticated
+            | GatewayError::InvalidToken(_)
+            | GatewayError::Forbidden(_)
+            | GatewayError::PayloadTooLarge
+            | GatewayError::ClientBody(_) => Blame::Client,
         }
     }
 
-    /// The client-facing `detail`.
+    /// The client-facing `detail` (the `Display` text; the cause stays in
+    /// `source()` for the log).
     pub fn detail(&self) -> String {
-        match self {
-            GatewayError::NotFound => "Not Found".into(),
-            GatewayError::MethodNotAllowed(_) => "Method Not Allowed".into(),
-            GatewayError::BadRequest(why) => (*why).into(),
-            GatewayError::AmbiguousFraming => {
-                "Ambiguous message framing: Content-Length with Transfer-Encoding.".into()
-            }
-            GatewayError::CorsDisallowed => "Disallowed CORS origin".into(),
-            GatewayError::RepeatedAuthorization => "Repeated Authorization header".into(),
-            GatewayError::NotAuthenticated => "Not authenticated".into(),
-            GatewayError::InvalidToken(why) => format!("Invalid token: {why}"),
-            GatewayError::Forbidden(why) => why.clone(),
-            GatewayError::PayloadTooLarge => "Request body too large.".into(),
-            GatewayError::MalformedBody(_) => "Malformed request body.".into(),
-            GatewayError::ClientAborted(_) => "Client closed the request.".into(),
-            GatewayError::NotImplemented => "No upstream is configured for this route.".into(),
-            GatewayError::Unavailable(_) => "Upstream service unavailable.".into(),
-            GatewayError::BadGateway(_) => "Upstream service sent an invalid response.".into(),
-            GatewayError::Timeout => "Upstream service timeout.".into(),
-        }
-    }
-
-    /// The cause for the operator's log (may hold more than the detail).
-    pub fn cause(&self) -> Option<&str> {
-        match self {
-            // A token's or claim's reason is in the detail already.
-            GatewayError::Unavailable(c)
-            | GatewayError::BadGateway(c)
-            | GatewayError::MalformedBody(c)
-            | GatewayError::ClientAborted(c) => Some(c),
-            _ => None,
-        }
+        self.to_string()
     }
 
     /// The response: status, JSON body, and the headers the status needs
-    /// (`Allow`, `WWW-Authenticate`).
+    /// (`Allow`, `WWW-Authenticate`, `Connection: close`).
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let mut resp = json_response(self.status(), &self.detail());
         let headers = resp.headers_mut();
@@ -161,33 +243,35 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, allow.clone());
             }
-            GatewayError::AmbiguousFraming | GatewayError::MalformedBody(_) => {
+            GatewayError::AmbiguousFraming
+            | GatewayError::ClientBody(ClientFault::Malformed(_)) => {
                 headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             GatewayError::NotAuthenticated => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            GatewayError::RepeatedAuthorization => {
+            GatewayError::Bearer(auth::BearerError::Repeated) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_request\", error_description=\"repeated Authorization header\""),
                 );
             }
-            GatewayError::InvalidToken(why) => {
-                headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(why));
+            GatewayError::Bearer(e) => {
+                headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(&e.to_string()));
             }
-            _ => {}
+            GatewayError::InvalidToken(e) => {
+                headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(&e.to_string()));
+            }
+            GatewayError::NotFound
+            | GatewayError::BadRequest(_)
+            | GatewayError::CorsDisallowed
+            | GatewayError::Forbidden(_)
+            | GatewayError::PayloadTooLarge
+            | GatewayError::ClientBody(ClientFault::Aborted(_))
+            | GatewayError::NotImplemented
+            | GatewayError::Upstream(_) => {}
         }
         resp
-    }
-}
-
-impl fmt::Display for GatewayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.cause() {
-            Some(c) => write!(f, "{}: {c}", self.detail()),
-            None => f.write_str(&self.detail()),
-        }
     }
 }
 
@@ -238,30 +322,54 @@ mod tests {
                 "No upstream is configured for this route.",
             ),
             (
-                GatewayError::Unavailable("refused".into()),
+                UpstreamError::new(UpstreamKind::Unavailable, Misbehaved("refused")).into(),
                 503,
                 "Upstream service unavailable.",
             ),
             (
-                GatewayError::BadGateway("reset".into()),
+                UpstreamError::misbehaved("reset").into(),
                 502,
                 "Upstream service sent an invalid response.",
             ),
-            (GatewayError::Timeout, 504, "Upstream service timeout."),
+            (
+                UpstreamError::timeout().into(),
+                504,
+                "Upstream service timeout.",
+            ),
+            (
+                UpstreamError::new(UpstreamKind::ConnectTimeout, Misbehaved("connect")).into(),
+                504,
+                "Upstream service timeout.",
+            ),
             (
                 GatewayError::PayloadTooLarge,
                 413,
                 "Request body too large.",
             ),
             (
-                GatewayError::MalformedBody("invalid chunk size".into()),
+                ClientFault::Malformed("invalid chunk size".into()).into(),
                 400,
                 "Malformed request body.",
             ),
             (
-                GatewayError::ClientAborted("unexpected EOF".into()),
+                ClientFault::Aborted("unexpected EOF".into()).into(),
                 499,
                 "Client closed the request.",
+            ),
+            (
+                auth::BearerError::Repeated.into(),
+                400,
+                "Repeated Authorization header",
+            ),
+            (
+                auth::BearerError::NotAscii.into(),
+                401,
+                "Invalid token: the bearer token holds characters outside visible ASCII",
+            ),
+            (
+                auth::TokenError::BadSignature.into(),
+                401,
+                "Invalid token: signature is invalid",
             ),
         ];
         for (err, status, detail) in cases {
@@ -271,6 +379,25 @@ mod tests {
             assert_eq!(err.status().as_u16(), status);
             assert_eq!(err.detail(), detail);
         }
+    }
+
+    #[test]
+    fn the_log_chain_keeps_the_cause_and_the_detail_once() {
+        let e: GatewayError = auth::TokenError::BadSignature.into();
+        assert_eq!(
+            crate::proxy::forward::cause_chain(&e),
+            "Invalid token: signature is invalid"
+        );
+        let e: GatewayError = UpstreamError::misbehaved("upstream switched protocols").into();
+        assert_eq!(
+            crate::proxy::forward::cause_chain(&e),
+            "Upstream service sent an invalid response.: upstream switched protocols"
+        );
+        let e: GatewayError = ClientFault::Malformed("invalid chunk size".into()).into();
+        assert_eq!(
+            crate::proxy::forward::cause_chain(&e),
+            "Malformed request body.: invalid chunk size"
+        );
     }
 
     #[test]

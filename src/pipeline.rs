@@ -24,19 +24,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TE};
-use http::uri::PathAndQuery;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use crate::auth;
-use crate::config::AuthMode;
 use crate::cors::{self, Verdict};
-use crate::error::{GatewayError, json_response};
+use crate::error::{GatewayError, UpstreamError, json_response};
 use crate::framing::Framing;
 use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamBody, full};
-use crate::proxy::{forward, headers, tunnel};
+use crate::proxy::{forward, headers, tunnel, upstream};
 use crate::runtime::{CompiledRoute, Runtime};
 use crate::state::Shared;
 
@@ -70,8 +68,10 @@ impl ConnInfo {
 struct Ctx<'a> {
     rt: &'a Runtime,
     route: Option<&'a CompiledRoute>,
-    origin: Verdict,
-    preflight: bool,
+    /// What the response step does for CORS: decided by routing (the
+    /// origin's verdict), turned into `Preflight` only when the preflight
+    /// is answered.
+    cors: cors::Outcome,
     user_id: Option<String>,
     company_id: Option<String>,
     /// The client's address as decided by `headers::client_ip` from the
@@ -147,8 +147,7 @@ pub async fn handle(
     let mut ctx = Ctx {
         rt: &rt,
         route: None,
-        origin: Verdict::NotAllowed,
-        preflight: false,
+        cors: cors::Outcome::Apply(Verdict::NotAllowed),
         user_id: None,
         company_id: None,
         client_ip,
@@ -166,7 +165,7 @@ pub async fn handle(
         Err(e) => {
             let status = e.status();
             let blame = e.blame();
-            let cause = e.to_string();
+            let cause = forward::cause_chain(&e);
             (e.into_response().map(full), Some((status, blame, cause)))
         }
     };
@@ -174,8 +173,8 @@ pub async fn handle(
     // 7. response filter
     let elapsed = start.elapsed();
     let policy = ctx.route.map_or(&rt.default_cors, |r| &r.cors);
-    if !ctx.preflight {
-        policy.apply(&ctx.origin, resp.headers_mut());
+    if let cors::Outcome::Apply(verdict) = &ctx.cors {
+        policy.apply(verdict, resp.headers_mut());
     }
     let h = resp.headers_mut();
     h.insert(&headers::X_REQUEST_ID, request_id.clone());
@@ -270,62 +269,36 @@ async fn process(
     // 1. routing, first so that every refusal below carries the CORS
     // headers of the route the path names (or the defaults)
     let idx = rt.router.find(req.uri().path());
-    ctx.origin = match idx {
+    ctx.cors = cors::Outcome::Apply(match idx {
         Some(i) => rt.routes[i].cors.check(req.headers()),
         None => rt.default_cors.check(req.headers()),
-    };
+    });
 
     // 2. hygiene
-    if let Some(why) = crate::routing::path_problem(req.uri().path()) {
-        return Err(GatewayError::BadRequest(why));
-    }
-    // hyper drops the Content-Length of such a request, so only the
-    // socket's framing watch saw both (see `framing`); HTTP/2 forbids
-    // Transfer-Encoding outright (the h2 layer refuses it).
-    if ambiguous_framing {
-        return Err(GatewayError::AmbiguousFraming);
-    }
-    if let Some(why) = host_problem(req.version(), req.headers()) {
-        return Err(GatewayError::BadRequest(why));
-    }
+    hygiene(&req, ambiguous_framing)?;
     let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
     ctx.route = Some(route);
 
-    // 3. method (a preflight asks about the method it names)
-    ctx.preflight = cors::is_preflight(req.method(), req.headers());
-    let method = if ctx.preflight {
+    // 3. method (a preflight asks about the method it names); an error,
+    // not a preflight answer, so it gets the usual CORS headers
+    let preflight = cors::is_preflight(req.method(), req.headers());
+    let method = if preflight {
         cors::requested_method(req.headers())
     } else {
         Some(req.method().clone())
     };
     if !method.is_some_and(|m| route.allows(&m)) {
-        // An error, not a preflight answer: it gets the usual CORS headers.
-        ctx.preflight = false;
         return Err(GatewayError::MethodNotAllowed(route.allow.clone()));
     }
 
     // 4. preflight
-    if ctx.preflight {
-        return match &ctx.origin {
-            Verdict::Allowed(origin) => {
-                // JSON like every answer of the gateway's own (the Python
-                // gateway's CORS middleware answered "OK").
-                let mut resp = json_response(StatusCode::OK, "OK").map(full);
-                let cors = route.cors.preflight_headers(origin, req.headers());
-                resp.headers_mut().extend(cors);
-                Ok(resp)
-            }
-            Verdict::NotAllowed => {
-                // Answered without CORS headers: the browser blocks it.
-                ctx.preflight = false;
-                Err(GatewayError::CorsDisallowed)
-            }
-        };
+    if preflight {
+        return answer_preflight(route, req.headers(), &mut ctx.cors);
     }
 
     // 5. identity: strip what a client could forge, then verify
     if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
-        return Err(GatewayError::RepeatedAuthorization);
+        return Err(auth::BearerError::Repeated.into());
     }
     headers::strip_forgeable(req.headers_mut(), &rt.strip_headers);
     let injected = authenticate(route, &req, ctx).await?;
@@ -353,39 +326,20 @@ async fn process(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
     let (mut parts, body) = req.into_parts();
-    let client_host = parts.headers.get(HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
-    // An HTTP/2 client can always take trailers; an HTTP/1.1 one says so.
-    let trailers = parts.version == Version::HTTP_2 || headers::wants_trailers(&parts.headers);
-    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    if let Some(offer) = &upgrade_offer {
-        parts.headers.insert(http::header::UPGRADE, offer.clone());
-    }
-    headers::strip_for_upstream(&mut parts.headers);
-    parts.headers.remove(EXPECT);
-    if trailers {
-        parts
-            .headers
-            .insert(TE, HeaderValue::from_static("trailers"));
-    }
-    headers::set_forwarded(
-        &mut parts.headers,
-        &conn.forwarded_for,
-        conn.tls,
-        client_host,
-    );
-    parts
-        .headers
-        .insert(&headers::X_REQUEST_ID, request_id.clone());
-    for (name, value) in injected {
-        parts.headers.insert(name, value);
-    }
-    parts.uri = upstream_uri(route, target, &parts.uri)?;
-    parts.version = Version::HTTP_11;
+    upstream::rewrite(
+        &mut parts,
+        upstream::Forward {
+            strip_prefix: route.strip_prefix.then_some(route.prefix.as_str()),
+            scheme: &target.scheme,
+            authority: &target.authority,
+            base_path: &target.base_path,
+            forwarded_for: &conn.forwarded_for,
+            tls: conn.tls,
+            request_id,
+            upgrade: upgrade_offer.as_ref(),
+            injected,
+        },
+    )?;
     // A body the client breaks is recorded here, so that the failure is
     // put on the client whichever side hyper reports it on.
     let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
@@ -394,16 +348,37 @@ async fn process(
         .record_faults(client_fault.clone());
     let upstream_req = Request::from_parts(parts, body);
 
-    let mut resp =
-        forward::send(&target.client, upstream_req, route.timeout, &client_fault).await?;
+    let resp = forward::send(&target.client, upstream_req, route.timeout, &client_fault).await?;
 
     // 7a. upstream response headers
+    upstream_response(
+        resp,
+        client_upgrade.zip(upgrade_offer),
+        request_id,
+        route,
+        rt.config.server.tunnel_idle_timeout,
+        client_fault,
+    )
+}
+
+/// Phase 7a: the upstream's response head. A 101 is passed on only for
+/// the upgrade the client offered (then the tunnel starts); hop-by-hop
+/// headers are dropped, and `Content-Length` beside `Transfer-Encoding`.
+fn upstream_response(
+    mut resp: Response<Incoming>,
+    upgrade: Option<(hyper::upgrade::OnUpgrade, HeaderValue)>,
+    request_id: &HeaderValue,
+    route: &CompiledRoute,
+    tunnel_idle_timeout: std::time::Duration,
+    client_fault: ClientFaultRecord,
+) -> Result<Response<ResponseBody>, GatewayError> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let (Some(client_upgrade), Some(offer)) = (client_upgrade, &upgrade_offer) {
-            if !headers::upgrade_was_offered(offer, resp.headers()) {
-                return Err(GatewayError::BadGateway(
-                    "upstream switched to a protocol that was not offered".into(),
-                ));
+        if let Some((client_upgrade, offer)) = upgrade {
+            if !headers::upgrade_was_offered(&offer, resp.headers()) {
+                return Err(UpstreamError::misbehaved(
+                    "upstream switched to a protocol that was not offered",
+                )
+                .into());
             }
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             spawn_tunnel(
@@ -411,14 +386,14 @@ async fn process(
                 upstream_upgrade,
                 request_id.clone(),
                 route.name.clone(),
-                rt.config.server.tunnel_idle_timeout,
+                tunnel_idle_timeout,
             );
             headers::strip_hop_by_hop(resp.headers_mut(), true);
             return Ok(resp.map(|_| full(Full::new(Bytes::new()))));
         }
-        return Err(GatewayError::BadGateway(
-            "upstream switched protocols without being asked".into(),
-        ));
+        return Err(
+            UpstreamError::misbehaved("upstream switched protocols without being asked").into(),
+        );
     }
     if headers::drop_length_beside_transfer_encoding(resp.headers_mut()) {
         tracing::warn!(
@@ -437,42 +412,64 @@ async fn process(
     }))
 }
 
-/// Phase 5: verifies the token as the route's `auth` mode says and
-/// computes the headers to inject.
+/// Phase 2: what the gateway refuses to forward whatever the route (400):
+/// paths an upstream could read otherwise, ambiguous framing, a missing or
+/// repeated `Host`.
+fn hygiene(req: &Request<Incoming>, ambiguous_framing: bool) -> Result<(), GatewayError> {
+    if let Some(why) = crate::routing::path_problem(req.uri().path()) {
+        return Err(GatewayError::BadRequest(why));
+    }
+    // hyper drops the Content-Length of such a request, so only the
+    // socket's framing watch saw both (see `framing`); HTTP/2 forbids
+    // Transfer-Encoding outright (the h2 layer refuses it).
+    if ambiguous_framing {
+        return Err(GatewayError::AmbiguousFraming);
+    }
+    if let Some(why) = host_problem(req.version(), req.headers()) {
+        return Err(GatewayError::BadRequest(why));
+    }
+    Ok(())
+}
+
+/// Phase 4: answers a preflight for an allowed origin (200, its own CORS
+/// headers, so `cors` becomes `Preflight`), or refuses it (400, answered
+/// without CORS headers: the browser blocks it).
+fn answer_preflight(
+    route: &CompiledRoute,
+    request: &http::HeaderMap,
+    cors: &mut cors::Outcome,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let cors::Outcome::Apply(Verdict::Allowed(origin)) = &*cors else {
+        return Err(GatewayError::CorsDisallowed);
+    };
+    // JSON like every answer of the gateway's own (the Python gateway's
+    // CORS middleware answered "OK").
+    let mut resp = json_response(StatusCode::OK, "OK").map(full);
+    resp.headers_mut()
+        .extend(route.cors.preflight_headers(origin, request));
+    *cors = cors::Outcome::Preflight;
+    Ok(resp)
+}
+
+/// Phase 5: verifies the token as the route's `auth` mode says
+/// ([`auth::decide`]) and returns the headers to inject.
 async fn authenticate(
     route: &CompiledRoute,
     req: &Request<Incoming>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<(http::HeaderName, HeaderValue)>, GatewayError> {
-    if route.auth == AuthMode::None {
-        return Ok(Vec::new());
+    let decision = auth::decide(
+        &ctx.rt.auth,
+        route.auth,
+        &route.inject,
+        auth::bearer_token(req.headers()),
+    )
+    .await;
+    if let Some(identity) = &decision.identity {
+        ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
+        ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
     }
-    let token = auth::bearer_token(req.headers()).map_err(|e| match e {
-        auth::BearerError::Repeated => GatewayError::RepeatedAuthorization,
-        auth::BearerError::NotAscii | auth::BearerError::Malformed => {
-            GatewayError::InvalidToken(e.to_string())
-        }
-    })?;
-    let Some(token) = token else {
-        return match route.auth {
-            AuthMode::Required => Err(GatewayError::NotAuthenticated),
-            _ => Ok(Vec::new()),
-        };
-    };
-    // Only what this phase needs of the token (its identity and the
-    // injected claims) is kept, and cached; never the claim set.
-    let identity = ctx
-        .rt
-        .auth
-        .identify(token)
-        .await
-        .map_err(|e| GatewayError::InvalidToken(e.to_string()))?;
-    ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
-    ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
-    ctx.rt
-        .auth
-        .injected_headers(&identity, &route.inject)
-        .map_err(|e| GatewayError::Forbidden(e.to_string()))
+    decision.outcome
 }
 
 /// Why the request's `Host` is refused, if it is (RFC 9112 §3.2: a server
@@ -495,47 +492,6 @@ fn content_length(req: &Request<Incoming>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-/// The upstream URI: scheme and authority of the target, its base path,
-/// then the request's path (less the prefix with `strip_prefix`) and query,
-/// byte for byte. Reuses the request's path when nothing changes.
-fn upstream_uri(
-    route: &CompiledRoute,
-    target: &crate::runtime::Target,
-    uri: &Uri,
-) -> Result<Uri, GatewayError> {
-    let original = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let path_and_query = if !route.strip_prefix && target.base_path.is_empty() {
-        original
-    } else {
-        let path = original.path();
-        let rest = if route.strip_prefix && route.prefix != "/" {
-            &path[route.prefix.len().min(path.len())..]
-        } else {
-            path
-        };
-        let rest = if rest.is_empty() { "/" } else { rest };
-        let mut s = String::with_capacity(
-            target.base_path.len() + rest.len() + 1 + original.query().map_or(0, str::len),
-        );
-        s.push_str(&target.base_path);
-        s.push_str(rest);
-        if let Some(q) = original.query() {
-            s.push('?');
-            s.push_str(q);
-        }
-        PathAndQuery::try_from(s).map_err(|_| GatewayError::BadRequest("Invalid request path."))?
-    };
-    Uri::builder()
-        .scheme(target.scheme.clone())
-        .authority(target.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| GatewayError::BadRequest("Invalid request path."))
 }
 
 /// Copies bytes both ways between the upgraded client and upstream

@@ -13,10 +13,14 @@
 //! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`;
 //!   [`mint_token_with_key`], PEM private-key signing for `token mint --key`
 //! - `inspect`: decoding and wording helpers for `token inspect`
+//! - `decide`: [`decide`], a route's auth verdict for a request (forward
+//!   with these headers, or 400/401/403), for the pipeline and
+//!   `token inspect` alike
 
 mod bearer;
 mod cache;
 mod claims;
+mod decide;
 pub mod inspect;
 mod jwks;
 mod mint;
@@ -24,6 +28,7 @@ mod verify;
 
 pub use bearer::{BearerError, bearer_token};
 pub use claims::{Identity, InjectError, injected_headers};
+pub use decide::{Decision, decide};
 pub use jwks::{AuthBuildError, JwksError, JwksStore};
 pub use mint::{MintError, PemSigningKey, mint_token, mint_token_with_key};
 pub use verify::{Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};

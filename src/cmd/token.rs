@@ -16,11 +16,14 @@ use serde_json::Value;
 
 use crate::auth::inspect::{Unverified, decode_unverified, format_utc, hint, relative};
 use crate::auth::{
-    Authenticator, MAX_TOKEN_LEN, PemSigningKey, TokenError, Verified, injected_headers,
-    mint_token, mint_token_with_key,
+    Authenticator, BearerError, MAX_TOKEN_LEN, PemSigningKey, TokenError, Verified, bearer_token,
+    decide, mint_token, mint_token_with_key,
 };
 use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
-use crate::config::{AuthMode, Config, LoadOptions, Severity, load_path, values::parse_duration};
+use crate::config::{
+    AuthMode, Config, LoadOptions, Route, Severity, load_path, values::parse_duration,
+};
+use crate::error::GatewayError;
 
 /// What `token inspect` found; printed as text or JSON.
 #[derive(Debug, Serialize)]
@@ -117,10 +120,14 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
         ));
         report.hint = hint(&TokenError::TooLarge).map(str::to_owned);
         if let Some(cfg) = &cfg {
-            report.routes = routes(cfg, &Err(TokenError::TooLarge));
+            report.routes = verify_with(cfg, &token, false)?.routes;
         }
     } else if let (Some(cfg), Ok(_)) = (&cfg, &decoded) {
-        let (verdict, fetch_error) = verify_with(cfg, &token)?;
+        let Checked {
+            verdict,
+            fetch_error,
+            routes,
+        } = verify_with(cfg, &token, true)?;
         match &verdict {
             Ok(v) => {
                 report.accepted = true;
@@ -139,7 +146,7 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
                 report.hint = hint(e).map(str::to_owned);
             }
         }
-        report.routes = routes(cfg, &verdict);
+        report.routes = routes;
     }
 
     match format {
@@ -320,25 +327,59 @@ fn load(path: &Path) -> anyhow::Result<Config> {
     }
 }
 
-/// Verifies with a throwaway runtime (for JWKS fetching); returns the
-/// verdict and, if the JWKS could not be fetched, why.
-fn verify_with(
-    cfg: &Config,
-    token: &str,
-) -> anyhow::Result<(Result<Verified, TokenError>, Option<String>)> {
+/// What checking a token against a config found.
+struct Checked {
+    /// The verification verdict.
+    verdict: Result<Verified, TokenError>,
+    /// Why the JWKS could not be fetched, if it could not.
+    fetch_error: Option<String>,
+    /// What each route would answer.
+    routes: Vec<RouteRow>,
+}
+
+/// Verifies with a throwaway runtime (for JWKS fetching, when `fetch`);
+/// returns the verdict, why the JWKS could not be fetched if it could not,
+/// and what each route would answer: [`crate::auth::decide`], the pipeline's own
+/// auth phase, on the token as an `Authorization: Bearer` header.
+fn verify_with(cfg: &Config, token: &str, fetch: bool) -> anyhow::Result<Checked> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime for JWKS fetching")?;
     rt.block_on(async {
-        let auth = Authenticator::new(&cfg.auth, None)?;
+        // The claim paths the routes inject, as the gateway's runtime keeps
+        // them (`Runtime::compile`).
+        let auth = Authenticator::new(&cfg.auth, None)?.injecting(
+            cfg.routes
+                .iter()
+                .flat_map(|r| r.inject.iter().map(|i| i.claim.clone())),
+        );
         let mut fetch_error = None;
-        if let Some(store) = auth.jwks()
+        if fetch
+            && let Some(store) = auth.jwks()
             && let Err(e) = store.ensure_fetched().await
         {
             fetch_error = Some(format!("fetching {} failed: {e}", store.url()));
         }
-        Ok((auth.verify(token).await, fetch_error))
+        let verdict = auth.verify(token).await;
+        let mut headers = http::HeaderMap::new();
+        let bearer = match http::HeaderValue::try_from(format!("Bearer {token}")) {
+            Ok(v) => {
+                headers.insert(http::header::AUTHORIZATION, v);
+                bearer_token(&headers)
+            }
+            Err(_) => Err(BearerError::Malformed),
+        };
+        let mut rows = Vec::with_capacity(cfg.routes.len());
+        for r in &cfg.routes {
+            let decision = decide(&auth, r.auth, &r.inject, bearer.clone()).await;
+            rows.push(route_row(r, decision.outcome));
+        }
+        Ok(Checked {
+            verdict,
+            fetch_error,
+            routes: rows,
+        })
     })
 }
 
@@ -358,50 +399,50 @@ fn times(claims: &Value) -> Vec<TimeRow> {
         .collect()
 }
 
-fn routes(cfg: &Config, verdict: &Result<Verified, TokenError>) -> Vec<RouteRow> {
-    cfg.routes
-        .iter()
-        .map(|r| {
-            let (status, outcome, inject) = match (r.auth, verdict) {
-                (AuthMode::None, _) => (
-                    200,
-                    "token not checked (auth = \"none\"); no identity headers".to_owned(),
-                    vec![],
-                ),
-                (_, Err(e)) => (401, e.to_string(), vec![]),
-                (_, Ok(v)) => match injected_headers(&v.claims, &r.inject) {
-                    Ok(h) => (
-                        200,
-                        "accepted".to_owned(),
-                        h.iter()
-                            .map(|(k, v)| {
-                                (header_case(k.as_str()), v.to_str().unwrap_or("").to_owned())
-                            })
-                            .collect(),
-                    ),
-                    Err(e) => (403, e.to_string(), vec![]),
-                },
-            };
-            // The upstream phase comes after auth: what auth lets through
-            // a route without upstream answers 501, and nothing is sent.
-            let (status, outcome, inject) = match (status, &r.upstream) {
-                (200, None) => (
-                    501,
-                    format!("{outcome}; no upstream (upstream = \"\"), so 501 Not Implemented"),
-                    vec![],
-                ),
-                _ => (status, outcome, inject),
-            };
-            RouteRow {
-                name: r.name.clone(),
-                prefix: r.prefix.clone(),
-                auth: r.auth.as_str(),
-                status,
-                outcome,
-                inject,
-            }
-        })
-        .collect()
+/// One route's row from its auth decision.
+fn route_row(
+    r: &Route,
+    outcome: Result<Vec<(http::HeaderName, http::HeaderValue)>, GatewayError>,
+) -> RouteRow {
+    let (status, outcome, inject) = match (r.auth, outcome) {
+        (AuthMode::None, _) => (
+            200,
+            "token not checked (auth = \"none\"); no identity headers".to_owned(),
+            vec![],
+        ),
+        (_, Ok(h)) => (
+            200,
+            "accepted".to_owned(),
+            h.iter()
+                .map(|(k, v)| (header_case(k.as_str()), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+        ),
+        // The reason alone (the token's or the claim's), not the
+        // "Invalid token: " detail.
+        (_, Err(e)) => (
+            e.status().as_u16(),
+            std::error::Error::source(&e).map_or_else(|| e.detail(), ToString::to_string),
+            vec![],
+        ),
+    };
+    // The upstream phase comes after auth: what auth lets through
+    // a route without upstream answers 501, and nothing is sent.
+    let (status, outcome, inject) = match (status, &r.upstream) {
+        (200, None) => (
+            501,
+            format!("{outcome}; no upstream (upstream = \"\"), so 501 Not Implemented"),
+            vec![],
+        ),
+        _ => (status, outcome, inject),
+    };
+    RouteRow {
+        name: r.name.clone(),
+        prefix: r.prefix.clone(),
+        auth: r.auth.as_str(),
+        status,
+        outcome,
+        inject,
+    }
 }
 
 /// `x-user-id` -> `X-User-ID`-ish (`X-User-Id`), for display only.

@@ -36,14 +36,18 @@ pub enum RequestBodyError {
     Client(#[from] hyper::Error),
 }
 
-/// How a client's request body broke.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a client's request body broke; each holds hyper's error chain as
+/// text (the record is shared by the request's two bodies and read after
+/// hyper's error is gone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientFault {
     /// Framing the HTTP parser refused (a malformed chunk size, an
     /// LF-only chunk line, a chunk extension over hyper's limit): 400.
+    #[error("{0}")]
     Malformed(String),
     /// The client went away or reset its stream mid-upload: logged as 499,
     /// as nginx logs a client that closed its request.
+    #[error("{0}")]
     Aborted(String),
 }
 

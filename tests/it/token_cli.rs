@@ -619,3 +619,150 @@ fn mint_with_a_key_refuses_what_cannot_sign_and_says_why() {
     assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&o.stderr).contains("--key"));
 }
+
+/// `token inspect` and the running gateway ask the same rules
+/// (`auth::decide`): for every token and route, the status inspect shows
+/// is the status the gateway answers, and a refusal's reason is the one
+/// the gateway's `detail` gives.
+#[tokio::test]
+async fn token_inspect_and_the_gateway_give_every_route_the_same_status() {
+    use crate::support::{Gateway, client, echo_upstream};
+    use base64::Engine;
+    let up = echo_upstream().await;
+    let toml = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[auth]
+audience = "authenticated"
+algorithms = ["HS256"]
+secret = "{SECRET}"
+[[routes]]
+name = "ingest"
+prefix = "/ingest"
+upstream = "http://{up}"
+auth = "required"
+[routes.inject]
+"X-User-ID" = "sub"
+"X-Company-ID" = {{ claim = "app_metadata.company_id", required = true }}
+[[routes]]
+name = "optional"
+prefix = "/optional"
+upstream = "http://{up}"
+auth = "optional"
+[routes.inject]
+"X-Role" = "role"
+[[routes]]
+name = "public"
+prefix = "/public"
+upstream = "http://{up}"
+auth = "none"
+[[routes]]
+name = "later"
+prefix = "/later"
+upstream = ""
+auth = "required"
+"#
+    );
+    let gw = Gateway::start(&toml).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.toml");
+    std::fs::write(&cfg, &toml).unwrap();
+    let cfg = cfg.to_str().unwrap().to_owned();
+    let mint_with = |config: &str, claims: &str| {
+        let o = run(
+            dir.path(),
+            &["token", "mint", "--claims", claims, "--config", config],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o).trim().to_owned()
+    };
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_cfg = other_dir.path().join("other.toml");
+    std::fs::write(
+        &other_cfg,
+        std::fs::read_to_string(config(other_dir.path()))
+            .unwrap()
+            .replace(SECRET, "another-secret-long-enough-0123456789abcdef"),
+    )
+    .unwrap();
+    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let tokens = [
+        (
+            "valid",
+            mint_with(&cfg, r#"{"sub":"u1","app_metadata":{"company_id":"c1"}}"#),
+        ),
+        ("no company", mint_with(&cfg, r#"{"sub":"u1"}"#)),
+        (
+            "company not injectable",
+            mint_with(&cfg, r#"{"sub":"u1","app_metadata":{"company_id":" c1 "}}"#),
+        ),
+        (
+            "role an object",
+            mint_with(
+                &cfg,
+                r#"{"sub":"u1","role":{"a":1},"app_metadata":{"company_id":"c1"}}"#,
+            ),
+        ),
+        (
+            "expired",
+            mint_with(&cfg, r#"{"sub":"u1","exp":1700000000}"#),
+        ),
+        (
+            "other audience",
+            mint_with(&cfg, r#"{"sub":"u1","aud":"some-other-api"}"#),
+        ),
+        (
+            "other secret",
+            mint_with(other_cfg.to_str().unwrap(), r#"{"sub":"u1"}"#),
+        ),
+        (
+            "unsigned",
+            format!(
+                "{}.{}.",
+                enc(r#"{"alg":"none","typ":"JWT"}"#),
+                enc(r#"{"sub":"u1","aud":"authenticated","exp":9999999999}"#)
+            ),
+        ),
+    ];
+    for (what, token) in &tokens {
+        let o = run(
+            dir.path(),
+            &[
+                "token", "inspect", token, "--config", &cfg, "--format", "json",
+            ],
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{what}: {}", stdout(&o)));
+        let rows = v["routes"].as_array().unwrap();
+        assert_eq!(rows.len(), 4, "{what}: {v}");
+        for row in rows {
+            let prefix = row["prefix"].as_str().unwrap();
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                client()
+                    .get(gw.url(&format!("{prefix}/x")))
+                    .bearer_auth(token)
+                    .send(),
+            )
+            .await
+            .expect("answered in time")
+            .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            assert_eq!(
+                u64::from(status),
+                row["status"].as_u64().unwrap(),
+                "{what} on {prefix}: inspect says {row}, the gateway {body}"
+            );
+            if status == 401 || status == 403 {
+                let detail = body["detail"].as_str().unwrap_or_default();
+                let reason = row["outcome"].as_str().unwrap();
+                assert!(
+                    detail.ends_with(reason),
+                    "{what} on {prefix}: inspect says {reason:?}, the gateway {detail:?}"
+                );
+            }
+        }
+    }
+}
