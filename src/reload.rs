@@ -110,7 +110,7 @@ impl Reloader {
     /// anything changed. `reason` says why (for the log); `retry_refused`
     /// (SIGHUP) tries and logs again a config that was refused as it is.
     pub fn reload(&self, reason: &str, retry_refused: bool) -> Outcome {
-        let report = config::load_path(&self.path, &self.opts);
+        let report = config::load(&self.path, &self.opts);
         // What this attempt reads: the file as it is now, and the files the
         // serving config depends on (a refused config's own are unknown).
         let attempt = report.hash.rotate_left(1)
@@ -136,7 +136,7 @@ impl Reloader {
                 let generation = old.generation + 1;
                 let source = self.path.display().to_string();
                 match Runtime::compile(
-                    new,
+                    new.clone(),
                     Some(&old),
                     &self.shared.pools,
                     &self.shared.metrics,
@@ -162,17 +162,12 @@ impl Reloader {
                         }
                         Outcome::Applied { generation }
                     }
-                    Err(e) => Outcome::Rejected(vec![format!("{}: {e}", self.path.display())]),
+                    Err(e) => {
+                        Outcome::Rejected(vec![e.diagnostic(&new, &report.places).to_string()])
+                    }
                 }
             }
-            _ => Outcome::Rejected(
-                report
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == config::Severity::Error)
-                    .map(ToString::to_string)
-                    .collect(),
-            ),
+            _ => Outcome::Rejected(report.errors().map(ToString::to_string).collect()),
         };
         if matches!(outcome, Outcome::Rejected(_)) {
             *refused = Some(attempt);

@@ -20,7 +20,7 @@ use crate::auth::{
     mint_token, mint_token_with_key,
 };
 use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
-use crate::config::{AuthMode, Config, LoadOptions, Severity, load_path, values::parse_duration};
+use crate::config::{self, AuthMode, Config, LoadOptions, values::parse_duration};
 
 /// What `token inspect` found; printed as text or JSON.
 #[derive(Debug, Serialize)]
@@ -299,18 +299,14 @@ fn optional_config(flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<Con
 /// Loads the config, printing its diagnostics to stderr; fails when it has
 /// errors.
 fn load(path: &Path) -> anyhow::Result<Config> {
-    let report = load_path(path, &LoadOptions { dev: false });
+    let report = config::load(path, &LoadOptions::default());
     for d in &report.diagnostics {
         eprintln!("{d}");
     }
     match report.config {
         Some(cfg) => Ok(cfg),
         None => {
-            let n = report
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
+            let n = report.errors().count();
             bail!(
                 "{} is invalid ({n} error{}; see above)",
                 path.display(),
