@@ -278,9 +278,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
                 r.prefix,
                 r.upstream.as_ref().map_or("501", |u| u.url.as_str())
             )),
-            Some(o) if format!("{o:?}") != format!("{r:?}") => {
-                out.push(format!("route {:?} changed", r.name))
-            }
+            Some(o) if o != r => out.push(format!("route {:?} changed", r.name)),
             Some(_) => {}
         }
     }
@@ -290,7 +288,15 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         }
     }
     let secret = |c: &Config| c.auth.hmac.as_ref().map(|h| h.secret.clone());
-    if format!("{:?}", old.auth) != format!("{:?}", new.auth) {
+    // The secret's rotation is told apart from other auth changes.
+    let settings = |c: &Config| {
+        let mut a = c.auth.clone();
+        if let Some(h) = &mut a.hmac {
+            h.secret = config::Secret::new(Vec::new());
+        }
+        a
+    };
+    if settings(old) != settings(new) {
         out.push("auth settings changed".into());
     } else if secret(old) != secret(new) {
         out.push("HMAC secret rotated".into());
@@ -298,7 +304,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     if old.cors != new.cors {
         out.push("CORS defaults changed".into());
     }
-    if format!("{:?}", old.server) != format!("{:?}", new.server) {
+    if old.server != new.server {
         out.push("server settings changed".into());
     }
     if out.is_empty() {

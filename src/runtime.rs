@@ -227,7 +227,7 @@ impl Runtime {
                     m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),
                 )
                 .unwrap_or_else(|_| HeaderValue::from_static("GET")),
-                None => HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+                None => HeaderValue::from_static(crate::cors::ALL_METHODS),
             };
             routes.push(CompiledRoute {
                 name: Arc::from(r.name.as_str()),

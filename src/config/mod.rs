@@ -15,10 +15,12 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::auth::is_hmac;
 pub use diag::{Diagnostic, Severity};
+pub use schema::{KEYS, Key, keys_in};
 pub use model::*;
 pub use validate::{
-    ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, is_hmac, parse_claim_path,
+    ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
     parse_origin, parse_upstream,
 };
 

@@ -20,6 +20,7 @@ use super::values::{
     MAX_SECRET_FILE, is_world_writable, parse_duration, parse_size, read_regular_file,
 };
 use super::{LoadOptions, LoadReport, Places, Position, schema};
+use crate::auth::is_hmac;
 
 /// The old Python gateway's default secret: refused everywhere.
 pub const INSECURE_PLACEHOLDER: &str = "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET";
@@ -1283,16 +1284,6 @@ fn ephemeral_secret() -> Secret {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
     Secret::new(format!("{a}{b}").into_bytes())
-}
-
-/// True for HS256/384/512.
-pub fn is_hmac(a: jsonwebtoken::Algorithm) -> bool {
-    matches!(
-        a,
-        jsonwebtoken::Algorithm::HS256
-            | jsonwebtoken::Algorithm::HS384
-            | jsonwebtoken::Algorithm::HS512
-    )
 }
 
 /// The algorithms the allowlist may name.
