@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub use crate::auth::is_hmac;
 pub use diag::{Diagnostic, Severity};
-pub use schema::{KEYS, Key, keys_in};
 pub use model::*;
+pub use schema::{KEYS, Key, keys_in};
 pub use validate::{
     ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
     parse_origin, parse_upstream,
