@@ -47,6 +47,10 @@ pub enum Outcome {
     Apply(Verdict),
 }
 
+/// Every method a route without `methods` accepts, as an `Allow` /
+/// `Access-Control-Allow-Methods` value.
+pub const ALL_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
+
 impl Policy {
     /// Compiles a policy; `methods` is the route's method list (`None`: all).
     pub fn new(cfg: &Cors, methods: Option<&[Method]>) -> Policy {
@@ -55,9 +59,7 @@ impl Policy {
             Some(m) => join(m.iter().map(Method::as_str).collect()),
             None => None,
         }
-        .unwrap_or_else(|| {
-            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")
-        });
+        .unwrap_or_else(|| HeaderValue::from_static(ALL_METHODS));
         Policy {
             rules: cfg.allowed_origins.clone(),
             credentials: cfg.allow_credentials,

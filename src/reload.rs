@@ -110,7 +110,7 @@ impl Reloader {
     /// anything changed. `reason` says why (for the log); `retry_refused`
     /// (SIGHUP) tries and logs again a config that was refused as it is.
     pub fn reload(&self, reason: &str, retry_refused: bool) -> Outcome {
-        let report = config::load_path(&self.path, &self.opts);
+        let report = config::load(&self.path, &self.opts);
         // What this attempt reads: the file as it is now, and the files the
         // serving config depends on (a refused config's own are unknown).
         let attempt = report.hash.rotate_left(1)
@@ -136,7 +136,7 @@ impl Reloader {
                 let generation = old.generation + 1;
                 let source = self.path.display().to_string();
                 match Runtime::compile(
-                    new,
+                    new.clone(),
                     Some(&old),
                     &self.shared.pools,
                     &self.shared.metrics,
@@ -162,17 +162,12 @@ impl Reloader {
                         }
                         Outcome::Applied { generation }
                     }
-                    Err(e) => Outcome::Rejected(vec![format!("{}: {e}", self.path.display())]),
+                    Err(e) => {
+                        Outcome::Rejected(vec![e.diagnostic(&new, &report.places).to_string()])
+                    }
                 }
             }
-            _ => Outcome::Rejected(
-                report
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == config::Severity::Error)
-                    .map(ToString::to_string)
-                    .collect(),
-            ),
+            _ => Outcome::Rejected(report.errors().map(ToString::to_string).collect()),
         };
         if matches!(outcome, Outcome::Rejected(_)) {
             *refused = Some(attempt);
@@ -283,9 +278,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
                 r.prefix,
                 r.upstream.as_ref().map_or("501", |u| u.url.as_str())
             )),
-            Some(o) if format!("{o:?}") != format!("{r:?}") => {
-                out.push(format!("route {:?} changed", r.name))
-            }
+            Some(o) if o != r => out.push(format!("route {:?} changed", r.name)),
             Some(_) => {}
         }
     }
@@ -295,7 +288,15 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         }
     }
     let secret = |c: &Config| c.auth.hmac.as_ref().map(|h| h.secret.clone());
-    if format!("{:?}", old.auth) != format!("{:?}", new.auth) {
+    // The secret's rotation is told apart from other auth changes.
+    let settings = |c: &Config| {
+        let mut a = c.auth.clone();
+        if let Some(h) = &mut a.hmac {
+            h.secret = config::Secret::new(Vec::new());
+        }
+        a
+    };
+    if settings(old) != settings(new) {
         out.push("auth settings changed".into());
     } else if secret(old) != secret(new) {
         out.push("HMAC secret rotated".into());
@@ -303,7 +304,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     if old.cors != new.cors {
         out.push("CORS defaults changed".into());
     }
-    if format!("{:?}", old.server) != format!("{:?}", new.server) {
+    if old.server != new.server {
         out.push("server settings changed".into());
     }
     if out.is_empty() {

@@ -11,7 +11,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue, Method};
 
 use crate::auth::{Authenticator, JwksStore};
-use crate::config::{AuthMode, Config, Injection};
+use crate::config::{AuthMode, Config, Diagnostic, Injection, Places};
 use crate::cors::Policy;
 use crate::proxy::client::{ClientKey, Pools, UpstreamClient, ca_key};
 use crate::routing::Router;
@@ -111,10 +111,59 @@ pub enum CompileError {
     },
     /// The listener's certificate or key.
     #[error("server.tls: {0}")]
-    Tls(String),
+    Tls(TlsError),
     /// The authenticator.
     #[error("auth: {0}")]
     Auth(#[from] crate::auth::AuthBuildError),
+}
+
+/// Why the listener's TLS files could not be used, by the key to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// `tls.cert`: unreadable, or no PEM certificate in it.
+    #[error("{0}")]
+    Cert(String),
+    /// `tls.key`: unreadable, or no PEM private key in it.
+    #[error("{0}")]
+    Key(String),
+    /// The key does not belong to the certificate, or rustls refused them.
+    #[error("{0}")]
+    Pair(String),
+}
+
+impl CompileError {
+    /// This failure as a diagnostic at the key that caused it (`places`
+    /// from the same [`crate::config::Loaded`] as the compiled config).
+    pub fn diagnostic(&self, config: &Config, places: &Places) -> Diagnostic {
+        let at = match self {
+            CompileError::Client { route, .. } => config
+                .routes
+                .iter()
+                .position(|r| &r.name == route)
+                .and_then(|i| places.ca_file.get(i).copied().flatten()),
+            CompileError::Tls(TlsError::Cert(_)) => places.tls_cert,
+            CompileError::Tls(TlsError::Key(_) | TlsError::Pair(_)) => places.tls_key,
+            CompileError::Auth(_) => places.jwks_url,
+        };
+        places.error(at, self.to_string())
+    }
+}
+
+/// Compiles `config` the way `serve` would, without network access (no
+/// JWKS fetch) and with throwaway clients, and returns every refusal as a
+/// diagnostic at its key: `check-config` runs this, so whatever it passes,
+/// `serve` starts.
+pub fn check(config: &Config, places: &Places) -> Vec<Diagnostic> {
+    let mut offline = config.clone();
+    // The JWKS store fetches from the network (and needs a tokio runtime);
+    // its URL was checked by validation.
+    offline.auth.jwks_url = None;
+    let pools = Pools::default();
+    let metrics = Metrics::default();
+    match Runtime::compile(offline, None, &pools, &metrics, 0, 0, &places.file) {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![e.diagnostic(config, places)],
+    }
 }
 
 impl Runtime {
@@ -178,7 +227,7 @@ impl Runtime {
                     m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),
                 )
                 .unwrap_or_else(|_| HeaderValue::from_static("GET")),
-                None => HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+                None => HeaderValue::from_static(crate::cors::ALL_METHODS),
             };
             routes.push(CompiledRoute {
                 name: Arc::from(r.name.as_str()),
@@ -235,25 +284,29 @@ impl Runtime {
 
 /// Loads the listener's certificate chain and key into a rustls config that
 /// offers h2 and http/1.1 by ALPN.
-pub fn load_server_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
+pub fn load_server_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .map_err(|e| TlsError::Cert(format!("{}: {e}", cert.display())))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
+        .map_err(|e| TlsError::Cert(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", cert.display()));
+        return Err(TlsError::Cert(format!(
+            "{}: no PEM certificate found",
+            cert.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| TlsError::Key(format!("{}: {e}", key.display())))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .map_err(|e| TlsError::Pair(e.to_string()))?
     .with_no_client_auth()
     .with_single_cert(certs, key)
-    .map_err(|e| format!("certificate and key do not form a valid pair: {e}"))?;
+    .map_err(|e| TlsError::Pair(format!("certificate and key do not form a valid pair: {e}")))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

@@ -143,7 +143,7 @@ pub fn mint_token(
     issuer: Option<&str>,
     ttl: Duration,
 ) -> Result<String, MintError> {
-    if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+    if !super::is_hmac(alg) {
         return Err(MintError::NotHmac(alg));
     }
     sign(

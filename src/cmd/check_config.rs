@@ -4,16 +4,17 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::{CheckConfigArgs, OutputFormat, resolve_config_path};
-use crate::config::{self, Config, Diagnostic, LoadOptions, Severity};
+use crate::config::{self, Config, LoadOptions, Severity};
 
 /// Validates the config, prints every problem, and on success the route
 /// table. Exit 0 when valid (warnings allowed), 1 when not.
 pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     let path = resolve_config_path(args.path.or(args.config));
-    let report = config::load_path(&path, &LoadOptions::default());
+    let report = config::load(&path, &LoadOptions::default());
     let mut diagnostics = report.diagnostics;
     if let Some(cfg) = &report.config {
-        diagnostics.extend(check_files(cfg, &path.display().to_string()));
+        // Compile too: whatever passes here, `serve` starts.
+        diagnostics.extend(crate::runtime::check(cfg, &report.places));
     }
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
     let mut out = std::io::stdout().lock();
@@ -62,17 +63,6 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-/// Checks what validation does not open: that the TLS pair loads.
-fn check_files(cfg: &Config, file: &str) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    if let Some(t) = &cfg.server.tls
-        && let Err(e) = crate::runtime::load_server_tls(&t.cert, &t.key)
-    {
-        out.push(Diagnostic::file_level(file, format!("server.tls: {e}")));
-    }
-    out
 }
 
 /// The route table printed on success.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::{LogFormat, ServeArgs, resolve_config_path};
-use crate::config::{self, Config, LoadOptions, LoadReport, SecretSource, Severity};
+use crate::config::{self, Config, LoadOptions, Loaded, SecretSource, Severity};
 use crate::proxy::client::Pools;
 use crate::runtime::Runtime;
 use crate::server;
@@ -18,32 +18,19 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
     let path = resolve_config_path(args.config);
     let opts = LoadOptions { dev: args.dev };
     let builtin = args.dev && !path.exists();
-    let (report, source) = if builtin {
-        let name = "gateway.toml (built-in)";
-        let env = |k: &str| std::env::var(k).ok();
-        (
-            config::load_str(config::BUILTIN, name, PathBuf::from("."), &opts, &env),
-            name.to_owned(),
-        )
+    let loaded = if builtin {
+        config::load_builtin(&opts)
     } else {
-        (config::load_path(&path, &opts), path.display().to_string())
+        config::load(&path, &opts)
     };
-    if report.has_errors() {
-        for d in &report.diagnostics {
+    let source = loaded.source.clone();
+    let Some(cfg) = loaded.config.as_ref().filter(|_| !loaded.has_errors()) else {
+        for d in &loaded.diagnostics {
             eprintln!("{d}");
         }
         eprintln!(
             "error: {source} is invalid; nothing was started (run `nyro-gw check-config {source}` after fixing it)"
         );
-        return Ok(ExitCode::FAILURE);
-    }
-    let LoadReport {
-        config: Some(cfg),
-        diagnostics,
-        hash,
-    } = report
-    else {
-        eprintln!("error: {source}: no config");
         return Ok(ExitCode::FAILURE);
     };
     let format = log_format.unwrap_or(if args.dev {
@@ -52,7 +39,8 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
         LogFormat::Json
     });
     telemetry::init_logging(format);
-    for d in diagnostics
+    for d in loaded
+        .diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Warning)
     {
@@ -61,7 +49,12 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let code = rt.block_on(serve(cfg, hash, source, (!builtin).then_some(path), opts));
+    let code = rt.block_on(serve(
+        cfg.clone(),
+        &loaded,
+        (!builtin).then_some(path),
+        opts,
+    ));
     // Connections are drained by now. Dropping the runtime would wait for
     // every blocking task, e.g. a reload stuck reading a file that never
     // ends; exiting must not wait on it.
@@ -71,8 +64,7 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
 
 async fn serve(
     cfg: Config,
-    hash: u64,
-    source: String,
+    loaded: &Loaded,
     path: Option<PathBuf>,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
@@ -81,10 +73,22 @@ async fn serve(
     let listen = cfg.server.listen;
     let admin_listen = cfg.admin.as_ref().map(|a| a.listen);
     let dev = opts.dev;
-    let runtime = match Runtime::compile(cfg.clone(), None, &pools, &metrics, 1, hash, &source) {
+    let source = &loaded.source;
+    let runtime = match Runtime::compile(
+        cfg.clone(),
+        None,
+        &pools,
+        &metrics,
+        1,
+        loaded.hash,
+        source,
+    ) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {source}: {e}");
+            eprintln!("{}", e.diagnostic(&cfg, &loaded.places));
+            eprintln!(
+                "error: {source} is invalid; nothing was started (run `nyro-gw check-config {source}` after fixing it)"
+            );
             return Ok(ExitCode::FAILURE);
         }
     };

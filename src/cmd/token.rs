@@ -20,9 +20,7 @@ use crate::auth::{
     decide, mint_token, mint_token_with_key,
 };
 use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
-use crate::config::{
-    AuthMode, Config, LoadOptions, Route, Severity, load_path, values::parse_duration,
-};
+use crate::config::{self, AuthMode, Config, LoadOptions, Route, values::parse_duration};
 use crate::error::GatewayError;
 
 /// What `token inspect` found; printed as text or JSON.
@@ -306,18 +304,14 @@ fn optional_config(flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<Con
 /// Loads the config, printing its diagnostics to stderr; fails when it has
 /// errors.
 fn load(path: &Path) -> anyhow::Result<Config> {
-    let report = load_path(path, &LoadOptions { dev: false });
+    let report = config::load(path, &LoadOptions::default());
     for d in &report.diagnostics {
         eprintln!("{d}");
     }
     match report.config {
         Some(cfg) => Ok(cfg),
         None => {
-            let n = report
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
+            let n = report.errors().count();
             bail!(
                 "{} is invalid ({n} error{}; see above)",
                 path.display(),

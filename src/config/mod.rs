@@ -15,10 +15,12 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::auth::is_hmac;
 pub use diag::{Diagnostic, Severity};
 pub use model::*;
+pub use schema::{KEYS, Key, keys_in};
 pub use validate::{
-    ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, is_hmac, parse_claim_path,
+    ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
     parse_origin, parse_upstream,
 };
 
@@ -53,6 +55,125 @@ impl LoadReport {
             .iter()
             .any(|d| d.severity == Severity::Error)
     }
+}
+
+/// Where in the file the keys that name files sit, so that a failure to
+/// use one (compiling the `Runtime`: a CA bundle or TLS pair that does not
+/// parse) is reported at that key like any validation error.
+#[derive(Debug, Clone, Default)]
+pub struct Places {
+    /// The file as named in diagnostics.
+    pub file: String,
+    /// `[server] tls` (the table).
+    pub tls: Option<Position>,
+    /// `[server] tls.cert`.
+    pub tls_cert: Option<Position>,
+    /// `[server] tls.key`.
+    pub tls_key: Option<Position>,
+    /// `[auth] jwks_url`.
+    pub jwks_url: Option<Position>,
+    /// Each route's `ca_file`, in file order (`None`: not set).
+    pub ca_file: Vec<Option<Position>>,
+}
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based character column.
+    pub column: usize,
+}
+
+impl Places {
+    /// An error at `at`, or at the top of the file when unknown.
+    pub fn error(&self, at: Option<Position>, message: String) -> Diagnostic {
+        let at = at.unwrap_or(Position { line: 1, column: 1 });
+        Diagnostic {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            line: at.line,
+            column: at.column,
+            message,
+        }
+    }
+}
+
+/// A loaded config: what `serve`, a reload, `check-config` and `token` all
+/// start from ([`load`] and [`load_builtin`] are the only entries).
+#[derive(Debug)]
+pub struct Loaded {
+    /// `Some` exactly when `diagnostics` holds no error.
+    pub config: Option<Config>,
+    /// Errors and warnings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Hash of the file's bytes (to skip reloads that change nothing).
+    pub hash: u64,
+    /// The file as named in messages.
+    pub source: String,
+    /// Where the keys naming files sit (for compile errors).
+    pub places: Places,
+}
+
+impl Loaded {
+    /// True when any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The error diagnostics.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+
+    fn new(report: LoadReport, source: String, mut places: Places) -> Loaded {
+        places.file.clone_from(&source);
+        Loaded {
+            config: report.config,
+            diagnostics: report.diagnostics,
+            hash: report.hash,
+            source,
+            places,
+        }
+    }
+}
+
+/// Reads and validates the config at `path` (see [`load_path`]): the one
+/// entry `serve`, reloads, `check-config` and `token` use.
+pub fn load(path: &Path, opts: &LoadOptions) -> Loaded {
+    let name = path.display().to_string();
+    let mut places = Places::default();
+    let report = match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(src) => {
+                let env = |k: &str| std::env::var(k).ok();
+                let (mut report, p) =
+                    validate::validate_with_places(&src, &name, &base_dir(path), opts, &env);
+                report.hash = hash_bytes(src.as_bytes());
+                places = p;
+                report
+            }
+            // The same diagnostics as `load_path` gives.
+            Err(_) => load_path(path, opts),
+        },
+        Err(_) => load_path(path, opts),
+    };
+    Loaded::new(report, name, places)
+}
+
+/// The config shipped with the binary, for `serve --dev` when no file
+/// exists (relative paths resolve against the current directory).
+pub fn load_builtin(opts: &LoadOptions) -> Loaded {
+    let name = "gateway.toml (built-in)";
+    let env = |k: &str| std::env::var(k).ok();
+    let (mut report, places) =
+        validate::validate_with_places(BUILTIN, name, Path::new("."), opts, &env);
+    report.hash = hash_bytes(BUILTIN.as_bytes());
+    Loaded::new(report, name.to_owned(), places)
 }
 
 /// Reads and validates the config at `path`, expanding `${VAR}` from the

@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, Method, Uri};
 
 /// A whole, valid configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Listener, timeouts and limits.
     pub server: Server,
@@ -28,7 +28,7 @@ pub struct Config {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Server {
     /// Address the public listener binds (restart needed to change it).
     pub listen: SocketAddr,
@@ -74,14 +74,14 @@ pub struct TlsFiles {
 }
 
 /// `[admin]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Admin {
     /// Address of the admin listener; should be loopback or cluster-internal.
     pub listen: SocketAddr,
 }
 
 /// `[auth]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Auth {
     /// Accepted audiences; a token must carry at least one. Default
     /// `["authenticated"]` (Supabase user tokens).
@@ -102,7 +102,7 @@ pub struct Auth {
 }
 
 /// An HMAC secret and its origin.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HmacKey {
     /// The key bytes (the string's raw UTF-8 bytes).
     pub secret: Secret,
@@ -199,7 +199,7 @@ impl AuthMode {
 }
 
 /// One `[[routes]]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// Unique name, used in logs and metrics.
     pub name: String,

@@ -2,69 +2,390 @@
 //! deserializing so that every unknown key is reported at once, with the
 //! closest known key as a suggestion.
 
+use std::sync::LazyLock;
+
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::Sink;
 
-const ROOT: &[&str] = &["server", "admin", "auth", "cors", "routes"];
-const SERVER: &[&str] = &[
-    "listen",
-    "connect_timeout",
-    "request_timeout",
-    "shutdown_grace",
-    "max_body",
-    "tls",
-    "header_read_timeout",
-    "max_connections",
-    "max_upstream_connections",
-    "trusted_proxies",
-    "tunnel_idle_timeout",
+/// One key of `gateway.toml`: the single table the unknown-key check and
+/// its suggestions read (and from which a JSON Schema, the
+/// `gateway.toml(5)` page and type hints can be derived). README's
+/// "Configuration" tables document the same keys at length.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// Dotted path from the top of the file; `routes.x` is a key of each
+    /// `[[routes]]` entry, `*` stands for any name (an injected header).
+    pub path: &'static str,
+    /// The value's type, as a user would name it.
+    pub ty: &'static str,
+    /// The default when the key is absent ("required", "none", or a value).
+    pub default: &'static str,
+    /// What it is for, in one line.
+    pub doc: &'static str,
+    /// An example value, as TOML.
+    pub example: &'static str,
+}
+
+/// Every key of `gateway.toml`, sections first, then in README order.
+pub const KEYS: &[Key] = &[
+    Key {
+        path: "server",
+        ty: "table",
+        default: "",
+        doc: "the public listener, timeouts and limits",
+        example: "[server]",
+    },
+    Key {
+        path: "admin",
+        ty: "table",
+        default: "none",
+        doc: "the admin listener (metrics, active config); absent: none",
+        example: "[admin]",
+    },
+    Key {
+        path: "auth",
+        ty: "table",
+        default: "",
+        doc: "how tokens are verified",
+        example: "[auth]",
+    },
+    Key {
+        path: "cors",
+        ty: "table",
+        default: "",
+        doc: "the default CORS policy for every route",
+        example: "[cors]",
+    },
+    Key {
+        path: "routes",
+        ty: "array of tables",
+        default: "[]",
+        doc: "the routes, matched by longest prefix",
+        example: "[[routes]]",
+    },
+    Key {
+        path: "server.listen",
+        ty: "address",
+        default: "\"0.0.0.0:8080\"",
+        doc: "the public listener's address (a change needs a restart)",
+        example: "\"0.0.0.0:8080\"",
+    },
+    Key {
+        path: "server.connect_timeout",
+        ty: "duration",
+        default: "\"10s\"",
+        doc: "upstream TCP + TLS connect",
+        example: "\"10s\"",
+    },
+    Key {
+        path: "server.request_timeout",
+        ty: "duration",
+        default: "\"60s\"",
+        doc: "until the upstream's response headers",
+        example: "\"60s\"",
+    },
+    Key {
+        path: "server.shutdown_grace",
+        ty: "duration",
+        default: "\"30s\"",
+        doc: "after SIGTERM/SIGINT, time for requests in flight",
+        example: "\"30s\"",
+    },
+    Key {
+        path: "server.max_body",
+        ty: "size",
+        default: "none",
+        doc: "request body cap, counted while streaming",
+        example: "\"100MiB\"",
+    },
+    Key {
+        path: "server.tls",
+        ty: "table",
+        default: "none",
+        doc: "TLS for the public listener (h2 and http/1.1 by ALPN); the files are reloaded on change",
+        example: "{ cert = \"tls.crt\", key = \"tls.key\" }",
+    },
+    Key {
+        path: "server.tls.cert",
+        ty: "path",
+        default: "required",
+        doc: "the certificate chain (PEM)",
+        example: "\"tls.crt\"",
+    },
+    Key {
+        path: "server.tls.key",
+        ty: "path",
+        default: "required",
+        doc: "the private key (PEM)",
+        example: "\"tls.key\"",
+    },
+    Key {
+        path: "server.header_read_timeout",
+        ty: "duration",
+        default: "\"30s\"",
+        doc: "from accept to a connection's first complete request head (also HTTP/1's keep-alive idle limit)",
+        example: "\"30s\"",
+    },
+    Key {
+        path: "server.max_connections",
+        ty: "integer",
+        default: "10000",
+        doc: "open client connections",
+        example: "10000",
+    },
+    Key {
+        path: "server.max_upstream_connections",
+        ty: "integer",
+        default: "1024",
+        doc: "connections to one upstream (scheme, host, port), idle pooled ones included",
+        example: "1024",
+    },
+    Key {
+        path: "server.trusted_proxies",
+        ty: "list of CIDRs",
+        default: "[]",
+        doc: "CIDRs (\"10.0.0.0/8\", \"fd00::/8\") or single addresses of the load balancers in front of the gateway",
+        example: "[\"10.0.0.0/8\", \"fd00::/8\"]",
+    },
+    Key {
+        path: "server.tunnel_idle_timeout",
+        ty: "duration",
+        default: "\"5m\"",
+        doc: "an upgraded connection (WebSocket, a route's upgrades) is closed after this long without a byte either way",
+        example: "\"5m\"",
+    },
+    Key {
+        path: "admin.listen",
+        ty: "address",
+        default: "none",
+        doc: "a second listener, never public: GET /metrics (Prometheus text), GET /config (active config with secrets redacted, generation, hash, last reload error), GET /health",
+        example: "\"127.0.0.1:9901\"",
+    },
+    Key {
+        path: "auth.audience",
+        ty: "string or list of strings",
+        default: "\"authenticated\"",
+        doc: "audiences accepted: a token's aud must hold one of them",
+        example: "[\"authenticated\"]",
+    },
+    Key {
+        path: "auth.issuer",
+        ty: "string",
+        default: "none",
+        doc: "when set, a token's iss must be present and one string equal to it (a list is refused, even one holding it)",
+        example: "\"https://example.supabase.co/auth/v1\"",
+    },
+    Key {
+        path: "auth.algorithms",
+        ty: "list of strings",
+        default: "[\"HS256\"] with a secret, plus [\"ES256\", \"RS256\"] with jwks_url",
+        doc: "the signature algorithms accepted (never \"none\")",
+        example: "[\"HS256\"]",
+    },
+    Key {
+        path: "auth.secret",
+        ty: "string",
+        default: "none",
+        doc: "HMAC key, the string's raw bytes, at least 32 bytes",
+        example: "\"${GATEWAY_JWT_SECRET}\"",
+    },
+    Key {
+        path: "auth.secret_file",
+        ty: "path",
+        default: "none",
+        doc: "instead of secret: a file holding the key (trailing newline trimmed), reloaded on change",
+        example: "\"/run/secrets/jwt\"",
+    },
+    Key {
+        path: "auth.jwks_url",
+        ty: "URL",
+        default: "none",
+        doc: "public keys (https://<project>.supabase.co/auth/v1/.well-known/jwks.json)",
+        example: "\"https://example.supabase.co/auth/v1/.well-known/jwks.json\"",
+    },
+    Key {
+        path: "auth.leeway",
+        ty: "duration",
+        default: "\"0s\"",
+        doc: "clock skew allowed on exp and nbf",
+        example: "\"0s\"",
+    },
+    Key {
+        path: "auth.required_claims",
+        ty: "list of strings",
+        default: "[\"sub\", \"aud\", \"exp\"]",
+        doc: "must be present and non-empty (a whitespace-only string counts as empty)",
+        example: "[\"sub\", \"aud\", \"exp\"]",
+    },
+    Key {
+        path: "cors.allowed_origins",
+        ty: "list of origins",
+        default: "[]",
+        doc: "exact origins (\"https://app.nyro.ai\"), wildcards on whole leftmost labels (\"https://*.vercel.app\"), \"*\" (only without credentials), \"null\" (only when listed)",
+        example: "[\"https://*.vercel.app\"]",
+    },
+    Key {
+        path: "cors.allow_credentials",
+        ty: "boolean",
+        default: "true",
+        doc: "Access-Control-Allow-Credentials: true",
+        example: "true",
+    },
+    Key {
+        path: "cors.max_age",
+        ty: "duration",
+        default: "\"10m\"",
+        doc: "Access-Control-Max-Age of preflights",
+        example: "\"10m\"",
+    },
+    Key {
+        path: "cors.allow_headers",
+        ty: "list of header names",
+        default: "echo the request",
+        doc: "headers a preflight may ask for",
+        example: "[\"Content-Type\"]",
+    },
+    Key {
+        path: "cors.expose_headers",
+        ty: "list of header names",
+        default: "[\"X-Request-ID\", \"X-Process-Time\"]",
+        doc: "Access-Control-Expose-Headers",
+        example: "[\"X-Request-ID\", \"X-Process-Time\"]",
+    },
+    Key {
+        path: "routes.name",
+        ty: "string",
+        default: "required",
+        doc: "the route's unique name, in logs and metrics",
+        example: "\"ingest\"",
+    },
+    Key {
+        path: "routes.prefix",
+        ty: "string",
+        default: "required",
+        doc: "starts with /, no trailing / (\"/\" alone matches everything)",
+        example: "\"/api/v1/ingest\"",
+    },
+    Key {
+        path: "routes.upstream",
+        ty: "URL",
+        default: "required",
+        doc: "where requests go: http(s)://host[:port][/base]; empty answers 501",
+        example: "\"http://127.0.0.1:9000\"",
+    },
+    Key {
+        path: "routes.auth",
+        ty: "\"required\" | \"optional\" | \"none\"",
+        default: "\"required\"",
+        doc: "whether a token is needed: required, optional or none",
+        example: "\"required\"",
+    },
+    Key {
+        path: "routes.strip_prefix",
+        ty: "boolean",
+        default: "false",
+        doc: "forward the path without the prefix",
+        example: "false",
+    },
+    Key {
+        path: "routes.methods",
+        ty: "list of methods",
+        default: "all",
+        doc: "others get 405 with Allow",
+        example: "[\"GET\", \"POST\"]",
+    },
+    Key {
+        path: "routes.cors_origins",
+        ty: "list of origins",
+        default: "[cors].allowed_origins",
+        doc: "replaces the default origins for this route",
+        example: "[\"https://app.nyro.ai\"]",
+    },
+    Key {
+        path: "routes.timeout",
+        ty: "duration",
+        default: "server.request_timeout",
+        doc: "replaces server.request_timeout for this route",
+        example: "\"120s\"",
+    },
+    Key {
+        path: "routes.http2",
+        ty: "boolean",
+        default: "false",
+        doc: "HTTP/2 with prior knowledge to an http:// upstream (https:// negotiates by ALPN)",
+        example: "true",
+    },
+    Key {
+        path: "routes.ca_file",
+        ty: "path",
+        default: "none",
+        doc: "extra trusted roots (PEM) for an https:// upstream, beside the system's and webpki's",
+        example: "\"ca.pem\"",
+    },
+    Key {
+        path: "routes.inject",
+        ty: "table of header = claim path or { claim, required }",
+        default: "{}",
+        doc: "headers set from the token's claims (existing ones are replaced)",
+        example: "{ \"X-User-ID\" = \"sub\" }",
+    },
+    Key {
+        path: "routes.upgrades",
+        ty: "list of strings",
+        default: "[] (websocket only)",
+        doc: "Upgrade protocols tunnelled besides websocket, which is always allowed: tokens such as \"my-protocol\" or \"name/version\", case-insensitive",
+        example: "[\"my-protocol\"]",
+    },
+    Key {
+        path: "routes.inject.*.claim",
+        ty: "claim path",
+        default: "required",
+        doc: "the claim (dots, or a JSON Pointer starting with /)",
+        example: "\"app_metadata.company_id\"",
+    },
+    Key {
+        path: "routes.inject.*.required",
+        ty: "boolean",
+        default: "false",
+        doc: "true: a token without the claim gets 403",
+        example: "true",
+    },
 ];
-const TLS: &[&str] = &["cert", "key"];
-const ADMIN: &[&str] = &["listen"];
-const AUTH: &[&str] = &[
-    "audience",
-    "issuer",
-    "algorithms",
-    "secret",
-    "secret_file",
-    "jwks_url",
-    "leeway",
-    "required_claims",
-];
-const CORS: &[&str] = &[
-    "allowed_origins",
-    "allow_credentials",
-    "max_age",
-    "allow_headers",
-    "expose_headers",
-];
-const ROUTE: &[&str] = &[
-    "name",
-    "prefix",
-    "upstream",
-    "auth",
-    "strip_prefix",
-    "methods",
-    "cors_origins",
-    "timeout",
-    "http2",
-    "ca_file",
-    "inject",
-    "upgrades",
-];
-const INJECT_TABLE: &[&str] = &["claim", "required"];
+
+/// The keys directly under `section` (`""`: the top level), by name.
+pub fn keys_in(section: &str) -> Vec<&'static str> {
+    KEYS.iter()
+        .filter_map(|k| {
+            let rest = if section.is_empty() {
+                k.path
+            } else {
+                k.path.strip_prefix(section)?.strip_prefix('.')?
+            };
+            (!rest.contains('.')).then_some(rest)
+        })
+        .collect()
+}
+
+static ROOT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in(""));
+static SERVER: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("server"));
+static TLS: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("server.tls"));
+static ADMIN: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("admin"));
+static AUTH: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("auth"));
+static CORS: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("cors"));
+static ROUTE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes"));
+static INJECT_TABLE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.inject.*"));
 
 /// Reports every key the schema does not know.
 pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
-    check_table(doc, ROOT, "", sink);
+    check_table(doc, &ROOT, "", sink);
     for (key, value) in doc {
         let section: &[&str] = match key.get_ref().as_ref() {
-            "server" => SERVER,
-            "admin" => ADMIN,
-            "auth" => AUTH,
-            "cors" => CORS,
+            "server" => &SERVER,
+            "admin" => &ADMIN,
+            "auth" => &AUTH,
+            "cors" => &CORS,
             "routes" => {
                 if let DeValue::Array(routes) = value.get_ref() {
                     for route in routes.iter() {
@@ -83,18 +404,18 @@ pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
             if name == "server"
                 && let Some(DeValue::Table(tls)) = get(t, "tls")
             {
-                check_table(tls, TLS, "server.tls", sink);
+                check_table(tls, &TLS, "server.tls", sink);
             }
         }
     }
 }
 
 fn check_route(t: &DeTable<'_>, sink: &mut Sink<'_>) {
-    check_table(t, ROUTE, "[[routes]]", sink);
+    check_table(t, &ROUTE, "[[routes]]", sink);
     if let Some(DeValue::Table(inject)) = get(t, "inject") {
         for (_, v) in inject {
             if let DeValue::Table(entry) = v.get_ref() {
-                check_table(entry, INJECT_TABLE, "an inject entry", sink);
+                check_table(entry, &INJECT_TABLE, "an inject entry", sink);
             }
         }
     }
@@ -157,9 +478,83 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(closest("upstrem", ROUTE), Some("upstream"));
-        assert_eq!(closest("Strip-Prefix", ROUTE), Some("strip_prefix"));
-        assert_eq!(closest("zzzzzz", ROUTE), None);
-        assert_eq!(closest("secret_fle", AUTH), Some("secret_file"));
+        assert_eq!(closest("upstrem", &ROUTE), Some("upstream"));
+        assert_eq!(closest("Strip-Prefix", &ROUTE), Some("strip_prefix"));
+        assert_eq!(closest("zzzzzz", &ROUTE), None);
+        assert_eq!(closest("secret_fle", &AUTH), Some("secret_file"));
+    }
+
+    /// Records the field names a serde-derived struct asks for, without
+    /// deserializing anything: the raw structs' own list of keys.
+    struct FieldNames(std::cell::RefCell<Vec<&'static str>>);
+
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+
+    impl<'de> serde::Deserializer<'de> for &FieldNames {
+        type Error = Stop;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0.borrow_mut().extend_from_slice(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    fn fields<T: for<'de> serde::Deserialize<'de>>() -> Vec<&'static str> {
+        let probe = FieldNames(Default::default());
+        let _ = T::deserialize(&probe);
+        let mut v = probe.0.into_inner();
+        v.sort_unstable();
+        v
+    }
+
+    fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn the_key_table_and_the_raw_structs_name_the_same_keys() {
+        use super::super::raw::*;
+        assert_eq!(sorted(keys_in("")), fields::<RawFile>());
+        assert_eq!(sorted(keys_in("server")), fields::<RawServer>());
+        assert_eq!(sorted(keys_in("server.tls")), fields::<RawTls>());
+        assert_eq!(sorted(keys_in("admin")), fields::<RawAdmin>());
+        assert_eq!(sorted(keys_in("auth")), fields::<RawAuth>());
+        assert_eq!(sorted(keys_in("cors")), fields::<RawCors>());
+        assert_eq!(sorted(keys_in("routes")), fields::<RawRoute>());
+        // `RawInject` is untagged: its table form's keys, by hand.
+        assert_eq!(sorted(keys_in("routes.inject.*")), ["claim", "required"]);
+        // Every key is reachable: its parent is a key too.
+        for k in KEYS {
+            if let Some((parent, _)) = k.path.rsplit_once('.') {
+                let parent = parent.trim_end_matches(".*");
+                assert!(KEYS.iter().any(|p| p.path == parent), "{}", k.path);
+            }
+            assert!(!k.doc.is_empty() && !k.example.is_empty() && !k.ty.is_empty());
+        }
     }
 }

@@ -19,7 +19,8 @@ use super::raw::*;
 use super::values::{
     MAX_SECRET_FILE, is_world_writable, parse_duration, parse_size, read_regular_file,
 };
-use super::{LoadOptions, LoadReport, schema};
+use super::{LoadOptions, LoadReport, Places, Position, schema};
+use crate::auth::is_hmac;
 
 /// The old Python gateway's default secret: refused everywhere.
 pub const INSECURE_PLACEHOLDER: &str = "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET";
@@ -56,6 +57,17 @@ pub(super) fn validate(
     opts: &LoadOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> LoadReport {
+    validate_with_places(src, file, dir, opts, env).0
+}
+
+/// [`validate`], also returning where the keys naming files sit.
+pub(super) fn validate_with_places(
+    src: &str,
+    file: &str,
+    dir: &Path,
+    opts: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (LoadReport, Places) {
     let mut sink = Sink::new(src, file);
     let (doc, errors) = DeTable::parse_recoverable(src);
     for e in &errors {
@@ -63,24 +75,31 @@ pub(super) fn validate(
         sink.error(span, format!("invalid TOML: {}", e.message().trim()));
     }
     if !errors.is_empty() {
-        return LoadReport {
-            config: None,
-            diagnostics: sink.finish(),
-            hash: 0,
-        };
+        return (
+            LoadReport {
+                config: None,
+                diagnostics: sink.finish(),
+                hash: 0,
+            },
+            Places::default(),
+        );
     }
     schema::check(doc.get_ref(), &mut sink);
     let raw = match RawFile::deserialize(toml::de::Deserializer::from(doc)) {
         Ok(raw) => raw,
         Err(e) => {
             sink.error(e.span().unwrap_or(0..0), e.message().trim().to_owned());
-            return LoadReport {
-                config: None,
-                diagnostics: sink.finish(),
-                hash: 0,
-            };
+            return (
+                LoadReport {
+                    config: None,
+                    diagnostics: sink.finish(),
+                    hash: 0,
+                },
+                Places::default(),
+            );
         }
     };
+    let places = places(&raw, &sink);
     let mut v = Validator {
         sink,
         env,
@@ -92,10 +111,42 @@ pub(super) fn validate(
     };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
-    LoadReport {
-        config: config.filter(|_| ok),
-        diagnostics: v.sink.finish(),
-        hash: 0,
+    (
+        LoadReport {
+            config: config.filter(|_| ok),
+            diagnostics: v.sink.finish(),
+            hash: 0,
+        },
+        places,
+    )
+}
+
+/// Where the keys naming files sit in `raw` (their values' starts).
+fn places(raw: &RawFile, sink: &Sink<'_>) -> Places {
+    let at = |span: Range<usize>| {
+        let (line, column) = sink.position(span.start);
+        Position { line, column }
+    };
+    let tls = raw.server.as_ref().and_then(|s| s.get_ref().tls.as_ref());
+    Places {
+        file: String::new(),
+        tls: tls.map(|t| at(t.span())),
+        tls_cert: tls.and_then(|t| t.get_ref().cert.as_ref().map(|c| at(c.span()))),
+        tls_key: tls.and_then(|t| t.get_ref().key.as_ref().map(|k| at(k.span()))),
+        jwks_url: raw
+            .auth
+            .as_ref()
+            .and_then(|a| a.get_ref().jwks_url.as_ref().map(|u| at(u.span()))),
+        ca_file: raw
+            .routes
+            .as_ref()
+            .map(|rs| {
+                rs.get_ref()
+                    .iter()
+                    .map(|r| r.get_ref().ca_file.as_ref().map(|c| at(c.span())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -1233,16 +1284,6 @@ fn ephemeral_secret() -> Secret {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
     Secret::new(format!("{a}{b}").into_bytes())
-}
-
-/// True for HS256/384/512.
-pub fn is_hmac(a: jsonwebtoken::Algorithm) -> bool {
-    matches!(
-        a,
-        jsonwebtoken::Algorithm::HS256
-            | jsonwebtoken::Algorithm::HS384
-            | jsonwebtoken::Algorithm::HS512
-    )
 }
 
 /// The algorithms the allowlist may name.

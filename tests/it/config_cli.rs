@@ -546,3 +546,134 @@ fn upstream_with_credentials_is_refused_without_echoing_the_password() {
         "{out}{err}"
     );
 }
+
+// ---- compile-time refusals: whatever check-config passes, serve starts ----
+
+/// A config with one https route, the listener on `127.0.0.1:0`, and
+/// `extra_server` / `extra_route` lines added to `[server]` and the route.
+fn compiled(extra_server: &str, extra_route: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n{extra_server}[auth]\nsecret = \"{SECRET}\"\n\
+         [[routes]]\nname = \"svc\"\nprefix = \"/svc\"\nupstream = \"https://127.0.0.1:9\"\n{extra_route}"
+    )
+}
+
+/// A self-signed certificate and its key, as PEM.
+fn cert_and_key() -> (String, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    (ck.cert.pem(), ck.signing_key.serialize_pem())
+}
+
+/// check-config refuses `dir`'s `gateway.toml` with exactly one error that
+/// starts with `want` (`gateway.toml:LINE:COL: error: ...`), exit 1; and
+/// `serve` refuses to start on it with the same line (exit 1, bounded).
+#[track_caller]
+fn assert_refused_by_check_config_and_serve(dir: &Path, want: &str) {
+    let o = run(dir, &["check-config", "gateway.toml"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "check-config passed:\n{err}");
+    assert_diagnostics(&err, &[want]);
+    let o = run_bounded(
+        dir,
+        &["serve", "--config", "gateway.toml"],
+        Duration::from_secs(20),
+    )
+    .expect("serve started on a config check-config refused");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
+    assert_diagnostics(&err, &[want]);
+}
+
+#[test]
+fn ca_file_without_a_pem_certificate_is_refused_by_check_config_at_the_key() {
+    let dir = dir_with(&compiled("", "ca_file = \"ca.pem\"\n"));
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    assert_refused_by_check_config_and_serve(
+        dir.path(),
+        "gateway.toml:9:11: error: route \"svc\": ca_file ",
+    );
+}
+
+#[test]
+fn ca_file_with_a_broken_certificate_is_refused_by_check_config_at_the_key() {
+    let dir = dir_with(&compiled("", "ca_file = \"ca.pem\"\n"));
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    assert_refused_by_check_config_and_serve(
+        dir.path(),
+        "gateway.toml:9:11: error: route \"svc\": ca_file ",
+    );
+}
+
+#[test]
+fn tls_cert_without_a_pem_certificate_is_refused_at_tls_cert() {
+    let (_, key) = cert_and_key();
+    let dir = dir_with(&compiled(
+        "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
+        "",
+    ));
+    std::fs::write(dir.path().join("tls.crt"), "no certificate here\n").unwrap();
+    std::fs::write(dir.path().join("tls.key"), key).unwrap();
+    assert_refused_by_check_config_and_serve(dir.path(), "gateway.toml:3:16: error: server.tls: ");
+}
+
+#[test]
+fn tls_key_that_does_not_parse_is_refused_at_tls_key() {
+    let (cert, _) = cert_and_key();
+    let dir = dir_with(&compiled(
+        "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
+        "",
+    ));
+    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), "no key here\n").unwrap();
+    assert_refused_by_check_config_and_serve(dir.path(), "gateway.toml:3:33: error: server.tls: ");
+}
+
+#[test]
+fn tls_cert_and_key_that_do_not_match_are_refused_at_tls_key() {
+    let (cert, _) = cert_and_key();
+    let (_, other_key) = cert_and_key();
+    let dir = dir_with(&compiled(
+        "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
+        "",
+    ));
+    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), other_key).unwrap();
+    assert_refused_by_check_config_and_serve(
+        dir.path(),
+        "gateway.toml:3:33: error: server.tls: certificate and key do not form a valid pair",
+    );
+}
+
+#[test]
+fn a_valid_tls_pair_and_ca_file_pass_check_config() {
+    let (cert, key) = cert_and_key();
+    let dir = dir_with(&compiled(
+        "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
+        "ca_file = \"tls.crt\"\n",
+    ));
+    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key).unwrap();
+    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+}
+
+#[test]
+fn check_config_compiles_a_jwks_route_without_fetching() {
+    // A JWKS URL nothing answers: check-config compiles the config
+    // (no fetch, no tokio runtime needed) and passes it.
+    let dir = dir_with(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\njwks_url = \"http://127.0.0.1:9/jwks.json\"\n\
+         algorithms = [\"RS256\"]\n[[routes]]\nname = \"svc\"\nprefix = \"/svc\"\nupstream = \"http://127.0.0.1:9\"\n",
+    );
+    let o = run_bounded(
+        dir.path(),
+        &["check-config", "gateway.toml"],
+        Duration::from_secs(20),
+    )
+    .expect("check-config hung");
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+}
