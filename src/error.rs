@@ -2,13 +2,12 @@
 //! code and a `{"detail": …}` body. Each kind also says who caused it
 //! (client, upstream or gateway) for the log.
 
+use std::error::Error as StdError;
+
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-
-use crate::auth;
-use crate::proxy::body::ClientFault;
 
 /// 499 Client Closed Request: not an HTTP status but nginx's log code
 /// for a client that went away before the answer, kept for the same
@@ -66,17 +65,17 @@ pub enum GatewayError {
     /// invalid_request), or a Bearer credential that is not `Bearer
     /// <b64token>` (401, invalid_token).
     #[error("{}", bearer_detail(.0))]
-    Bearer(#[from] auth::BearerError),
+    Bearer(#[from] BearerError),
     /// Auth required and no bearer token (401).
     #[error("Not authenticated")]
     NotAuthenticated,
     /// The token was refused (401, RFC 6750 invalid_token); the reason is
     /// safe to show (it never contains the token).
     #[error("Invalid token: {0}")]
-    InvalidToken(#[from] auth::TokenError),
+    InvalidToken(#[from] TokenError),
     /// A valid token without a required or injectable claim (403).
     #[error("{0}")]
-    Forbidden(#[from] auth::InjectError),
+    Forbidden(#[from] InjectError),
     /// The request body is over `max_body` (413).
     #[error("Request body too large.")]
     PayloadTooLarge,
@@ -159,10 +158,10 @@ impl UpstreamError {
 #[error("{0}")]
 pub struct Misbehaved(pub &'static str);
 
-fn bearer_detail(e: &auth::BearerError) -> String {
+fn bearer_detail(e: &BearerError) -> String {
     match e {
-        auth::BearerError::Repeated => "Repeated Authorization header".into(),
-        auth::BearerError::NotAscii | auth::BearerError::Malformed => {
+        BearerError::Repeated => "Repeated Authorization header".into(),
+        BearerError::NotAscii | BearerError::Malformed => {
             format!("Invalid token: {e}")
         }
     }
@@ -192,8 +191,8 @@ impl GatewayError {
             GatewayError::BadRequest(_)
             | GatewayError::AmbiguousFraming
             | GatewayError::CorsDisallowed
-            | GatewayError::Bearer(auth::BearerError::Repeated) => StatusCode::BAD_REQUEST,
-            GatewayError::Bearer(auth::BearerError::NotAscii | auth::BearerError::Malformed)
+            | GatewayError::Bearer(BearerError::Repeated) => StatusCode::BAD_REQUEST,
+            GatewayError::Bearer(BearerError::NotAscii | BearerError::Malformed)
             | GatewayError::NotAuthenticated
             | GatewayError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -250,7 +249,7 @@ impl GatewayError {
             GatewayError::NotAuthenticated => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            GatewayError::Bearer(auth::BearerError::Repeated) => {
+            GatewayError::Bearer(BearerError::Repeated) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_request\", error_description=\"repeated Authorization header\""),
@@ -357,17 +356,17 @@ mod tests {
                 "Client closed the request.",
             ),
             (
-                auth::BearerError::Repeated.into(),
+                BearerError::Repeated.into(),
                 400,
                 "Repeated Authorization header",
             ),
             (
-                auth::BearerError::NotAscii.into(),
+                BearerError::NotAscii.into(),
                 401,
                 "Invalid token: the bearer token holds characters outside visible ASCII",
             ),
             (
-                auth::TokenError::BadSignature.into(),
+                TokenError::BadSignature.into(),
                 401,
                 "Invalid token: signature is invalid",
             ),
@@ -383,19 +382,16 @@ mod tests {
 
     #[test]
     fn the_log_chain_keeps_the_cause_and_the_detail_once() {
-        let e: GatewayError = auth::TokenError::BadSignature.into();
-        assert_eq!(
-            crate::proxy::forward::cause_chain(&e),
-            "Invalid token: signature is invalid"
-        );
+        let e: GatewayError = TokenError::BadSignature.into();
+        assert_eq!(cause_chain(&e), "Invalid token: signature is invalid");
         let e: GatewayError = UpstreamError::misbehaved("upstream switched protocols").into();
         assert_eq!(
-            crate::proxy::forward::cause_chain(&e),
+            cause_chain(&e),
             "Upstream service sent an invalid response.: upstream switched protocols"
         );
         let e: GatewayError = ClientFault::Malformed("invalid chunk size".into()).into();
         assert_eq!(
-            crate::proxy::forward::cause_chain(&e),
+            cause_chain(&e),
             "Malformed request body.: invalid chunk size"
         );
     }
@@ -410,5 +406,185 @@ mod tests {
             ),
             "{s}"
         );
+    }
+}
+
+// ---- Error kinds raised below the pipeline -------------------------------
+// Defined here, in the bottom layer, so that `GatewayError` can keep them as
+// typed sources while `auth` and `proxy` only import downward (see
+// tests/layering.rs); each module re-exports its own.
+
+/// Why a token was refused. `Display` is the short reason sent as the RFC
+/// 6750 `error_description`: it never holds the token or a secret, and is
+/// printable ASCII without `"` or `\` (values from the token are quoted with
+/// `'` and cleaned).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Over [`MAX_TOKEN_LEN`] bytes.
+    #[error("token is larger than 16 KiB")]
+    TooLarge,
+    /// Not three base64url parts of JSON, or a claim of the wrong type.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// `alg: none` in any casing.
+    #[error("algorithm none is not allowed: the token is unsigned")]
+    Unsigned,
+    /// The header's algorithm is unknown or not in the allowlist.
+    #[error("algorithm {0} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// A `crit` header: an extension we do not implement must not be ignored.
+    #[error("header parameter crit is not supported")]
+    Critical,
+    /// No JWKS key has this `kid` (even after a re-fetch).
+    #[error("unknown key id '{0}'")]
+    UnknownKid(String),
+    /// A token without `kid` and no key of its algorithm.
+    #[error("no key for algorithm {0}")]
+    NoKeyForAlgorithm(String),
+    /// The key named by `kid` is for another algorithm.
+    #[error("key '{kid}' is for {key}, not {alg}")]
+    KeyAlgorithmMismatch {
+        /// The key id (cleaned).
+        kid: String,
+        /// The algorithm(s) the key allows.
+        key: String,
+        /// The token header's algorithm.
+        alg: String,
+    },
+    /// The JWKS has never been fetched successfully.
+    #[error("signing keys are not available yet (the JWKS could not be fetched)")]
+    KeysUnavailable,
+    /// The signature does not match.
+    #[error("signature is invalid")]
+    BadSignature,
+    /// Past `exp` (plus leeway).
+    #[error("token expired {} ago", human_span(*ago))]
+    Expired {
+        /// Seconds since `exp`.
+        ago: u64,
+    },
+    /// Before `nbf` (less leeway).
+    #[error("token is not valid yet: it becomes valid in {}", human_span(*wait))]
+    NotYetValid {
+        /// Seconds until `nbf`.
+        wait: u64,
+    },
+    /// `aud` is none of the accepted audiences.
+    #[error("audience mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
+    Audience {
+        /// Accepted audiences, quoted with `'`.
+        expected: String,
+        /// The token's `aud` (cleaned), when it has one.
+        found: Option<String>,
+    },
+    /// `iss` is a string other than the configured issuer.
+    #[error("issuer mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
+    Issuer {
+        /// The configured issuer, quoted.
+        expected: String,
+        /// The token's `iss` (cleaned), when it has one.
+        found: Option<String>,
+    },
+    /// `iss` is not one string (a list, even one holding the configured
+    /// issuer, or a number): it must equal the issuer exactly.
+    #[error("issuer must be a single string equal to {expected}, token has {found}")]
+    IssuerNotString {
+        /// The configured issuer, quoted.
+        expected: String,
+        /// The token's `iss` (cleaned).
+        found: String,
+    },
+    /// A required claim is absent, `null`, or an empty or whitespace-only
+    /// string.
+    #[error("required claim {0} is missing")]
+    MissingClaim(String),
+    /// A Supabase project key (anon or service_role) where a user token is
+    /// needed: it has a role but no `sub`.
+    #[error("token is the Supabase {0} key, not a user's token (it has no sub)")]
+    ProjectKey(String),
+}
+
+/// Why the `Authorization` header cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// The header appears more than once: which one counts is ambiguous
+    /// (400, `WWW-Authenticate: Bearer error="invalid_request"`).
+    #[error("the Authorization header is repeated")]
+    Repeated,
+    /// A Bearer credential that is not visible ASCII (401 invalid_token).
+    #[error("the bearer token holds characters outside visible ASCII")]
+    NotAscii,
+    /// A value that starts with `Bearer` (any case) but is not exactly
+    /// `Bearer <token>`: a tab or two spaces after the scheme, no token,
+    /// anything after it (401 invalid_token, RFC 6750 §3.1). Refused rather
+    /// than passed on as "not a bearer token", since an upstream that
+    /// parses more leniently would read a credential nobody verified.
+    #[error("the Authorization header is not of the form \"Bearer <token>\"")]
+    Malformed,
+}
+
+/// Why a route's injection failed; `Display` is the 403 detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InjectError {
+    /// A `required = true` claim is absent, `null`, empty or whitespace.
+    #[error("required claim \"{claim}\" is missing")]
+    Missing {
+        /// The claim path as configured.
+        claim: String,
+    },
+    /// The claim's value cannot be a header value.
+    #[error("claim \"{claim}\" is not injectable: {reason}")]
+    NotInjectable {
+        /// The claim path as configured.
+        claim: String,
+        /// Why, e.g. "not printable ASCII", "it is an object", "it has
+        /// leading or trailing whitespace".
+        reason: &'static str,
+    },
+}
+
+/// How a client's request body broke; each holds hyper's error chain as
+/// text (the record is shared by the request's two bodies and read after
+/// hyper's error is gone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientFault {
+    /// Framing the HTTP parser refused (a malformed chunk size, an
+    /// LF-only chunk line, a chunk extension over hyper's limit): 400.
+    #[error("{0}")]
+    Malformed(String),
+    /// The client went away or reset its stream mid-upload: logged as 499,
+    /// as nginx logs a client that closed its request.
+    #[error("{0}")]
+    Aborted(String),
+}
+
+/// `outer: inner: innermost`, for logs.
+pub fn cause_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.ends_with(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// "5 minutes", "1 hour", "3 days": a span for people, rounded down to its
+/// largest unit.
+pub fn human_span(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..=119 => (secs, "second"),
+        120..=7_199 => (secs / 60, "minute"),
+        7_200..=172_799 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }

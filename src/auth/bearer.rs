@@ -4,24 +4,7 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-/// Why the `Authorization` header cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BearerError {
-    /// The header appears more than once: which one counts is ambiguous
-    /// (400, `WWW-Authenticate: Bearer error="invalid_request"`).
-    #[error("the Authorization header is repeated")]
-    Repeated,
-    /// A Bearer credential that is not visible ASCII (401 invalid_token).
-    #[error("the bearer token holds characters outside visible ASCII")]
-    NotAscii,
-    /// A value that starts with `Bearer` (any case) but is not exactly
-    /// `Bearer <token>`: a tab or two spaces after the scheme, no token,
-    /// anything after it (401 invalid_token, RFC 6750 §3.1). Refused rather
-    /// than passed on as "not a bearer token", since an upstream that
-    /// parses more leniently would read a credential nobody verified.
-    #[error("the Authorization header is not of the form \"Bearer <token>\"")]
-    Malformed,
-}
+pub use crate::error::BearerError;
 
 /// Extracts the bearer token (RFC 6750 §2.1:
 /// `credentials = "Bearer" 1*SP b64token`, where this gateway accepts

@@ -13,26 +13,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::config::{ClaimPath, Injection};
-
-/// Why a route's injection failed; `Display` is the 403 detail.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InjectError {
-    /// A `required = true` claim is absent, `null`, empty or whitespace.
-    #[error("required claim \"{claim}\" is missing")]
-    Missing {
-        /// The claim path as configured.
-        claim: String,
-    },
-    /// The claim's value cannot be a header value.
-    #[error("claim \"{claim}\" is not injectable: {reason}")]
-    NotInjectable {
-        /// The claim path as configured.
-        claim: String,
-        /// Why, e.g. "not printable ASCII", "it is an object", "it has
-        /// leading or trailing whitespace".
-        reason: &'static str,
-    },
-}
+pub use crate::error::InjectError;
 
 /// Computes the headers a route injects from verified claims, in the
 /// route's order. `Err` names the first claim that stops the request.

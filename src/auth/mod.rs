@@ -49,21 +49,7 @@ pub fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// "5 minutes", "1 hour", "3 days": a span for people, rounded down to its
-/// largest unit.
-pub fn human_span(secs: u64) -> String {
-    let (n, unit) = match secs {
-        0..=119 => (secs, "second"),
-        120..=7_199 => (secs / 60, "minute"),
-        7_200..=172_799 => (secs / 3600, "hour"),
-        _ => (secs / 86_400, "day"),
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
-}
+pub use crate::error::human_span;
 
 /// Makes text safe for an RFC 6750 `error_description` (and a log line):
 /// printable ASCII without `"` and `\`, at most 80 characters. Anything a

@@ -34,102 +34,14 @@ use serde_json::{Map, Value};
 use super::cache::TokenCache;
 use super::claims::{ClaimPaths, Identity};
 use super::jwks::{AuthBuildError, JwkKey, JwksStore};
-use super::{InjectError, blank, clean, human_span, now_unix};
+use super::{InjectError, blank, clean, now_unix};
+pub use crate::config::is_hmac;
 use crate::config::{Auth, ClaimPath, Injection};
+pub use crate::error::TokenError;
 
 /// Tokens longer than this are refused before any parsing (a real Supabase
 /// token is about 1 KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// Why a token was refused. `Display` is the short reason sent as the RFC
-/// 6750 `error_description`: it never holds the token or a secret, and is
-/// printable ASCII without `"` or `\` (values from the token are quoted with
-/// `'` and cleaned).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// Over [`MAX_TOKEN_LEN`] bytes.
-    #[error("token is larger than 16 KiB")]
-    TooLarge,
-    /// Not three base64url parts of JSON, or a claim of the wrong type.
-    #[error("malformed token: {0}")]
-    Malformed(String),
-    /// `alg: none` in any casing.
-    #[error("algorithm none is not allowed: the token is unsigned")]
-    Unsigned,
-    /// The header's algorithm is unknown or not in the allowlist.
-    #[error("algorithm {0} is not allowed")]
-    AlgorithmNotAllowed(String),
-    /// A `crit` header: an extension we do not implement must not be ignored.
-    #[error("header parameter crit is not supported")]
-    Critical,
-    /// No JWKS key has this `kid` (even after a re-fetch).
-    #[error("unknown key id '{0}'")]
-    UnknownKid(String),
-    /// A token without `kid` and no key of its algorithm.
-    #[error("no key for algorithm {0}")]
-    NoKeyForAlgorithm(String),
-    /// The key named by `kid` is for another algorithm.
-    #[error("key '{kid}' is for {key}, not {alg}")]
-    KeyAlgorithmMismatch {
-        /// The key id (cleaned).
-        kid: String,
-        /// The algorithm(s) the key allows.
-        key: String,
-        /// The token header's algorithm.
-        alg: String,
-    },
-    /// The JWKS has never been fetched successfully.
-    #[error("signing keys are not available yet (the JWKS could not be fetched)")]
-    KeysUnavailable,
-    /// The signature does not match.
-    #[error("signature is invalid")]
-    BadSignature,
-    /// Past `exp` (plus leeway).
-    #[error("token expired {} ago", human_span(*ago))]
-    Expired {
-        /// Seconds since `exp`.
-        ago: u64,
-    },
-    /// Before `nbf` (less leeway).
-    #[error("token is not valid yet: it becomes valid in {}", human_span(*wait))]
-    NotYetValid {
-        /// Seconds until `nbf`.
-        wait: u64,
-    },
-    /// `aud` is none of the accepted audiences.
-    #[error("audience mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
-    Audience {
-        /// Accepted audiences, quoted with `'`.
-        expected: String,
-        /// The token's `aud` (cleaned), when it has one.
-        found: Option<String>,
-    },
-    /// `iss` is a string other than the configured issuer.
-    #[error("issuer mismatch: expected {expected}{}", found.as_ref().map(|f| format!(", token has {f}")).unwrap_or_default())]
-    Issuer {
-        /// The configured issuer, quoted.
-        expected: String,
-        /// The token's `iss` (cleaned), when it has one.
-        found: Option<String>,
-    },
-    /// `iss` is not one string (a list, even one holding the configured
-    /// issuer, or a number): it must equal the issuer exactly.
-    #[error("issuer must be a single string equal to {expected}, token has {found}")]
-    IssuerNotString {
-        /// The configured issuer, quoted.
-        expected: String,
-        /// The token's `iss` (cleaned).
-        found: String,
-    },
-    /// A required claim is absent, `null`, or an empty or whitespace-only
-    /// string.
-    #[error("required claim {0} is missing")]
-    MissingClaim(String),
-    /// A Supabase project key (anon or service_role) where a user token is
-    /// needed: it has a role but no `sub`.
-    #[error("token is the Supabase {0} key, not a user's token (it has no sub)")]
-    ProjectKey(String),
-}
 
 /// A verified token.
 #[derive(Debug, Clone)]
@@ -702,9 +614,4 @@ fn algorithms_text(key: &JwkKey) -> String {
         .map(|a| format!("{a:?}"))
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// True for HS256/384/512: verified with the shared secret only.
-pub fn is_hmac(alg: Algorithm) -> bool {
-    alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
 }

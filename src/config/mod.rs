@@ -15,7 +15,6 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::auth::is_hmac;
 pub use diag::{Diagnostic, Severity};
 pub use model::*;
 pub use schema::{KEYS, Key, keys_in};

@@ -280,3 +280,8 @@ impl fmt::Display for ClaimPath {
         }
     }
 }
+
+/// True for HS256/384/512: verified with the shared secret only.
+pub fn is_hmac(alg: jsonwebtoken::Algorithm) -> bool {
+    alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
+}

@@ -14,13 +14,13 @@ use toml::de::DeTable;
 
 use super::diag::Sink;
 use super::env;
+use super::model::is_hmac;
 use super::model::*;
 use super::raw::*;
 use super::values::{
     MAX_SECRET_FILE, is_world_writable, parse_duration, parse_size, read_regular_file,
 };
 use super::{LoadOptions, LoadReport, Places, Position, schema};
-use crate::auth::is_hmac;
 
 /// The old Python gateway's default secret: refused everywhere.
 pub const INSECURE_PLACEHOLDER: &str = "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET";

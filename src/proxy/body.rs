@@ -22,6 +22,8 @@ use http::{HeaderName, HeaderValue};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+pub use crate::error::ClientFault;
+
 /// Why a request body stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestBodyError {
@@ -34,21 +36,6 @@ pub enum RequestBodyError {
     /// The client's connection failed while sending.
     #[error("client body: {0}")]
     Client(#[from] hyper::Error),
-}
-
-/// How a client's request body broke; each holds hyper's error chain as
-/// text (the record is shared by the request's two bodies and read after
-/// hyper's error is gone).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientFault {
-    /// Framing the HTTP parser refused (a malformed chunk size, an
-    /// LF-only chunk line, a chunk extension over hyper's limit): 400.
-    #[error("{0}")]
-    Malformed(String),
-    /// The client went away or reset its stream mid-upload: logged as 499,
-    /// as nginx logs a client that closed its request.
-    #[error("{0}")]
-    Aborted(String),
 }
 
 impl ClientFault {

@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 
 use super::body::{ClientFault, ClientFaultRecord, RequestBody, RequestBodyError};
 use super::client::{UpstreamCapReached, UpstreamClient};
+pub use crate::error::cause_chain;
 use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 
 /// Sends `req` and waits at most `timeout` for the response headers. The
@@ -71,21 +72,6 @@ pub fn classify(e: hyper_util::client::legacy::Error) -> GatewayError {
         (false, _) => UpstreamKind::BadResponse,
     };
     UpstreamError::new(kind, e).into()
-}
-
-/// `outer: inner: innermost`, for logs.
-pub fn cause_chain(e: &(dyn StdError + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !out.ends_with(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
