@@ -413,9 +413,9 @@ async fn a_client_aborting_its_upload_is_logged_499_on_the_client() {
     }
 }
 
-#[tokio::test]
-async fn a_body_error_after_the_response_head_closes_the_connection_blaming_the_client() {
-    // Answers at once and streams the request body back as it arrives.
+/// A gateway whose `/svc` route (auth none) goes to an upstream that
+/// answers at once and streams the request body back as it arrives.
+async fn body_echo_gateway() -> Gateway {
     let up = upstream(|req: hyper::Request<hyper::body::Incoming>| async move {
         let body = req
             .into_body()
@@ -424,13 +424,18 @@ async fn a_body_error_after_the_response_head_closes_the_connection_blaming_the_
         Response::new(body)
     })
     .await;
-    let gw = Gateway::start(&config(&route(
+    Gateway::start(&config(&route(
         "svc",
         "/svc",
         &format!("http://{up}"),
         "auth = \"none\"",
     )))
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_body_error_after_the_response_head_closes_the_connection_blaming_the_client() {
+    let gw = body_echo_gateway().await;
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
     s.write_all(
         b"POST /svc/stream HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
@@ -576,21 +581,7 @@ async fn an_h2_client_resetting_its_upload_is_logged_499_on_the_client() {
 
 #[tokio::test]
 async fn an_h2_body_error_after_the_response_head_resets_the_stream_blaming_the_client() {
-    let up = upstream(|req: hyper::Request<hyper::body::Incoming>| async move {
-        let body = req
-            .into_body()
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-            .boxed();
-        Response::new(body)
-    })
-    .await;
-    let gw = Gateway::start(&config(&route(
-        "svc",
-        "/svc",
-        &format!("http://{up}"),
-        "auth = \"none\"",
-    )))
-    .await;
+    let gw = body_echo_gateway().await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(true)
         .build_http::<FedBody>();
