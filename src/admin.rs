@@ -51,7 +51,14 @@ pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
-        "/health" => json_response(StatusCode::OK, "ok"),
+        "/health" => {
+            let mut r = Response::new(Full::new(Bytes::from_static(
+                crate::state::HEALTHY.as_bytes(),
+            )));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
         _ => json_response(StatusCode::NOT_FOUND, "Not Found"),
     }
 }

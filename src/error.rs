@@ -60,7 +60,7 @@ pub enum GatewayError {
     AmbiguousFraming,
     /// A preflight from an origin the route does not allow (400).
     #[error("Disallowed CORS origin")]
-    CorsDisallowed,
+    CorsDisallowed(#[source] RefusedOrigin),
     /// The `Authorization` header cannot be used: repeated (400, RFC 6750
     /// invalid_request), or a Bearer credential that is not `Bearer
     /// <b64token>` (401, invalid_token).
@@ -190,7 +190,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BadRequest(_)
             | GatewayError::AmbiguousFraming
-            | GatewayError::CorsDisallowed
+            | GatewayError::CorsDisallowed(_)
             | GatewayError::Bearer(BearerError::Repeated) => StatusCode::BAD_REQUEST,
             GatewayError::Bearer(BearerError::NotAscii | BearerError::Malformed)
             | GatewayError::NotAuthenticated
@@ -217,7 +217,7 @@ impl GatewayError {
             | GatewayError::MethodNotAllowed(_)
             | GatewayError::BadRequest(_)
             | GatewayError::AmbiguousFraming
-            | GatewayError::CorsDisallowed
+            | GatewayError::CorsDisallowed(_)
             | GatewayError::Bearer(_)
             | GatewayError::NotAuthenticated
             | GatewayError::InvalidToken(_)
@@ -263,7 +263,7 @@ impl GatewayError {
             }
             GatewayError::NotFound
             | GatewayError::BadRequest(_)
-            | GatewayError::CorsDisallowed
+            | GatewayError::CorsDisallowed(_)
             | GatewayError::Forbidden(_)
             | GatewayError::PayloadTooLarge
             | GatewayError::ClientBody(ClientFault::Aborted(_))
@@ -314,7 +314,11 @@ mod tests {
         let cases: Vec<(GatewayError, u16, &str)> = vec![
             (GatewayError::NotFound, 404, "Not Found"),
             (GatewayError::NotAuthenticated, 401, "Not authenticated"),
-            (GatewayError::CorsDisallowed, 400, "Disallowed CORS origin"),
+            (
+                GatewayError::CorsDisallowed(RefusedOrigin::of(None)),
+                400,
+                "Disallowed CORS origin",
+            ),
             (
                 GatewayError::NotImplemented,
                 501,
@@ -406,6 +410,27 @@ mod tests {
             ),
             "{s}"
         );
+    }
+}
+
+/// The `Origin` of a refused preflight, for the operator's log line (the
+/// client's detail stays `Disallowed CORS origin`). Cut to 200 characters
+/// and printed with Rust's escapes, so a hostile header cannot flood or
+/// forge the log.
+#[derive(Debug, thiserror::Error)]
+#[error("origin {0:?} is not allowed on this route")]
+pub struct RefusedOrigin(String);
+
+impl RefusedOrigin {
+    /// From the request's `Origin` header, if any.
+    pub fn of(origin: Option<&HeaderValue>) -> Self {
+        let text = origin.map_or(String::new(), |v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(200)
+                .collect()
+        });
+        RefusedOrigin(text)
     }
 }
 

@@ -215,10 +215,7 @@ fn builtin_endpoint(req: &Request<Incoming>, shared: &Shared) -> Option<Response
         return None;
     }
     match req.uri().path() {
-        "/health" => Some(json_body(
-            StatusCode::OK,
-            r#"{"status":"healthy","service":"nyro-gw"}"#,
-        )),
+        "/health" => Some(json_body(StatusCode::OK, crate::state::HEALTHY)),
         "/ready" => {
             let rt = shared.runtime.load();
             Some(if rt.is_ready() {
@@ -440,7 +437,9 @@ fn answer_preflight(
     cors: &mut cors::Outcome,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let cors::Outcome::Apply(Verdict::Allowed(origin)) = &*cors else {
-        return Err(GatewayError::CorsDisallowed);
+        return Err(GatewayError::CorsDisallowed(
+            crate::error::RefusedOrigin::of(request.get(http::header::ORIGIN)),
+        ));
     };
     // JSON like every answer of the gateway's own (the Python gateway's
     // CORS middleware answered "OK").

@@ -47,3 +47,7 @@ impl Shared {
         })
     }
 }
+
+/// The liveness answer of both listeners (`GET /health` on the public and
+/// the admin port): one body, so a probe reads the same on either.
+pub const HEALTHY: &str = r#"{"status":"healthy","service":"nyro-gw"}"#;

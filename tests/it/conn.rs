@@ -204,7 +204,7 @@ async fn at_max_connections_accept_pauses_and_health_still_answers_after_slot_fr
             .is_err(),
         "a third connection was served with max_connections = 2"
     );
-    assert_eq!(gw.admin_get("/health").await, "{\"detail\":\"ok\"}");
+    assert_eq!(gw.admin_get("/health").await, nyro_gw::state::HEALTHY);
     drop(silent1);
     let resp = tokio::time::timeout(Duration::from_secs(3), pending)
         .await
@@ -239,7 +239,7 @@ async fn fd_limit_lowers_max_connections_so_health_answers_under_150_silent_conn
     let health = tokio::time::timeout(Duration::from_secs(3), gw.admin_get("/health")).await;
     assert_eq!(
         health.expect("/health answered under 150 silent connections"),
-        "{\"detail\":\"ok\"}"
+        nyro_gw::state::HEALTHY
     );
     assert!(
         gw.find_log(|v| v["message"]

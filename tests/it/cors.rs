@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
@@ -206,6 +207,16 @@ async fn preflight_from_disallowed_origin_is_400_without_allow_origin() {
     assert!(resp.headers().get("access-control-allow-headers").is_none());
     assert_eq!(detail(resp).await, "Disallowed CORS origin");
     assert_eq!(hits.load(Ordering::SeqCst), 0);
+    // The operator's log line names the refused origin; the client's
+    // detail does not.
+    let line = gw
+        .wait_log(Duration::from_secs(3), |v| v["status"] == 400)
+        .await
+        .expect("a log line for the refused preflight");
+    assert!(
+        line.to_string().contains("https://evil.example"),
+        "the refused Origin is missing from {line}"
+    );
 }
 
 #[tokio::test]

@@ -161,6 +161,11 @@ async fn admin_serves_metrics_and_a_redacted_config() {
         client().get(gw.url("/svc/x")).send().await.unwrap();
     }
     client().get(gw.url("/nope")).send().await.unwrap();
+    // One liveness answer on both ports, so a probe reads the same on either.
+    let public = client().get(gw.url("/health")).send().await.unwrap();
+    let public = public.text().await.unwrap();
+    assert_eq!(gw.admin_get("/health").await, public);
+    assert!(public.contains("\"status\":\"healthy\""), "{public}");
     let m = gw.admin_get("/metrics").await;
     assert!(
         m.contains("nyro_requests_total{route=\"svc\",class=\"2xx\"} 3"),
