@@ -329,12 +329,10 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) ->
     if !is_trusted(&client) {
         return client;
     }
-    let lines: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .map(|v| v.to_str().unwrap_or(""))
-        .collect();
-    for entry in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
+    // Right to left, without collecting: the header's lines are walked
+    // from the last, each line's entries from the last.
+    let lines = headers.get_all(&X_FORWARDED_FOR).iter().rev();
+    for entry in lines.flat_map(|l| l.to_str().unwrap_or("").rsplit(',')) {
         let entry = entry.trim();
         if entry.is_empty() {
             continue;
