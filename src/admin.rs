@@ -99,6 +99,7 @@ pub fn describe(c: &Config) -> Value {
             "tls": c.server.tls.as_ref().map(|t| json!({"cert": t.cert, "key": t.key})),
             "trusted_proxies": c.server.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             "tunnel_idle_timeout": crate::config::values::format_duration(c.server.tunnel_idle_timeout),
+            "workers": c.server.workers,
         },
         "auth": {
             "audience": c.auth.audience,

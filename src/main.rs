@@ -7,6 +7,13 @@ use clap::Parser;
 use nyro_gw::cli::{Cli, Command, TokenCommand};
 use nyro_gw::cmd;
 
+/// mimalloc instead of glibc's malloc: per-thread heaps suit the
+/// thread-per-core workers (no arena locks, no cross-thread consolidation),
+/// and it returns freed pages to the system, so RSS falls back after a load
+/// (README "Performance").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

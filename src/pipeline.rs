@@ -345,7 +345,13 @@ async fn process(
         .record_faults(client_fault.clone());
     let upstream_req = Request::from_parts(parts, body);
 
-    let resp = forward::send(&target.client, upstream_req, route.timeout, &client_fault).await?;
+    let resp = forward::send(
+        target.clients.get(),
+        upstream_req,
+        route.timeout,
+        &client_fault,
+    )
+    .await?;
 
     // 7a. upstream response headers
     upstream_response(

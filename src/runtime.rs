@@ -13,7 +13,7 @@ use http::{HeaderName, HeaderValue, Method};
 use crate::auth::{Authenticator, JwksStore};
 use crate::config::{AuthMode, Config, Diagnostic, Injection, Places};
 use crate::cors::Policy;
-use crate::proxy::client::{ClientKey, Pools, UpstreamClient, ca_key};
+use crate::proxy::client::{ClientKey, Clients, Pools, ca_key};
 use crate::routing::Router;
 use crate::telemetry::{Metrics, RouteStats};
 
@@ -60,8 +60,8 @@ pub struct Target {
     pub authority: Authority,
     /// Path prepended to forwarded paths (may be empty).
     pub base_path: String,
-    /// The pooled client.
-    pub client: UpstreamClient,
+    /// The pooled clients, one per worker.
+    pub clients: Clients,
     /// Its pool key.
     pub key: ClientKey,
 }
@@ -209,7 +209,7 @@ impl Runtime {
                         connect_timeout: config.server.connect_timeout,
                         max_upstream_connections: config.server.max_upstream_connections,
                     };
-                    let client = pools.get(&key).map_err(|e| CompileError::Client {
+                    let clients = pools.get(&key).map_err(|e| CompileError::Client {
                         route: r.name.clone(),
                         source: e,
                     })?;
@@ -217,7 +217,7 @@ impl Runtime {
                         scheme: if u.https { Scheme::HTTPS } else { Scheme::HTTP },
                         authority: u.authority.clone(),
                         base_path: u.base_path.clone(),
-                        client,
+                        clients,
                         key,
                     })
                 }

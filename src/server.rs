@@ -54,6 +54,10 @@ struct Slots {
     /// Signalled when a connection closes (a stored permit when nobody
     /// waits, so a close between the check and the wait is not missed).
     freed: Notify,
+    /// The configured cap last warned about as lowered (0: none), so the
+    /// warning comes once, not once per worker, and again after a reload
+    /// changes the cap.
+    warned_for: AtomicUsize,
 }
 
 /// One open connection's place; frees it when dropped.
@@ -147,24 +151,110 @@ async fn unless_silent<R>(
     Some(conn.await)
 }
 
-/// Serves the public listener until `shutdown` resolves, then stops
-/// accepting and lets open requests finish for up to the active config's
-/// `shutdown_grace`. Returns true when every connection closed in time.
+/// Serves the public listener with `workers` threads (`[server] workers`,
+/// README) until `shutdown` resolves; returns true when every connection
+/// closed within `shutdown_grace`.
 ///
-/// At most `[server] max_connections` connections are open at once (fewer
-/// when `RLIMIT_NOFILE` cannot hold them); at the cap the loop stops
-/// accepting until one closes, and the kernel's backlog holds new ones.
+/// Thread per core: each worker runs its own single-threaded runtime and
+/// accepts from the one listening socket (duplicated descriptors of one
+/// socket, not `SO_REUSEPORT`, so a second gateway on the port still fails
+/// with "address in use"), then serves each connection it accepted start to
+/// end, upstream requests included (see `proxy::client::Clients`): no work
+/// moves between threads and nothing on the request path waits on another
+/// thread. `max_connections` is counted across all workers. The calling
+/// runtime keeps the rest (signals, reloads, the admin listener, JWKS
+/// refreshes).
+pub async fn run_workers(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    workers: usize,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<bool> {
+    let slots = Arc::new(Slots::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut done = Vec::with_capacity(workers);
+    for index in 0..workers.max(1) {
+        let listener = listener.try_clone()?;
+        let shared = shared.clone();
+        let slots = slots.clone();
+        let mut stop = stop_rx.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("nyro-worker-{index}"))
+            .spawn(move || {
+                crate::proxy::client::set_worker(index);
+                let drained = runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(worker = index, error = %e, "worker cannot use the listener");
+                            return false;
+                        }
+                    };
+                    let stop = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    serve_until(listener, shared, slots, stop).await
+                });
+                // Tasks left (a tunnel, a reload-spawned refresh) must not
+                // hold the exit up: the grace has passed.
+                runtime.shutdown_background();
+                let _ = tx.send(drained);
+            })?;
+        done.push(rx);
+    }
+    drop(listener);
+    shutdown.await;
+    let grace = shared.runtime.load().config.server.shutdown_grace;
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "draining: no new connections; waiting for requests in flight"
+    );
+    let _ = stop_tx.send(true);
+    let mut drained = true;
+    for rx in done {
+        // A worker that panicked dropped its sender: not drained.
+        drained &= rx.await.unwrap_or(false);
+    }
+    if drained {
+        tracing::info!("drained");
+    } else {
+        tracing::warn!("shutdown grace expired with requests still in flight; closing them");
+    }
+    Ok(drained)
+}
+
+/// Serves the public listener on the calling runtime until `shutdown`
+/// resolves, then stops accepting and lets open requests finish for up to
+/// the active config's `shutdown_grace`. Returns true when every connection
+/// closed in time. (`serve` runs [`run_workers`]; this is one worker's
+/// loop with its own connection count, for embedding and tests.)
 pub async fn run(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> bool {
+    serve_until(listener, shared, Arc::default(), shutdown).await
+}
+
+/// One worker's accept loop and drain.
+///
+/// At most `[server] max_connections` connections are open at once across
+/// the workers sharing `slots` (fewer when `RLIMIT_NOFILE` cannot hold
+/// them); at the cap the loop stops accepting until one closes, and the
+/// kernel's backlog holds new ones.
+async fn serve_until(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Slots>,
+    shutdown: impl Future<Output = ()>,
+) -> bool {
     let graceful = GracefulShutdown::new();
     let fd_cap = nofile_limit().map(connections_for_fds);
-    let slots = Arc::new(Slots::default());
     let mut accept_errors = AcceptErrors::default();
-    // The configured cap last warned about, so a reload warns again.
-    let mut warned_for = None;
     tokio::pin!(shutdown);
     loop {
         let (configured, header_read_timeout) = {
@@ -176,8 +266,7 @@ pub async fn run(
         };
         let limit = match fd_cap {
             Some(cap) if cap < configured => {
-                if warned_for != Some(configured) {
-                    warned_for = Some(configured);
+                if slots.warned_for.swap(configured, Ordering::Relaxed) != configured {
                     tracing::warn!(
                         max_connections = configured,
                         lowered_to = cap,
@@ -274,20 +363,9 @@ pub async fn run(
     }
     drop(listener);
     let grace = shared.runtime.load().config.server.shutdown_grace;
-    tracing::info!(
-        grace_ms = grace.as_millis() as u64,
-        "draining: no new connections; waiting for requests in flight"
-    );
-    match tokio::time::timeout(grace, graceful.shutdown()).await {
-        Ok(()) => {
-            tracing::info!("drained");
-            true
-        }
-        Err(_) => {
-            tracing::warn!("shutdown grace expired with requests still in flight; closing them");
-            false
-        }
-    }
+    tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_ok()
 }
 
 /// Serves the admin listener (`/metrics`, `/config`, `/health`) until

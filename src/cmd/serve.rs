@@ -46,7 +46,9 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
     {
         tracing::warn!(diagnostic = %d, "config warning");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // The control runtime: signals, reloads, the admin listener, JWKS
+    // refreshes. Requests are served by the workers (`server::run_workers`).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let code = rt.block_on(serve(
@@ -68,7 +70,8 @@ async fn serve(
     path: Option<PathBuf>,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
-    let pools = Pools::default();
+    let workers = cfg.server.worker_count();
+    let pools = Pools::new(workers);
     let metrics = Metrics::default();
     let listen = cfg.server.listen;
     let admin_listen = cfg.admin.as_ref().map(|a| a.listen);
@@ -92,7 +95,7 @@ async fn serve(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match bind(listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
@@ -135,18 +138,39 @@ async fn serve(
     }
     // Logged last, once the watcher, the SIGHUP handler and the admin
     // listener are in place: "serving" means all of it is ready.
-    tracing::info!(listen = %local, config = %source, routes = cfg.routes.len(), version = env!("CARGO_PKG_VERSION"), "nyro-gw serving");
+    tracing::info!(listen = %local, config = %source, routes = cfg.routes.len(), workers, version = env!("CARGO_PKG_VERSION"), "nyro-gw serving");
     if dev {
         dev_banner(&cfg, local).await;
     }
 
-    let drained = server::run(listener, shared, shutdown_signal()).await;
+    let drained = match server::run_workers(listener, shared, workers, shutdown_signal()).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot start {workers} serving workers: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let _ = stop_tx.send(true);
     Ok(if drained {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Binds the public listener: `SO_REUSEADDR` (a restart need not wait for
+/// the old sockets' TIME_WAIT) but never `SO_REUSEPORT`, so a second gateway
+/// on the same port fails with "address in use"; a backlog of 4096, so a
+/// burst of connections waits in the kernel rather than being refused.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)?.into_std()
 }
 
 /// Resolves on SIGTERM or SIGINT.

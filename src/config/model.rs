@@ -62,6 +62,20 @@ pub struct Server {
     /// An upgraded connection (WebSocket or another `upgrades` protocol)
     /// is closed after this long without a byte either way. Default 5 min.
     pub tunnel_idle_timeout: Duration,
+    /// Serving threads, each with its own runtime, connections and
+    /// upstream pools; `None`: one per CPU the process may use. Needs a
+    /// restart to change.
+    pub workers: Option<usize>,
+}
+
+impl Server {
+    /// How many serving workers `workers` asks for: the configured number,
+    /// else one per CPU the process may use (cgroup quota included).
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
 }
 
 /// PEM files for the public listener's TLS.

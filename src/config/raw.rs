@@ -32,6 +32,7 @@ pub struct RawServer {
     pub max_upstream_connections: Option<S<i64>>,
     pub trusted_proxies: Option<S<Vec<S<String>>>>,
     pub tunnel_idle_timeout: Option<S<String>>,
+    pub workers: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

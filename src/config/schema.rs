@@ -157,6 +157,13 @@ pub const KEYS: &[Key] = &[
         example: "\"5m\"",
     },
     Key {
+        path: "server.workers",
+        ty: "integer",
+        default: "the number of CPUs",
+        doc: "serving threads, each with its own connections and upstream pools; needs a restart to change",
+        example: "2",
+    },
+    Key {
         path: "admin.listen",
         ty: "address",
         default: "none",

@@ -402,6 +402,7 @@ impl Validator<'_> {
             max_upstream_connections,
             trusted_proxies,
             tunnel_idle_timeout,
+            workers,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -414,6 +415,7 @@ impl Validator<'_> {
             max_upstream_connections: None,
             trusted_proxies: None,
             tunnel_idle_timeout: None,
+            workers: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -473,6 +475,10 @@ impl Validator<'_> {
         let max_connections = self.count(max_connections, 10_000, "max_connections");
         let max_upstream_connections =
             self.count(max_upstream_connections, 1024, "max_upstream_connections");
+        let workers = match workers {
+            None => Some(None),
+            Some(n) => self.count(Some(n), 2, "workers").map(Some),
+        };
         let trusted_proxies = match trusted_proxies {
             None => Some(Vec::new()),
             Some(list) => self.cidrs(list.get_ref()),
@@ -489,6 +495,7 @@ impl Validator<'_> {
             max_connections: max_connections?,
             max_upstream_connections: max_upstream_connections?,
             tunnel_idle_timeout: tunnel_idle_timeout?,
+            workers: workers?,
         })
     }
 

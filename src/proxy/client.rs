@@ -1,8 +1,12 @@
 //! Upstream clients: hyper-util's pooled client over hyper-rustls.
 //!
-//! One client exists per distinct (protocol, extra CA, connect timeout);
-//! routes share it, and `Pools` keeps it across reloads so connection
-//! pools survive a config change that does not touch the upstream.
+//! One [`Clients`] set exists per distinct (protocol, extra CA, connect
+//! timeout); routes share it, and `Pools` keeps it across reloads so
+//! connection pools survive a config change that does not touch the
+//! upstream. A set holds one client per serving worker (`[server] workers`,
+//! README): each worker's requests use its own pool, whose connections are
+//! driven by tasks on that worker's runtime, so a request never hands off
+//! to another thread.
 //!
 //! Connections to one upstream (scheme, host, port) are capped by
 //! `[server] max_upstream_connections` across every client: the connector
@@ -11,6 +15,7 @@
 //! up to `connect_timeout` (an idle or freed pooled connection may serve it
 //! meanwhile), then fails with `UpstreamCapReached`, which is a 503.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -37,6 +42,30 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A pooled upstream client.
 pub type UpstreamClient = Client<Connector, RequestBody>;
+
+thread_local! {
+    /// The serving worker this thread is (see [`set_worker`]); 0 on every
+    /// other thread.
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as serving worker `index`: requests it serves
+/// use that worker's client of each [`Clients`] set.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+/// One pooled client per serving worker, for one [`ClientKey`].
+#[derive(Clone)]
+pub struct Clients(Arc<[UpstreamClient]>);
+
+impl Clients {
+    /// The calling worker's client.
+    pub fn get(&self) -> &UpstreamClient {
+        let i = WORKER.with(Cell::get);
+        &self.0[i % self.0.len()]
+    }
+}
 
 /// What makes two routes need different clients.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,11 +99,19 @@ pub enum ClientError {
 }
 
 /// Clients kept across reloads.
-#[derive(Default)]
 pub struct Pools {
-    clients: Mutex<HashMap<ClientKey, UpstreamClient>>,
+    clients: Mutex<HashMap<ClientKey, Clients>>,
     /// Places under the per-upstream cap, shared by every client.
     caps: Arc<HostCaps>,
+    /// Clients per set: the number of serving workers.
+    workers: usize,
+}
+
+impl Default for Pools {
+    /// Pools for one worker.
+    fn default() -> Self {
+        Pools::new(1)
+    }
 }
 
 /// The per-upstream caps: one semaphore per (`scheme://host:port`, cap).
@@ -217,15 +254,24 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Capped<T> {
 }
 
 impl Pools {
-    /// The client for `key`, reusing the existing one.
-    pub fn get(&self, key: &ClientKey) -> Result<UpstreamClient, ClientError> {
+    /// Pools whose sets hold a client for each of `workers` workers.
+    pub fn new(workers: usize) -> Self {
+        Pools {
+            clients: Mutex::default(),
+            caps: Arc::default(),
+            workers: workers.max(1),
+        }
+    }
+
+    /// The client set for `key`, reusing the existing one.
+    pub fn get(&self, key: &ClientKey) -> Result<Clients, ClientError> {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
         }
-        let client = build(key, &self.caps)?;
-        map.insert(key.clone(), client.clone());
-        Ok(client)
+        let clients = build(key, &self.caps, self.workers)?;
+        map.insert(key.clone(), clients.clone());
+        Ok(clients)
     }
 
     /// Drops clients no route of the active config uses any more.
@@ -273,9 +319,13 @@ fn root_store(ca_file: Option<&PathBuf>) -> Result<rustls::RootCertStore, Client
     Ok(roots)
 }
 
-/// Builds a client for `key`, its connections capped per upstream by
-/// `caps`.
-pub fn build(key: &ClientKey, caps: &Arc<HostCaps>) -> Result<UpstreamClient, ClientError> {
+/// Builds the client set for `key`: `workers` clients sharing one TLS
+/// setup, their connections capped per upstream by `caps`.
+pub fn build(
+    key: &ClientKey,
+    caps: &Arc<HostCaps>,
+    workers: usize,
+) -> Result<Clients, ClientError> {
     let roots = root_store(key.ca_file.as_ref().map(|(p, _)| p))?;
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -283,6 +333,14 @@ pub fn build(key: &ClientKey, caps: &Arc<HostCaps>) -> Result<UpstreamClient, Cl
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    let clients = (0..workers.max(1))
+        .map(|_| client(key, caps, tls.clone()))
+        .collect();
+    Ok(Clients(clients))
+}
+
+/// One worker's client.
+fn client(key: &ClientKey, caps: &Arc<HostCaps>, tls: rustls::ClientConfig) -> UpstreamClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -310,5 +368,5 @@ pub fn build(key: &ClientKey, caps: &Arc<HostCaps>) -> Result<UpstreamClient, Cl
     if key.http2_prior_knowledge {
         builder.http2_only(true);
     }
-    Ok(builder.build(connector))
+    builder.build(connector)
 }
