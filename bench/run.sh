@@ -430,6 +430,7 @@ listen = "127.0.0.1:0"
 connect_timeout = "2s"
 request_timeout = "10s"
 shutdown_grace = "2s"
+$([[ $nw == default ]] || echo "workers = $nw")
 
 [auth]
 secret = "$SECRET"
@@ -453,9 +454,7 @@ auth = "required"
 "X-User-Email" = "email"
 EOF
     # warn silences the per-request lines (info); the serving line says the port.
-    local env=(env -u TOKIO_WORKER_THREADS)
-    [[ $nw == default ]] || env+=("TOKIO_WORKER_THREADS=$nw")
-    "${env[@]}" GATEWAY_LOG_LEVEL='warn,nyro_gw::cmd::serve=info' NYRO_GW_CONFIG= RUST_LOG= \
+    GATEWAY_LOG_LEVEL='warn,nyro_gw::cmd::serve=info' NYRO_GW_CONFIG= RUST_LOG= \
         "$BIN" serve --config "$DIR/gateway.toml" >"$DIR/nyro.log" 2>&1 &
     PIDS+=($!)
     GROUP_PID[nyro]=$!
@@ -815,7 +814,7 @@ if runs equal; then
     sanity
     echo "bench: equal: every proxy at $EQUAL_WORKERS workers"
     run_scenario equal wrk "$CONNS" "" "${MAIN[@]}"
-    table equal "equal: as main, every proxy at $EQUAL_WORKERS workers (nginx worker_processes, HAProxy nbthread, TOKIO_WORKER_THREADS)" "${MAIN[@]}"
+    table equal "equal: as main, every proxy at $EQUAL_WORKERS workers (nginx worker_processes, HAProxy nbthread, nyro-gw [server] workers)" "${MAIN[@]}"
     no_errors equal "${MAIN[@]}"
     r=$(ratio "${M_RPS[equal:nyro-jwt]}" "${M_RPS[equal:nginx]}"); target_line "equal workers: nyro-jwt/nginx req/s = $r >= 0.9" "$(ge "$r" 0.9)"
 fi

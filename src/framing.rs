@@ -119,27 +119,57 @@ impl Scanner {
                         State::ChunkEnd(true)
                     };
                 }
-                State::Head | State::ChunkSize | State::Trailers => {
-                    // Collect up to the next LF; only then can anything end.
-                    let (take, line_end) = match data.iter().position(|&b| b == b'\n') {
-                        Some(i) => (i + 1, true),
-                        None => (data.len(), false),
-                    };
-                    self.buf.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    let cap = if self.state == State::Head {
-                        MAX_HEAD
-                    } else {
-                        MAX_LINE
-                    };
-                    if self.buf.len() > cap {
-                        return self.off();
-                    }
-                    if line_end {
-                        self.line_ended();
+                State::Head if self.buf.is_empty() => {
+                    // The usual case: a whole head in one read, parsed
+                    // where it lies, without copying it.
+                    match self.whole_head(data) {
+                        Some(len) => data = &data[len..],
+                        None => self.collect_line(&mut data),
                     }
                 }
+                State::Head | State::ChunkSize | State::Trailers => self.collect_line(&mut data),
             }
+        }
+    }
+
+    /// Parses a head at the start of `data` if it is all there, and moves
+    /// on past it; its length, or None when it is not complete.
+    fn whole_head(&mut self, data: &[u8]) -> Option<usize> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(data) {
+            Ok(httparse::Status::Complete(len)) => {
+                self.framed(&req);
+                Some(len)
+            }
+            Ok(httparse::Status::Partial) => None,
+            // An HTTP/2 preface, too many headers, or a head hyper refuses.
+            Err(_) => {
+                self.off();
+                Some(data.len())
+            }
+        }
+    }
+
+    /// Collects `data` up to and including its next LF into `buf`, and
+    /// looks at what the line ends (a head, a chunk-size line, trailers).
+    fn collect_line(&mut self, data: &mut &[u8]) {
+        let (take, line_end) = match data.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (data.len(), false),
+        };
+        self.buf.extend_from_slice(&data[..take]);
+        *data = &data[take..];
+        let cap = if self.state == State::Head {
+            MAX_HEAD
+        } else {
+            MAX_LINE
+        };
+        if self.buf.len() > cap {
+            return self.off();
+        }
+        if line_end {
+            self.line_ended();
         }
     }
 
@@ -179,15 +209,28 @@ impl Scanner {
         if !(self.buf.ends_with(b"\n\r\n") || self.buf.ends_with(b"\n\n")) {
             return;
         }
+        let buf = std::mem::take(&mut self.buf);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
-        let len = match req.parse(&self.buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return,
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                debug_assert_eq!(len, buf.len(), "a head ends at a line end");
+                self.framed(&req);
+                if self.state != State::Off {
+                    // Keep the allocation for the next partial head.
+                    self.buf = buf;
+                    self.buf.clear();
+                }
+            }
+            Ok(httparse::Status::Partial) => self.buf = buf,
             // An HTTP/2 preface, too many headers, or a head hyper refuses.
-            Err(_) => return self.off(),
-        };
-        debug_assert_eq!(len, self.buf.len(), "a head ends at a line end");
+            Err(_) => self.off(),
+        }
+    }
+
+    /// A whole request head was parsed: decides how its body is framed,
+    /// and records it when it carried both framings.
+    fn framed(&mut self, req: &httparse::Request<'_, '_>) {
         let upgrade = req.method == Some("CONNECT");
         let (mut te, mut cl, mut upgrade) = (None::<bool>, None::<u64>, upgrade);
         self.heads += 1;
@@ -213,7 +256,6 @@ impl Scanner {
                 upgrade = true;
             }
         }
-        self.buf.clear();
         self.state = match (te, cl) {
             (Some(_), Some(_)) => {
                 self.shared.ambiguous.store(self.heads, Ordering::Release);

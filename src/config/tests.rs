@@ -1585,3 +1585,25 @@ fn tunnel_idle_timeout_defaults_to_five_minutes_and_must_be_positive() {
         &[(E, 2, 23, "tunnel_idle_timeout must be more than zero")],
     );
 }
+
+// ---- workers -------------------------------------------------------------
+
+#[test]
+fn workers_default_to_the_cpus_and_take_a_positive_number() {
+    let cfg = valid("");
+    assert_eq!(cfg.server.workers, None);
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(cfg.server.worker_count(), cpus);
+    let cfg = valid("[server]\nworkers = 3\n");
+    assert_eq!(cfg.server.workers, Some(3));
+    assert_eq!(cfg.server.worker_count(), 3);
+    check(
+        "[server]\nworkers = 0\n",
+        &[(
+            E,
+            2,
+            11,
+            "workers must be a whole number of at least 1, e.g. workers = 2",
+        )],
+    );
+}

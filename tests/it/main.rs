@@ -16,3 +16,4 @@ mod support;
 mod tls_admin;
 mod token_cli;
 mod wire;
+mod workers;

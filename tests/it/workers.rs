@@ -1,0 +1,146 @@
+//! Thread per core (`[server] workers`, README): several workers share one
+//! listening socket, each serving the connections it accepted.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// `serve` on a config listening on `addr`, run to its exit (it must not
+/// start): exit status and stderr.
+fn serve_on(addr: std::net::SocketAddr) -> (std::process::ExitStatus, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let toml = config(&route(
+        "svc",
+        "/svc",
+        "http://127.0.0.1:9",
+        "auth = \"none\"",
+    ))
+    .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+    assert!(toml.contains(&addr.to_string()), "{toml}");
+    std::fs::write(&path, toml).unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("NYRO_GW_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a second gateway on {addr} kept running: it must refuse the port");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+#[tokio::test]
+async fn a_second_gateway_on_the_same_port_fails_with_address_in_use() {
+    let up = echo_upstream().await;
+    let first = Gateway::start(
+        &config(&route(
+            "svc",
+            "/svc",
+            &format!("http://{up}"),
+            "auth = \"none\"",
+        ))
+        .replace("[server]\n", "[server]\nworkers = 2\n"),
+    )
+    .await;
+    let addr = first.addr;
+    let (status, err) = tokio::task::spawn_blocking(move || serve_on(addr))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("in use"),
+        "{err}"
+    );
+    // The first one still serves.
+    let resp = client().get(first.url("/svc/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// CPU ticks (user + system) of each `nyro-worker-*` thread of `pid`.
+fn worker_ticks(pid: u32) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let name = name.trim().to_owned();
+        if !name.starts_with("nyro-worker-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        out.push((name, ticks));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn every_worker_accepts_from_the_shared_socket_and_serves() {
+    let up = echo_upstream().await;
+    let gw = Gateway::start(
+        &config(&route(
+            "svc",
+            "/svc",
+            &format!("http://{up}"),
+            "auth = \"none\"",
+        ))
+        .replace("[server]\n", "[server]\nworkers = 3\n"),
+    )
+    .await;
+    let serving = gw.find_log(|v| v["message"] == "nyro-gw serving").unwrap();
+    assert_eq!(serving["workers"], 3, "{serving}");
+    let before = worker_ticks(gw.pid());
+    let names: Vec<&str> = before.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["nyro-worker-0", "nyro-worker-1", "nyro-worker-2"]);
+
+    // Many connections at once, each with several requests: whichever
+    // worker accepted a connection serves all of it.
+    let url = gw.url("/svc/spread");
+    let mut tasks = Vec::new();
+    for _ in 0..48 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            // A client of its own: its own connection.
+            let c = client();
+            for _ in 0..40 {
+                let r = c.get(&url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                r.bytes().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("load finished")
+            .unwrap();
+    }
+    let after = worker_ticks(gw.pid());
+    let busy = before
+        .iter()
+        .zip(&after)
+        .filter(|((_, b), (_, a))| a > b)
+        .count();
+    assert!(
+        busy >= 2,
+        "1,920 requests on 48 connections ran on {busy} worker(s): {before:?} -> {after:?}"
+    );
+}
