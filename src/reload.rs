@@ -76,6 +76,8 @@ pub struct Reloader {
     refused: Mutex<Option<u64>>,
     /// The listen addresses bound at start: a reload cannot move them.
     bound: (SocketAddr, Option<SocketAddr>),
+    /// `[server] workers` at start: the worker threads stay as started.
+    workers: Option<usize>,
 }
 
 impl Reloader {
@@ -98,6 +100,7 @@ impl Reloader {
                 config.server.listen,
                 config.admin.as_ref().map(|a| a.listen),
             ),
+            workers: config.server.workers,
         })
     }
 
@@ -157,7 +160,17 @@ impl Reloader {
                         self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
                         tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");
                         let active = self.shared.runtime.load();
-                        for r in restart_needed(self.bound, &active.config) {
+                        let workers = (active.config.server.workers != self.workers).then(|| {
+                            format!(
+                                "server.workers (serving with {}, config says {})",
+                                show_workers(self.workers),
+                                show_workers(active.config.server.workers)
+                            )
+                        });
+                        for r in restart_needed(self.bound, &active.config)
+                            .into_iter()
+                            .chain(workers)
+                        {
                             tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart; the old value keeps serving");
                         }
                         Outcome::Applied { generation }
@@ -335,6 +348,11 @@ pub fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> 
         ));
     }
     out
+}
+
+/// A `[server] workers` value as the restart warning shows it.
+fn show_workers(w: Option<usize>) -> String {
+    w.map_or_else(|| "the default (one per CPU)".to_owned(), |n| n.to_string())
 }
 
 /// Why a check was scheduled.
