@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["config", "error", "framing"],
     &["routing", "cors", "auth", "proxy", "telemetry"],
+    &["ratelimit"],
     &["runtime", "reload", "state"],
     &["server", "pipeline", "admin"],
     &["cli", "cmd"],
