@@ -185,10 +185,12 @@ pub async fn handle(
     let h = resp.headers_mut();
     h.insert(&headers::X_REQUEST_ID, request_id.clone());
     h.insert(&headers::X_PROCESS_TIME, headers::process_time(elapsed));
+    // An allowed request's `RateLimit` (a 429 of ours carries its own);
+    // beside the upstream's own, if it sends one (one list, RFC 8941).
     if let Some(rl) = &ctx.rate_limit
-        && !h.contains_key(&crate::error::RATELIMIT)
+        && !matches!(&error, Some((st, ..)) if *st == StatusCode::TOO_MANY_REQUESTS)
     {
-        h.insert(&crate::error::RATELIMIT, rl.header().clone());
+        h.append(&crate::error::RATELIMIT, rl.header().clone());
     }
 
     // 8. logging

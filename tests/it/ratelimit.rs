@@ -317,6 +317,8 @@ fn token_inspect_shows_the_limits_each_route_would_apply() {
 /// A `redis-server` on a free loopback port, without persistence.
 struct Redis {
     port: u16,
+    /// `--requirepass`, when set.
+    password: Option<&'static str>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -325,6 +327,10 @@ impl Redis {
     /// Starts one, or `None` (with the reason printed) when `redis-server`
     /// is not installed; under `CI=true` that is a failure.
     async fn start() -> Option<Redis> {
+        Self::start_with(None).await
+    }
+
+    async fn start_with(password: Option<&'static str>) -> Option<Redis> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -344,6 +350,7 @@ impl Redis {
             .port();
         let mut r = Redis {
             port,
+            password,
             child: None,
             _dir: tempfile::tempdir().unwrap(),
         };
@@ -355,6 +362,12 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(
+                self.password
+                    .map(|p| ["--requirepass", p])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--dir")
             .arg(self._dir.path())
             .stdout(Stdio::null())
@@ -531,5 +544,31 @@ async fn redis_unreachable_deny_answers_503_and_allow_lets_requests_through() {
         let r = get(&gw, "/api/x", "192.0.2.1", None).await;
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("ratelimit").is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_redis_password_from_the_environment_works_and_is_never_logged() {
+    let Some(redis) = Redis::start_with(Some("s3cret-pw")).await else {
+        return;
+    };
+    let up = support::echo_upstream().await;
+    let text = redis_cfg("${GATEWAY_REDIS_URL}", "deny", up, "1/m", 1);
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let env = [("GATEWAY_REDIS_URL", url.as_str())];
+    let (a, b) = tokio::join!(
+        Gateway::start_with(&text, &env, &[]),
+        Gateway::start_with(&text, &env, &[]),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    // Shared (deny would answer 503 without Redis): one through a, then b
+    // refuses.
+    assert_eq!(status(&a, "/api/x", "192.0.2.1", None).await, 200);
+    assert_eq!(status(&b, "/api/x", "192.0.2.1", None).await, 429);
+    for gw in [&a, &b] {
+        let logs = gw.logs().join("\n");
+        assert!(!logs.contains("s3cret-pw"), "{logs}");
+        assert!(logs.contains("redis://***@127.0.0.1"), "{logs}");
     }
 }
