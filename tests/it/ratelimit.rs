@@ -572,3 +572,43 @@ async fn a_redis_password_from_the_environment_works_and_is_never_logged() {
         assert!(logs.contains("redis://***@127.0.0.1"), "{logs}");
     }
 }
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_costs_at_most_the_timeout() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let up = support::echo_upstream().await;
+    let gw = Gateway::start(&redis_cfg(&redis.url(), "local", up, "1/m", 2)).await;
+    connected(&gw).await;
+    assert_eq!(status(&gw, "/api/x", "192.0.2.1", None).await, 200);
+    // Paused, Redis keeps its connections open and answers nothing.
+    let pid = redis.child.as_ref().expect("running").id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        statuses.push(status(&gw, "/api/x", "192.0.2.2", None).await);
+        // timeout = 200ms, with room for a loaded machine.
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The local buckets decided meanwhile.
+    assert_eq!(statuses, [200, 200, 429]);
+}
