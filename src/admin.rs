@@ -127,6 +127,20 @@ pub fn describe(c: &Config) -> Value {
             "http2": r.http2,
             "upgrades": r.upgrades,
             "inject": r.inject.iter().map(|i| json!({"header": i.header.as_str(), "claim": i.claim.to_string(), "required": i.required})).collect::<Vec<_>>(),
+            "limits": limits(&r.limits),
         })).collect::<Vec<_>>(),
+        "rate_limit": {
+            // The password, if the URL has one, is never shown.
+            "redis_url": c.rate_limit.redis_url.as_ref().map(|u| u.redacted()),
+            "on_redis_error": c.rate_limit.on_redis_error.as_str(),
+            "timeout": crate::config::values::format_duration(c.rate_limit.timeout),
+            "limits": limits(&c.rate_limit.limits),
+        },
     })
+}
+
+fn limits(list: &[crate::config::Limit]) -> Vec<Value> {
+    list.iter()
+        .map(|l| json!({"name": l.name, "key": l.key.to_string(), "rate": l.rate.to_string(), "burst": l.burst}))
+        .collect()
 }

@@ -17,6 +17,13 @@ pub const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
     Err(_) => StatusCode::BAD_REQUEST,
 };
 
+/// `RateLimit` (draft-ietf-httpapi-ratelimit-headers): the remaining
+/// quota of the limit nearest to refusing.
+pub static RATELIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the quota
+/// and window of that limit.
+pub static RATELIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+
 /// Who a failed request is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -92,6 +99,25 @@ pub enum GatewayError {
     /// The upstream failed (502/503/504, by its [`UpstreamKind`]).
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// A rate limit refused the request (429, with `Retry-After`,
+    /// `RateLimit-Policy` and `RateLimit`; README "Rate limits").
+    #[error("Rate limit exceeded.")]
+    RateLimited(Box<RateLimitRefusal>),
+    /// Redis could not decide and `on_redis_error = "deny"` (503, blamed on
+    /// the gateway); the cause is Redis's error or the timeout.
+    #[error("Rate limiting is unavailable.")]
+    RateLimitUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The headers of a 429, made by the limiter that refused.
+#[derive(Debug)]
+pub struct RateLimitRefusal {
+    /// `Retry-After`: whole seconds until the request would pass.
+    pub retry_after: HeaderValue,
+    /// `RateLimit-Policy` of the limit that refused.
+    pub policy: HeaderValue,
+    /// `RateLimit` of the limit that refused (`r=0`).
+    pub limit: HeaderValue,
 }
 
 impl From<ClientFault> for GatewayError {
@@ -200,6 +226,8 @@ impl GatewayError {
             GatewayError::ClientBody(ClientFault::Malformed(_)) => StatusCode::BAD_REQUEST,
             GatewayError::ClientBody(ClientFault::Aborted(_)) => CLIENT_CLOSED_REQUEST,
             GatewayError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            GatewayError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::RateLimitUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Upstream(u) => match u.kind {
                 UpstreamKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 UpstreamKind::ConnectTimeout | UpstreamKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -212,7 +240,7 @@ impl GatewayError {
     pub fn blame(&self) -> Blame {
         match self {
             GatewayError::Upstream(_) => Blame::Upstream,
-            GatewayError::NotImplemented => Blame::Gateway,
+            GatewayError::NotImplemented | GatewayError::RateLimitUnavailable(_) => Blame::Gateway,
             GatewayError::NotFound
             | GatewayError::MethodNotAllowed(_)
             | GatewayError::BadRequest(_)
@@ -223,7 +251,8 @@ impl GatewayError {
             | GatewayError::InvalidToken(_)
             | GatewayError::Forbidden(_)
             | GatewayError::PayloadTooLarge
-            | GatewayError::ClientBody(_) => Blame::Client,
+            | GatewayError::ClientBody(_)
+            | GatewayError::RateLimited(_) => Blame::Client,
         }
     }
 
@@ -268,7 +297,13 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge
             | GatewayError::ClientBody(ClientFault::Aborted(_))
             | GatewayError::NotImplemented
+            | GatewayError::RateLimitUnavailable(_)
             | GatewayError::Upstream(_) => {}
+            GatewayError::RateLimited(r) => {
+                headers.insert(http::header::RETRY_AFTER, r.retry_after.clone());
+                headers.insert(&RATELIMIT_POLICY, r.policy.clone());
+                headers.insert(&RATELIMIT, r.limit.clone());
+            }
         }
         resp
     }

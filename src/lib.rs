@@ -12,6 +12,7 @@
 //! - `routing`   longest whole-segment prefix matching
 //! - `cors`      preflights and CORS response headers
 //! - `auth`      JWT verification, JWKS, claim injection
+//! - `ratelimit` per-tenant rate limits: GCRA buckets, local or in Redis
 //! - `proxy`     upstream clients, body wrappers, header rules, forwarding
 //! - `error`     the gateway's error kinds and the one place they become statuses
 //! - `admin`     the admin listener: metrics and the active config
@@ -28,6 +29,7 @@ pub mod error;
 pub mod framing;
 pub mod pipeline;
 pub mod proxy;
+pub mod ratelimit;
 pub mod reload;
 pub mod routing;
 pub mod runtime;

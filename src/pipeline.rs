@@ -5,10 +5,13 @@
 //! 2. hygiene: paths an upstream could read otherwise, ambiguous framing,
 //!    a missing or repeated `Host` (400); then no route (404)
 //! 3. method: the route's `methods`; for a preflight, the requested one (405)
-//! 4. preflight: answered here, before auth, so it is never a 401 (200/400)
+//! 4. preflight: answered here, before auth, so it is never a 401 (200/400);
+//!    then the rate limits keyed by IP or route, before auth so that floods
+//!    of bad tokens are limited too (429), and never for a preflight
 //! 5. identity: repeated `Authorization` refused (400), every injected
 //!    header name stripped from the client's request, then the token
-//!    verified and claims injected (401/403)
+//!    verified and claims injected (401/403); then the claim-keyed rate
+//!    limits, so a caller only spends its own company's budget (429)
 //! 6. upstream: the request rewritten and streamed (501/502/503/504/413;
 //!    400 for a malformed request body, 499 logged for a client gone
 //!    mid-upload); `Upgrade` only for `websocket` and the route's `upgrades`
@@ -78,6 +81,8 @@ struct Ctx<'a> {
     /// peer, `X-Forwarded-For` and `[server] trusted_proxies`: the one
     /// address logs, metrics and per-IP rules use.
     client_ip: IpAddr,
+    /// The `RateLimit` header for an allowed response of a limited route.
+    rate_limit: Option<crate::ratelimit::Status>,
     /// Set until the request is answered: when the connection drops the
     /// request first (an HTTP/2 client resets its stream, an HTTP/1.1 one
     /// closes the socket), hyper drops it mid-phase and `Drop` writes its
@@ -151,6 +156,7 @@ pub async fn handle(
         user_id: None,
         company_id: None,
         client_ip,
+        rate_limit: None,
         unanswered: Some(Unanswered {
             request_id: request_id.clone(),
             method: method.clone(),
@@ -179,6 +185,13 @@ pub async fn handle(
     let h = resp.headers_mut();
     h.insert(&headers::X_REQUEST_ID, request_id.clone());
     h.insert(&headers::X_PROCESS_TIME, headers::process_time(elapsed));
+    // An allowed request's `RateLimit` (a 429 of ours carries its own);
+    // beside the upstream's own, if it sends one (one list, RFC 8941).
+    if let Some(rl) = &ctx.rate_limit
+        && !matches!(&error, Some((st, ..)) if *st == StatusCode::TOO_MANY_REQUESTS)
+    {
+        h.append(&crate::error::RATELIMIT, rl.header().clone());
+    }
 
     // 8. logging
     let status = resp.status().as_u16();
@@ -291,6 +304,13 @@ async fn process(
     // 4. preflight
     if preflight {
         return answer_preflight(route, req.headers(), &mut ctx.cors);
+    }
+
+    // 4b. rate limits known before auth (ip, route)
+    if !route.limits.before.is_empty() {
+        let limiter = &rt.limiter;
+        let (limits, ip) = (&route.limits.before, ctx.client_ip);
+        crate::ratelimit::check(limiter, limits, ip, None, &mut ctx.rate_limit).await?;
     }
 
     // 5. identity: strip what a client could forge, then verify
@@ -474,7 +494,20 @@ async fn authenticate(
         ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
         ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
     }
-    decision.outcome
+    let injected = decision.outcome?;
+    // Claim-keyed rate limits: the caller's verified claims, else its IP.
+    if !route.limits.after.is_empty() {
+        let (limits, identity) = (&route.limits.after, decision.identity.as_deref());
+        crate::ratelimit::check(
+            &ctx.rt.limiter,
+            limits,
+            ctx.client_ip,
+            identity,
+            &mut ctx.rate_limit,
+        )
+        .await?;
+    }
+    Ok(injected)
 }
 
 /// Why the request's `Host` is refused, if it is (RFC 9112 §3.2: a server

@@ -320,6 +320,9 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     if old.server != new.server {
         out.push("server settings changed".into());
     }
+    if old.rate_limit != new.rate_limit {
+        out.push("rate-limit settings changed".into());
+    }
     if out.is_empty() {
         out.push("settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".into());
     }

@@ -43,6 +43,8 @@ pub struct CompiledRoute {
     pub upgrades: Vec<String>,
     /// Counters.
     pub stats: Arc<RouteStats>,
+    /// Rate limits checked before and after auth (README "Rate limits").
+    pub limits: crate::ratelimit::RouteLimits,
 }
 
 impl CompiledRoute {
@@ -95,6 +97,9 @@ pub struct Runtime {
     pub max_body: Option<u64>,
     /// Counters for requests that matched no route.
     pub no_route: Arc<RouteStats>,
+    /// Rate-limit buckets and the Redis connection, lent to the next
+    /// compiled config so unchanged limits keep their state.
+    pub limiter: Arc<crate::ratelimit::Limiter>,
 }
 
 /// Why a valid config could not be compiled (files that changed or broke
@@ -158,6 +163,8 @@ pub fn check(config: &Config, places: &Places) -> Vec<Diagnostic> {
     // The JWKS store fetches from the network (and needs a tokio runtime);
     // its URL was checked by validation.
     offline.auth.jwks_url = None;
+    // Nor does it connect to Redis (its URL was checked by validation).
+    offline.rate_limit.redis_url = None;
     let pools = Pools::default();
     let metrics = Metrics::default();
     match Runtime::compile(offline, None, &pools, &metrics, 0, 0, &places.file) {
@@ -188,9 +195,22 @@ impl Runtime {
                 config
                     .routes
                     .iter()
-                    .flat_map(|r| r.inject.iter().map(|i| i.claim.clone())),
+                    .flat_map(|r| r.inject.iter().map(|i| i.claim.clone()))
+                    // The claims rate limits are keyed by are projected too.
+                    .chain(config.routes.iter().flat_map(|r| {
+                        r.limits.iter().filter_map(|l| match &l.key {
+                            crate::config::LimitKey::Claim(p) => Some(p.clone()),
+                            _ => None,
+                        })
+                    })),
             ),
         );
+        let limiter = Arc::new(crate::ratelimit::Limiter::new(
+            &config.rate_limit,
+            config.routes.iter().flat_map(|r| r.limits.iter()),
+            prev.map(|p| &*p.limiter),
+            metrics,
+        ));
         let mut routes = Vec::with_capacity(config.routes.len());
         for r in &config.routes {
             let upstream = match &r.upstream {
@@ -242,6 +262,9 @@ impl Runtime {
                 inject: r.inject.clone(),
                 upgrades: r.upgrades.clone(),
                 stats: metrics.route(&r.name),
+                limits: crate::ratelimit::RouteLimits::compile(
+                    &r.name, &r.limits, &limiter, &auth, metrics,
+                ),
             });
         }
         let tls = match &config.server.tls {
@@ -264,6 +287,7 @@ impl Runtime {
             auth,
             tls,
             no_route: metrics.route(""),
+            limiter,
         })
     }
 

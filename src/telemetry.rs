@@ -207,6 +207,40 @@ struct ReloadResult {
     result: &'static str,
 }
 
+/// Labels of `nyro_rate_limit_decisions_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimitResult {
+    route: String,
+    limit: String,
+    result: &'static str,
+}
+
+/// The decision counters of one (route, limit) pair, taken when the
+/// config is compiled: counting a decision is one atomic add.
+#[derive(Debug, Clone)]
+pub struct LimitStats {
+    /// `result="allowed"`.
+    pub allowed: Counter,
+    /// `result="refused"` (429).
+    pub refused: Counter,
+}
+
+/// The Redis side of rate limiting: one round trip per decision.
+#[derive(Debug, Clone, Default)]
+pub struct RedisStats {
+    latency: Latency,
+    /// `nyro_rate_limit_redis_errors_total`: decisions Redis did not answer
+    /// in time or answered with an error.
+    pub errors: Counter,
+}
+
+impl RedisStats {
+    /// Records one Redis round trip.
+    pub fn observe(&self, elapsed: Duration) {
+        self.latency.observe(elapsed);
+    }
+}
+
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// A latency histogram recorded with atomics only. prometheus-client's own
@@ -312,6 +346,9 @@ pub struct Metrics {
     /// Reloads refused because the new config was invalid
     /// (`nyro_config_reloads_total{result="rejected"}`).
     pub reloads_failed: ReloadCounter,
+    rate_limit_decisions: Family<LimitResult, Counter>,
+    /// Redis round trips and errors of shared rate limits.
+    pub redis: RedisStats,
 }
 
 impl Default for Metrics {
@@ -349,6 +386,23 @@ impl Default for Metrics {
             "1 when the gateway is ready to serve",
             ready.clone(),
         );
+        let rate_limit_decisions = Family::<LimitResult, Counter>::default();
+        registry.register(
+            "nyro_rate_limit_decisions",
+            "Rate-limit decisions by route, limit name and result (allowed, refused)",
+            rate_limit_decisions.clone(),
+        );
+        let redis = RedisStats::default();
+        registry.register(
+            "nyro_rate_limit_redis_duration_seconds",
+            "Round-trip time of one Redis rate-limit decision",
+            redis.latency.clone(),
+        );
+        registry.register(
+            "nyro_rate_limit_redis_errors",
+            "Rate-limit decisions Redis failed or did not answer within [rate_limit].timeout",
+            redis.errors.clone(),
+        );
         let reload = |result| ReloadCounter(reloads.get_or_create_owned(&ReloadResult { result }));
         Metrics {
             reloads_ok: reload("applied"),
@@ -358,6 +412,8 @@ impl Default for Metrics {
             durations,
             generation,
             ready,
+            rate_limit_decisions,
+            redis,
         }
     }
 }
@@ -378,6 +434,22 @@ impl Metrics {
             route: route.to_owned(),
         });
         Arc::new(RouteStats { status, duration })
+    }
+
+    /// The decision counters of limit `limit` on route `route`, created
+    /// on first use. Called when a config is compiled, never per request.
+    pub fn rate_limit(&self, route: &str, limit: &str) -> LimitStats {
+        let get = |result| {
+            self.rate_limit_decisions.get_or_create_owned(&LimitResult {
+                route: route.to_owned(),
+                limit: limit.to_owned(),
+                result,
+            })
+        };
+        LimitStats {
+            allowed: get("allowed"),
+            refused: get("refused"),
+        }
     }
 
     /// Prometheus text exposition (version 0.0.4) of the registry, with

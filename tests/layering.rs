@@ -24,11 +24,15 @@ use std::path::{Path, PathBuf};
 /// - `state` (the shared state: the `Runtime` swap, pools, metrics, reload
 ///   status) holds a `Runtime` and is read by `server`, `pipeline`, `admin`
 ///   and written by `reload`: with `runtime` and `reload`.
+/// - `ratelimit` (rate-limit buckets, local and in Redis) reads `auth`'s
+///   verified identity and `telemetry`'s counters, and is compiled into
+///   the `Runtime`: its own layer between them.
 /// - `cli` and `cmd` are the top with the binary; `cli` re-exports
 ///   `telemetry::LogFormat`, so the log format is declared with logging.
 const LAYERS: &[&[&str]] = &[
     &["config", "error", "framing"],
     &["routing", "cors", "auth", "proxy", "telemetry"],
+    &["ratelimit"],
     &["runtime", "reload", "state"],
     &["server", "pipeline", "admin"],
     &["cli", "cmd"],

@@ -119,6 +119,11 @@ impl ClaimPaths {
         }
         ClaimPaths(out)
     }
+
+    /// The index of `path` among these paths.
+    pub(crate) fn slot(&self, path: &ClaimPath) -> Option<usize> {
+        self.0.iter().position(|p| p == path)
+    }
 }
 
 /// What the request path needs of a verified token, and nothing more: the
@@ -147,6 +152,16 @@ impl Identity {
                 other => other.to_string().into_boxed_str(),
             }),
             claims: paths.0.iter().map(|p| project(p.lookup(claims))).collect(),
+        }
+    }
+
+    /// The value of the claim at `slot` (from `Authenticator::claim_slot`)
+    /// when it could be a header value: absent, empty, an object or an
+    /// array give `None`.
+    pub fn claim_value(&self, slot: usize) -> Option<&HeaderValue> {
+        match self.claims.get(slot)? {
+            Projected::Value(v) => Some(v),
+            Projected::Absent | Projected::NotInjectable(_) => None,
         }
     }
 

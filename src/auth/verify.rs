@@ -256,6 +256,13 @@ impl Authenticator {
         self
     }
 
+    /// Where the value of claim `path` sits in every [`Identity`] this
+    /// authenticator makes (`Identity::claim_value`), when it was given
+    /// to [`Self::injecting`].
+    pub fn claim_slot(&self, path: &ClaimPath) -> Option<usize> {
+        self.paths.slot(path)
+    }
+
     /// The request path's verification: the token's [`Identity`], from the
     /// cache when the token was verified recently (see `auth::cache`).
     pub async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {

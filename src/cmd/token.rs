@@ -71,6 +71,10 @@ struct RouteRow {
     outcome: String,
     /// Headers it would inject, in order.
     inject: Vec<(String, String)>,
+    /// The rate limits that would apply, one line each (README "Rate
+    /// limits").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    limits: Vec<String>,
 }
 
 /// `token inspect`. Exit 0 when the config accepts the token, 1 otherwise.
@@ -367,7 +371,20 @@ fn verify_with(cfg: &Config, token: &str, fetch: bool) -> anyhow::Result<Checked
         let mut rows = Vec::with_capacity(cfg.routes.len());
         for r in &cfg.routes {
             let decision = decide(&auth, r.auth, &r.inject, bearer.clone()).await;
-            rows.push(route_row(r, decision.outcome));
+            let verified = decision.identity.is_some();
+            let mut row = route_row(r, decision.outcome);
+            // Claim-keyed limits use the verified token's claim; a route
+            // that verifies nothing keys every caller by client IP.
+            row.limits = crate::ratelimit::describe(&r.limits, |k| match (k, &verdict) {
+                (config::LimitKey::Claim(p), Ok(v)) if verified => match p.lookup(&v.claims)? {
+                    Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            rows.push(row);
         }
         Ok(Checked {
             verdict,
@@ -436,6 +453,7 @@ fn route_row(
         status,
         outcome,
         inject,
+        limits: Vec::new(),
     }
 }
 
@@ -547,6 +565,9 @@ fn render(r: &Report) -> String {
                 "  {:<wn$}  {:<wp$}  {:<8}  {result}",
                 row.name, row.prefix, row.auth
             );
+            for l in &row.limits {
+                let _ = writeln!(out, "  {:<wn$}  {:<wp$}  {:<8}  limit {l}", "", "", "");
+            }
         }
     }
     out

@@ -25,6 +25,8 @@ pub struct Config {
     /// Every header name any route injects, lower-case, deduplicated: these
     /// are stripped from every client request on every route.
     pub injected_headers: Vec<HeaderName>,
+    /// `[rate_limit]`: where limits are kept and the defaults.
+    pub rate_limit: RateLimit,
 }
 
 /// `[server]`.
@@ -240,6 +242,9 @@ pub struct Route {
     /// `Upgrade` protocols tunnelled besides `websocket` (always allowed):
     /// ASCII-lower-cased, deduplicated, never `h2c`.
     pub upgrades: Vec<String>,
+    /// The route's rate limits: its own `[[routes.limits]]`, else the
+    /// `[[rate_limit.limits]]` defaults. Empty: not limited.
+    pub limits: Vec<Limit>,
 }
 
 /// A parsed upstream URL.
@@ -298,4 +303,127 @@ impl fmt::Display for ClaimPath {
 /// True for HS256/384/512: verified with the shared secret only.
 pub fn is_hmac(alg: jsonwebtoken::Algorithm) -> bool {
     alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
+}
+
+/// `[rate_limit]` (README "Rate limits").
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    /// Where shared limits are kept (`redis://` or `rediss://`); `None`
+    /// (absent or empty): every replica limits on its own.
+    pub redis_url: Option<RedisUrl>,
+    /// What a decision does when Redis fails or is slower than `timeout`.
+    /// Default `Local`.
+    pub on_redis_error: OnRedisError,
+    /// Time allowed for one Redis decision. Default 100 ms.
+    pub timeout: Duration,
+    /// The limits of routes without their own `limits`. Default none.
+    pub limits: Vec<Limit>,
+}
+
+/// A Redis URL, which may carry a password: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.redacted())
+    }
+}
+
+impl RedisUrl {
+    /// The URL with any `user:password@` replaced by `***@`, for logs.
+    pub fn redacted(&self) -> String {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rfind('@')) {
+                Some(at) => format!("{scheme}://***{}", &rest[at..]),
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        }
+    }
+}
+
+/// `on_redis_error = "local" | "allow" | "deny"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisError {
+    /// Decide on this replica's own buckets (each replica enforces the
+    /// whole limit on its own until Redis answers again).
+    Local,
+    /// Let the request through.
+    Allow,
+    /// Refuse it: 503, blamed on the gateway.
+    Deny,
+}
+
+impl OnRedisError {
+    /// The word used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnRedisError::Local => "local",
+            OnRedisError::Allow => "allow",
+            OnRedisError::Deny => "deny",
+        }
+    }
+}
+
+/// One rate limit: a GCRA bucket per (name, key value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// The budget's name: routes using one name share its buckets.
+    pub name: String,
+    /// What the bucket is keyed by.
+    pub key: LimitKey,
+    /// The sustained rate.
+    pub rate: Rate,
+    /// The bucket's capacity: from idle, at most `burst` requests pass at
+    /// once. Default: the rate's count.
+    pub burst: u32,
+}
+
+/// `key = "ip" | "route" | "claim:<path>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKey {
+    /// The client's address (its /64 for IPv6).
+    Ip,
+    /// One bucket for the whole route (or every route sharing the name).
+    Route,
+    /// A verified claim; callers without it are keyed by IP.
+    Claim(ClaimPath),
+}
+
+impl LimitKey {
+    /// True when the key can be decided before the token is verified.
+    pub fn before_auth(&self) -> bool {
+        !matches!(self, LimitKey::Claim(_))
+    }
+}
+
+impl fmt::Display for LimitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitKey::Ip => f.write_str("ip"),
+            LimitKey::Route => f.write_str("route"),
+            LimitKey::Claim(p) => write!(f, "claim:{p}"),
+        }
+    }
+}
+
+/// `rate = "N/s" | "N/m" | "N/h"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    /// Requests per `per`.
+    pub count: u32,
+    /// The window: 1 s, 1 min or 1 h.
+    pub per: Duration,
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "m",
+            _ => "h",
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
 }

@@ -16,6 +16,7 @@ pub struct RawFile {
     pub auth: Option<S<RawAuth>>,
     pub cors: Option<S<RawCors>>,
     pub routes: Option<S<Vec<S<RawRoute>>>>,
+    pub rate_limit: Option<S<RawRateLimit>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +96,7 @@ pub struct RawRoute {
     pub ca_file: Option<S<String>>,
     pub inject: Option<S<BTreeMap<S<String>, S<RawInject>>>>,
     pub upgrades: Option<S<Vec<S<String>>>>,
+    pub limits: Option<S<Vec<S<RawLimit>>>>,
 }
 
 /// `"X-User-ID" = "sub"` or `"X-Company-ID" = { claim = "...", required = true }`.
@@ -109,4 +111,25 @@ pub enum RawInject {
         claim: String,
         required: Option<bool>,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "the [rate_limit] table")]
+pub struct RawRateLimit {
+    pub redis_url: Option<S<String>>,
+    pub on_redis_error: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub limits: Option<S<Vec<S<RawLimit>>>>,
+}
+
+/// One `[[rate_limit.limits]]` or `[[routes.limits]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(
+    expecting = "a [[limits]] table: { name = \"...\", key = \"ip\", rate = \"50/s\", burst = 100 }"
+)]
+pub struct RawLimit {
+    pub name: Option<S<String>>,
+    pub key: Option<S<String>>,
+    pub rate: Option<S<String>>,
+    pub burst: Option<S<i64>>,
 }

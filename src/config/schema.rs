@@ -359,6 +359,104 @@ pub const KEYS: &[Key] = &[
         doc: "true: a token without the claim gets 403",
         example: "true",
     },
+    Key {
+        path: "rate_limit",
+        ty: "table",
+        default: "none",
+        doc: "rate limits: Redis for limits shared by every replica, and the default limits",
+        example: "[rate_limit]",
+    },
+    Key {
+        path: "rate_limit.redis_url",
+        ty: "redis:// or rediss:// URL",
+        default: "\"\" (local limits only)",
+        doc: "the Redis that holds shared buckets; a password goes in the URL, e.g. from ${GATEWAY_REDIS_URL}",
+        example: "\"${GATEWAY_REDIS_URL:-}\"",
+    },
+    Key {
+        path: "rate_limit.on_redis_error",
+        ty: "\"local\" | \"allow\" | \"deny\"",
+        default: "\"local\"",
+        doc: "when Redis fails or is slower than timeout: decide on this replica, let the request through, or answer 503",
+        example: "\"local\"",
+    },
+    Key {
+        path: "rate_limit.timeout",
+        ty: "duration",
+        default: "\"100ms\"",
+        doc: "time allowed for one Redis decision",
+        example: "\"100ms\"",
+    },
+    Key {
+        path: "rate_limit.limits",
+        ty: "array of tables",
+        default: "[]",
+        doc: "the limits of every route without its own limits",
+        example: "[[rate_limit.limits]]",
+    },
+    Key {
+        path: "rate_limit.limits.name",
+        ty: "string",
+        default: "required",
+        doc: "the budget's name: limits with one name share buckets (their key, rate and burst must be equal)",
+        example: "\"per-company\"",
+    },
+    Key {
+        path: "rate_limit.limits.key",
+        ty: "\"ip\" | \"route\" | \"claim:<path>\"",
+        default: "required",
+        doc: "what a bucket is keyed by: client IP (IPv6 by /64), the route, or a verified claim (callers without it: by IP)",
+        example: "\"claim:app_metadata.company_id\"",
+    },
+    Key {
+        path: "rate_limit.limits.rate",
+        ty: "\"N/s\" | \"N/m\" | \"N/h\"",
+        default: "required",
+        doc: "the sustained rate",
+        example: "\"100/s\"",
+    },
+    Key {
+        path: "rate_limit.limits.burst",
+        ty: "integer >= 1",
+        default: "the rate's N",
+        doc: "the bucket's capacity: from idle at most burst requests pass at once; over any time t at most burst + rate x t",
+        example: "200",
+    },
+    Key {
+        path: "routes.limits",
+        ty: "array of tables",
+        default: "[[rate_limit.limits]]",
+        doc: "replaces the default limits for this route ([] : none); all must allow a request",
+        example: "[[routes.limits]]",
+    },
+    Key {
+        path: "routes.limits.name",
+        ty: "string",
+        default: "required",
+        doc: "the budget's name: limits with one name share buckets (their key, rate and burst must be equal)",
+        example: "\"per-company\"",
+    },
+    Key {
+        path: "routes.limits.key",
+        ty: "\"ip\" | \"route\" | \"claim:<path>\"",
+        default: "required",
+        doc: "what a bucket is keyed by: client IP (IPv6 by /64), the route, or a verified claim (callers without it: by IP)",
+        example: "\"claim:app_metadata.company_id\"",
+    },
+    Key {
+        path: "routes.limits.rate",
+        ty: "\"N/s\" | \"N/m\" | \"N/h\"",
+        default: "required",
+        doc: "the sustained rate",
+        example: "\"100/s\"",
+    },
+    Key {
+        path: "routes.limits.burst",
+        ty: "integer >= 1",
+        default: "the rate's N",
+        doc: "the bucket's capacity: from idle at most burst requests pass at once; over any time t at most burst + rate x t",
+        example: "200",
+    },
 ];
 
 /// The keys directly under `section` (`""`: the top level), by name.
@@ -383,6 +481,8 @@ static AUTH: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("auth"));
 static CORS: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("cors"));
 static ROUTE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes"));
 static INJECT_TABLE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.inject.*"));
+static RATE_LIMIT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("rate_limit"));
+static LIMIT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.limits"));
 
 /// Reports every key the schema does not know.
 pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
@@ -393,6 +493,13 @@ pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
             "admin" => &ADMIN,
             "auth" => &AUTH,
             "cors" => &CORS,
+            "rate_limit" => {
+                if let DeValue::Table(t) = value.get_ref() {
+                    check_table(t, &RATE_LIMIT, "[rate_limit]", sink);
+                    check_limits(t, "[[rate_limit.limits]]", sink);
+                }
+                continue;
+            }
             "routes" => {
                 if let DeValue::Array(routes) = value.get_ref() {
                     for route in routes.iter() {
@@ -417,8 +524,20 @@ pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
     }
 }
 
+/// The entries of a `limits` array in `t`.
+fn check_limits(t: &DeTable<'_>, section: &str, sink: &mut Sink<'_>) {
+    if let Some(DeValue::Array(limits)) = get(t, "limits") {
+        for limit in limits.iter() {
+            if let DeValue::Table(l) = limit.get_ref() {
+                check_table(l, &LIMIT, section, sink);
+            }
+        }
+    }
+}
+
 fn check_route(t: &DeTable<'_>, sink: &mut Sink<'_>) {
     check_table(t, &ROUTE, "[[routes]]", sink);
+    check_limits(t, "[[routes.limits]]", sink);
     if let Some(DeValue::Table(inject)) = get(t, "inject") {
         for (_, v) in inject {
             if let DeValue::Table(entry) = v.get_ref() {
@@ -553,6 +672,9 @@ mod tests {
         assert_eq!(sorted(keys_in("auth")), fields::<RawAuth>());
         assert_eq!(sorted(keys_in("cors")), fields::<RawCors>());
         assert_eq!(sorted(keys_in("routes")), fields::<RawRoute>());
+        assert_eq!(sorted(keys_in("rate_limit")), fields::<RawRateLimit>());
+        assert_eq!(sorted(keys_in("rate_limit.limits")), fields::<RawLimit>());
+        assert_eq!(sorted(keys_in("routes.limits")), fields::<RawLimit>());
         // `RawInject` is untagged: its table form's keys, by hand.
         assert_eq!(sorted(keys_in("routes.inject.*")), ["claim", "required"]);
         // Every key is reachable: its parent is a key too.

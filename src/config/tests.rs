@@ -1605,5 +1605,74 @@ fn workers_default_to_the_cpus_and_take_a_positive_number() {
             11,
             "workers must be a whole number of at least 1, e.g. workers = 2",
         )],
+
+// ---- rate limits (README "Rate limits") -------------------------------
+
+#[test]
+fn route_limits_replace_the_defaults_and_an_empty_list_turns_them_off() {
+    let c = valid(
+        "[auth]\nsecret = \"${GATEWAY_JWT_SECRET}\"\n\
+         [rate_limit]\nredis_url = \"redis://:hunter2@redis:6379/0\"\n\
+         [[rate_limit.limits]]\nname = \"per-ip\"\nkey = \"ip\"\nrate = \"50/s\"\n\
+         [[routes]]\nname = \"a\"\nprefix = \"/a\"\nauth = \"none\"\nupstream = \"http://a:1\"\n\
+         [[routes]]\nname = \"b\"\nprefix = \"/b\"\nauth = \"none\"\nupstream = \"http://a:1\"\nlimits = []\n\
+         [[routes]]\nname = \"c\"\nprefix = \"/c\"\nauth = \"optional\"\nupstream = \"http://a:1\"\n\
+         [[routes.limits]]\nname = \"per-company\"\nkey = \"claim:app_metadata.company_id\"\nrate = \"100/m\"\nburst = 5\n",
+    );
+    assert_eq!(c.rate_limit.on_redis_error, OnRedisError::Local);
+    assert_eq!(c.rate_limit.timeout, std::time::Duration::from_millis(100));
+    let url = c.rate_limit.redis_url.as_ref().expect("url");
+    assert_eq!(url.redacted(), "redis://***@redis:6379/0");
+    assert!(!format!("{c:?}").contains("hunter2"));
+    let a = &c.routes[0].limits;
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].name.as_str(), a[0].burst), ("per-ip", 50)); // burst defaults to N
+    assert_eq!(a[0].key, LimitKey::Ip);
+    assert!(c.routes[1].limits.is_empty());
+    let l = &c.routes[2].limits[0];
+    assert_eq!(l.key.to_string(), "claim:app_metadata.company_id");
+    assert_eq!((l.rate.count, l.rate.per.as_secs(), l.burst), (100, 60, 5));
+}
+
+#[test]
+fn rate_limit_mistakes_are_reported_at_their_keys() {
+    check(
+        "[rate_limit]\nredis_url = \"http://x\"\non_redis_error = \"panic\"\ntimeout = \"0s\"\n\
+         [[rate_limit.limits]]\nname = \"a{b}\"\nkey = \"header:x\"\nrate = \"5/s\"\nburts = 3\n\
+         [[rate_limit.limits]]\nrate = \"5/s\"\n",
+        &[
+            (E, 2, 13, "redis_url: \"http://x\": expected redis://"),
+            (
+                E,
+                3,
+                18,
+                "on_redis_error = \"panic\": expected \"local\", \"allow\" or \"deny\"",
+            ),
+            (E, 4, 11, "timeout must be more than zero"),
+            (E, 6, 8, "limit name \"a{b}\": braces"),
+            (
+                E,
+                7,
+                7,
+                "key \"header:x\": expected \"ip\", \"route\" or \"claim:<path>\"",
+            ),
+            (
+                E,
+                9,
+                1,
+                "unknown key `burts` in [[rate_limit.limits]]; did you mean `burst`?",
+            ),
+            (E, 10, 1, "limit has no name"),
+            (E, 10, 1, "limit has no key"),
+        ],
+    );
+}
+
+#[test]
+fn a_claim_limit_on_a_route_that_verifies_nothing_is_a_warning() {
+    check(
+        "[[routes]]\nname = \"r\"\nprefix = \"/r\"\nauth = \"none\"\nupstream = \"http://a:1\"\n\
+         [[routes.limits]]\nname = \"c\"\nkey = \"claim:sub\"\nrate = \"1/s\"\n",
+        &[(W, 6, 1, "keys every caller by client IP")],
     );
 }

@@ -108,6 +108,7 @@ pub(super) fn validate_with_places(
         names: HashSet::new(),
         prefixes: HashSet::new(),
         auth_facts: Vec::new(),
+        limit_names: std::collections::HashMap::new(),
     };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
@@ -162,6 +163,9 @@ struct Validator<'a> {
     /// What `weaker_parent_warnings` compares, for each route whose name,
     /// prefix, upstream and auth are valid.
     auth_facts: Vec<AuthFact>,
+    /// Every limit seen so far by name, with where it was written: limits
+    /// that share a name share a budget, so they must agree.
+    limit_names: std::collections::HashMap<String, (Limit, Range<usize>)>,
 }
 
 /// A route's auth, where it matches and where it sends requests.
@@ -182,8 +186,11 @@ impl Validator<'_> {
             auth,
             cors,
             routes,
+            rate_limit,
         } = raw;
         let server = self.server(server.map(Spanned::into_inner));
+        // Before the routes: their `limits` replace these defaults.
+        let rate_limit = self.rate_limit(rate_limit.map(Spanned::into_inner));
         let admin = admin.and_then(|a| self.admin(a));
         let routes_raw = routes.map(Spanned::into_inner).unwrap_or_default();
         // Decided on the raw routes, so that a route with another mistake
@@ -197,9 +204,10 @@ impl Validator<'_> {
             }
         });
         let cors = self.cors(cors.map(Spanned::into_inner));
+        let default_limits = rate_limit.as_ref().map(|r| r.limits.clone());
         let routes: Vec<Option<Route>> = routes_raw
             .into_iter()
-            .map(|r| self.route(r, cors.as_ref()))
+            .map(|r| self.route(r, cors.as_ref(), default_limits.as_deref()))
             .collect();
         let auth = self.auth(auth, first_authenticated);
         if let (Some(server), Some((admin, admin_span))) = (&server, &admin)
@@ -230,6 +238,7 @@ impl Validator<'_> {
             cors: cors?,
             routes,
             injected_headers,
+            rate_limit: rate_limit?,
         })
     }
 
@@ -852,6 +861,10 @@ impl Validator<'_> {
             None => Some(vec![
                 HeaderName::from_static("x-request-id"),
                 HeaderName::from_static("x-process-time"),
+                // README "Rate limits": a page can read why it was limited.
+                HeaderName::from_static("ratelimit"),
+                HeaderName::from_static("ratelimit-policy"),
+                HeaderName::from_static("retry-after"),
             ]),
             Some(list) => self.header_names(list.get_ref(), "expose_headers"),
         };
@@ -910,7 +923,12 @@ impl Validator<'_> {
         ok.then_some(out)
     }
 
-    fn route(&mut self, raw: Spanned<RawRoute>, cors: Option<&Cors>) -> Option<Route> {
+    fn route(
+        &mut self,
+        raw: Spanned<RawRoute>,
+        cors: Option<&Cors>,
+        default_limits: Option<&[Limit]>,
+    ) -> Option<Route> {
         let span = raw.span();
         let RawRoute {
             name,
@@ -925,6 +943,7 @@ impl Validator<'_> {
             ca_file,
             inject,
             upgrades,
+            limits,
         } = raw.into_inner();
         let mut ok = true;
 
@@ -1117,6 +1136,23 @@ impl Validator<'_> {
             Some(list) => self.upgrades(list.get_ref()),
         };
 
+        // A route's own limits replace the defaults, as `cors_origins`
+        // replaces `[cors]` (README "Rate limits").
+        let limits = match limits {
+            None => default_limits.map(<[Limit]>::to_vec),
+            Some(list) => {
+                let own = self.limits(list.get_ref());
+                if let (Some(AuthMode::None), Some(own)) = (auth_mode, &own) {
+                    for (l, raw) in own.iter().zip(list.get_ref()) {
+                        if matches!(l.key, LimitKey::Claim(_)) {
+                            self.warn(raw.span(), format!("limit {:?}: auth = \"none\" never verifies a token, so this claim-keyed limit keys every caller by client IP", l.name));
+                        }
+                    }
+                }
+                own
+            }
+        };
+
         ok &= name.is_some() && prefix.is_some() && upstream.is_some() && auth_mode.is_some();
         if !ok {
             return None;
@@ -1134,6 +1170,203 @@ impl Validator<'_> {
             ca_file: ca_file?,
             inject: inject?,
             upgrades: upgrades?,
+            limits: limits?,
+        })
+    }
+
+    /// `[rate_limit]`; absent: no Redis and no default limits.
+    fn rate_limit(&mut self, raw: Option<RawRateLimit>) -> Option<RateLimit> {
+        let RawRateLimit {
+            redis_url,
+            on_redis_error,
+            timeout,
+            limits,
+        } = raw.unwrap_or(RawRateLimit {
+            redis_url: None,
+            on_redis_error: None,
+            timeout: None,
+            limits: None,
+        });
+        let redis_url = match redis_url {
+            None => Some(None),
+            Some(u) => match self.expand(&u) {
+                Some(v) if v.trim().is_empty() => Some(None),
+                Some(v) => match check_redis_url(&v) {
+                    Ok(()) => Some(Some(RedisUrl(v))),
+                    Err(m) => {
+                        self.err(u.span(), format!("redis_url: {m}"));
+                        None
+                    }
+                },
+                None => None,
+            },
+        };
+        let on_redis_error = match on_redis_error {
+            None => Some(OnRedisError::Local),
+            Some(w) => {
+                match w.get_ref().as_str() {
+                    "local" => Some(OnRedisError::Local),
+                    "allow" => Some(OnRedisError::Allow),
+                    "deny" => Some(OnRedisError::Deny),
+                    other => {
+                        self.err(
+                        w.span(),
+                        format!("on_redis_error = {other:?}: expected \"local\", \"allow\" or \"deny\""),
+                    );
+                        None
+                    }
+                }
+            }
+        };
+        let timeout = self.positive_duration(timeout, Duration::from_millis(100), "timeout");
+        let limits = match limits {
+            None => Some(Vec::new()),
+            Some(list) => self.limits(list.get_ref()),
+        };
+        Some(RateLimit {
+            redis_url: redis_url?,
+            on_redis_error: on_redis_error?,
+            timeout: timeout?,
+            limits: limits?,
+        })
+    }
+
+    /// A `limits` list (defaults or a route's): every entry checked, names
+    /// unique in the list, and equal rate, burst and key wherever a name is
+    /// used again (the bucket is (name, key value), so one name is one
+    /// budget).
+    fn limits(&mut self, list: &[Spanned<RawLimit>]) -> Option<Vec<Limit>> {
+        let mut out = Vec::with_capacity(list.len());
+        let mut ok = true;
+        let mut here: HashSet<String> = HashSet::new();
+        for raw in list {
+            let span = raw.span();
+            let Some(limit) = self.limit(raw) else {
+                ok = false;
+                continue;
+            };
+            if !here.insert(limit.name.clone()) {
+                self.err(
+                    span,
+                    format!("limit name {:?} is used twice in one list; every limit of a route needs its own name", limit.name),
+                );
+                ok = false;
+                continue;
+            }
+            match self.limit_names.get(&limit.name) {
+                Some((first, at))
+                    if first.rate != limit.rate
+                        || first.burst != limit.burst
+                        || first.key != limit.key =>
+                {
+                    let (line, col) = self.sink.position(at.start);
+                    let msg = format!(
+                        "limit {:?} is defined at {line}:{col} with key = {:?}, rate = {:?}, burst = {}; limits sharing a name share one budget, so key, rate and burst must be equal (or give this one its own name)",
+                        limit.name,
+                        first.key.to_string(),
+                        first.rate.to_string(),
+                        first.burst
+                    );
+                    self.err(span, msg);
+                    ok = false;
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    self.limit_names
+                        .insert(limit.name.clone(), (limit.clone(), span));
+                }
+            }
+            out.push(limit);
+        }
+        ok.then_some(out)
+    }
+
+    fn limit(&mut self, raw: &Spanned<RawLimit>) -> Option<Limit> {
+        let span = raw.span();
+        let RawLimit {
+            name,
+            key,
+            rate,
+            burst,
+        } = raw.get_ref();
+        let name = match name {
+            None => {
+                self.err(
+                    span.clone(),
+                    "limit has no name; add name = \"...\" (limits with one name share a budget)",
+                );
+                None
+            }
+            Some(n) => match self.expand(n) {
+                Some(v) if v.trim().is_empty() => {
+                    self.err(n.span(), "limit name is empty");
+                    None
+                }
+                Some(v) if v.contains(['{', '}']) || v.chars().any(char::is_control) => {
+                    self.err(
+                        n.span(),
+                        format!("limit name {v:?}: braces and control characters are not allowed"),
+                    );
+                    None
+                }
+                v => v,
+            },
+        };
+        let key = match key {
+            None => {
+                self.err(span.clone(), "limit has no key; add key = \"ip\", \"route\" or \"claim:app_metadata.company_id\"");
+                None
+            }
+            Some(k) => match self.expand(k) {
+                Some(v) => match parse_limit_key(&v) {
+                    Ok(key) => Some(key),
+                    Err(m) => {
+                        self.err(k.span(), m);
+                        None
+                    }
+                },
+                None => None,
+            },
+        };
+        let rate = match rate {
+            None => {
+                self.err(
+                    span.clone(),
+                    "limit has no rate; add rate = \"100/s\" (or \"/m\", \"/h\")",
+                );
+                None
+            }
+            Some(r) => match self.expand(r) {
+                Some(v) => match parse_rate(&v) {
+                    Ok(rate) => Some(rate),
+                    Err(m) => {
+                        self.err(r.span(), m);
+                        None
+                    }
+                },
+                None => None,
+            },
+        };
+        let burst = match (burst, rate) {
+            (None, Some(r)) => Some(r.count),
+            (None, None) => None,
+            (Some(b), _) => match u32::try_from(*b.get_ref()) {
+                Ok(v) if v >= 1 => Some(v),
+                _ => {
+                    self.err(
+                        b.span(),
+                        "burst must be a whole number of at least 1 (the requests that may pass at once from idle), e.g. burst = 100",
+                    );
+                    None
+                }
+            },
+        };
+        Some(Limit {
+            name: name?,
+            key: key?,
+            rate: rate?,
+            burst: burst?,
         })
     }
 
@@ -1488,6 +1721,58 @@ pub fn parse_claim_path(s: &str) -> Result<ClaimPath, String> {
         ));
     }
     Ok(ClaimPath::Dotted(keys))
+}
+
+/// A limit's `key`: `ip`, `route` or `claim:<claim path>`.
+pub fn parse_limit_key(text: &str) -> Result<LimitKey, String> {
+    match text {
+        "ip" => Ok(LimitKey::Ip),
+        "route" => Ok(LimitKey::Route),
+        _ => match text.strip_prefix("claim:") {
+            Some(path) => parse_claim_path(path)
+                .map(LimitKey::Claim)
+                .map_err(|e| format!("key {text:?}: {e}")),
+            None => Err(format!(
+                "key {text:?}: expected \"ip\", \"route\" or \"claim:<path>\", e.g. \"claim:app_metadata.company_id\""
+            )),
+        },
+    }
+}
+
+/// `"N/s"`, `"N/m"` or `"N/h"` with N a whole number of at least 1.
+pub fn parse_rate(text: &str) -> Result<Rate, String> {
+    let hint =
+        "expected requests per second, minute or hour, e.g. \"100/s\", \"600/m\", \"5000/h\"";
+    let Some((n, unit)) = text.split_once('/') else {
+        return Err(format!("rate {text:?}: {hint}"));
+    };
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(format!("rate {text:?}: unit {unit:?}; {hint}")),
+    };
+    match n.trim().parse::<u32>() {
+        Ok(count) if count >= 1 => Ok(Rate { count, per }),
+        _ => Err(format!(
+            "rate {text:?}: {n:?} is not a whole number of at least 1; {hint}"
+        )),
+    }
+}
+
+/// A `redis_url` the client can use: `redis://` or `rediss://` (TLS),
+/// `[user:password@]host[:port][/db]`.
+fn check_redis_url(url: &str) -> Result<(), String> {
+    let text = redact_userinfo(url);
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(format!(
+            "{text:?}: expected redis://host:6379 or rediss://host:6380 (TLS)"
+        ));
+    }
+    use redis::IntoConnectionInfo;
+    url.into_connection_info().map(|_| ()).map_err(|_| {
+        format!("{text:?} is not a valid Redis URL, e.g. redis://:password@host:6379/0")
+    })
 }
 
 /// Parses one CORS origin: `*`, `null`, `scheme://host[:port]` or

@@ -88,7 +88,7 @@ fn assert_readable_by(resp: &Response, origin: &str) {
     );
     assert_eq!(
         header(resp, "access-control-expose-headers").to_ascii_lowercase(),
-        "x-request-id, x-process-time",
+        "x-request-id, x-process-time, ratelimit, ratelimit-policy, retry-after",
         "{what}"
     );
     assert!(varies_on_origin(resp), "{what}: no Vary: Origin");
@@ -623,7 +623,7 @@ async fn star_without_credentials_answers_star() {
     );
     assert_eq!(
         header(&resp, "access-control-expose-headers").to_ascii_lowercase(),
-        "x-request-id, x-process-time"
+        "x-request-id, x-process-time, ratelimit, ratelimit-policy, retry-after"
     );
 }
 

@@ -10,6 +10,7 @@ mod generated;
 mod props;
 mod proxy;
 mod proxy_hardening;
+mod ratelimit;
 mod reload;
 mod security_map;
 mod support;
