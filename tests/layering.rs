@@ -24,11 +24,22 @@ use std::path::{Path, PathBuf};
 /// - `state` (the shared state: the `Runtime` swap, pools, metrics, reload
 ///   status) holds a `Runtime` and is read by `server`, `pipeline`, `admin`
 ///   and written by `reload`: with `runtime` and `reload`.
+/// - `metrics` (process-wide counters the auth layer, the server and the
+///   pipeline bump) and `trace` (Trace Context, span export) sit with
+///   `telemetry`, which registers them; they import only `error`.
 /// - `cli` and `cmd` are the top with the binary; `cli` re-exports
 ///   `telemetry::LogFormat`, so the log format is declared with logging.
 const LAYERS: &[&[&str]] = &[
     &["config", "error", "framing"],
-    &["routing", "cors", "auth", "proxy", "telemetry"],
+    &[
+        "routing",
+        "cors",
+        "auth",
+        "proxy",
+        "telemetry",
+        "metrics",
+        "trace",
+    ],
     &["runtime", "reload", "state"],
     &["server", "pipeline", "admin"],
     &["cli", "cmd"],

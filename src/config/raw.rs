@@ -16,6 +16,7 @@ pub struct RawFile {
     pub auth: Option<S<RawAuth>>,
     pub cors: Option<S<RawCors>>,
     pub routes: Option<S<Vec<S<RawRoute>>>>,
+    pub telemetry: Option<S<RawTelemetry>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,4 +109,11 @@ pub enum RawInject {
         claim: String,
         required: Option<bool>,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "the [telemetry] table")]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Option<S<String>>,
+    pub sample_ratio: Option<S<f64>>,
 }

@@ -352,6 +352,27 @@ pub const KEYS: &[Key] = &[
         doc: "true: a token without the claim gets 403",
         example: "true",
     },
+    Key {
+        path: "telemetry",
+        ty: "table",
+        default: "",
+        doc: "trace sampling and span export (OTLP/HTTP); read at start",
+        example: "[telemetry]",
+    },
+    Key {
+        path: "telemetry.otlp_endpoint",
+        ty: "URL",
+        default: "$OTEL_EXPORTER_OTLP_ENDPOINT, else none (no export)",
+        doc: "OTLP/HTTP base URL: spans are posted as protobuf to <base>/v1/traces; absent and the variable unset: no export (traceparent is still propagated)",
+        example: "\"http://otel-collector:4318\"",
+    },
+    Key {
+        path: "telemetry.sample_ratio",
+        ty: "number",
+        default: "1.0",
+        doc: "share of new traces sampled (0.0 to 1.0); a trace continued from a client follows its sampled flag",
+        example: "0.1",
+    },
 ];
 
 /// The keys directly under `section` (`""`: the top level), by name.
@@ -375,6 +396,7 @@ static ADMIN: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("admin"));
 static AUTH: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("auth"));
 static CORS: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("cors"));
 static ROUTE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes"));
+static TELEMETRY: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("telemetry"));
 static INJECT_TABLE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.inject.*"));
 
 /// Reports every key the schema does not know.
@@ -386,6 +408,7 @@ pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
             "admin" => &ADMIN,
             "auth" => &AUTH,
             "cors" => &CORS,
+            "telemetry" => &TELEMETRY,
             "routes" => {
                 if let DeValue::Array(routes) = value.get_ref() {
                     for route in routes.iter() {
@@ -546,6 +569,7 @@ mod tests {
         assert_eq!(sorted(keys_in("auth")), fields::<RawAuth>());
         assert_eq!(sorted(keys_in("cors")), fields::<RawCors>());
         assert_eq!(sorted(keys_in("routes")), fields::<RawRoute>());
+        assert_eq!(sorted(keys_in("telemetry")), fields::<RawTelemetry>());
         // `RawInject` is untagged: its table form's keys, by hand.
         assert_eq!(sorted(keys_in("routes.inject.*")), ["claim", "required"]);
         // Every key is reachable: its parent is a key too.
