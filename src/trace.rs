@@ -217,6 +217,14 @@ pub struct Finished<'a> {
 
 static EXPORTER: OnceLock<tokio::sync::mpsc::Sender<opentelemetry_sdk::trace::SpanData>> =
     OnceLock::new();
+/// The base URL export was started with, for the reload's "needs a
+/// restart" notice.
+static ENDPOINT: OnceLock<Uri> = OnceLock::new();
+
+/// The OTLP base URL spans are exported to, when export was started.
+pub fn export_endpoint() -> Option<&'static Uri> {
+    ENDPOINT.get()
+}
 
 /// Starts the export thread for spans to `<base>/v1/traces`. Called
 /// once at start (`serve`); export is off when it is not called.
@@ -249,6 +257,7 @@ pub fn start_export(base: &Uri) -> Result<(), String> {
     if EXPORTER.set(tx).is_err() {
         return Err("span export is already started".into());
     }
+    let _ = ENDPOINT.set(base.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -292,7 +301,15 @@ pub fn finish(tc: &TraceContext, done: &Finished<'_>) {
     if !tc.sampled {
         return;
     }
-    let span = span_data(tc, done);
+    offer(tx, span_data(tc, done));
+}
+
+/// Queues `span` without waiting; a full (or closed) queue drops it and
+/// counts it in `nyro_trace_spans_total{result="dropped"}`.
+fn offer(
+    tx: &tokio::sync::mpsc::Sender<opentelemetry_sdk::trace::SpanData>,
+    span: opentelemetry_sdk::trace::SpanData,
+) {
     if tx.try_send(span).is_err() {
         SPANS.inc(1);
     }
@@ -438,6 +455,30 @@ mod tests {
             .count();
         assert!((2_000..3_000).contains(&sampled), "{sampled}");
         assert!((0..100).all(|_| !TraceContext::from_request(&h, 0.0).sampled));
+    }
+
+    #[test]
+    fn a_full_export_queue_drops_the_span_and_counts_it() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let tc = TraceContext::from_request(&HeaderMap::new(), 1.0);
+        let done = Finished {
+            method: &Method::GET,
+            path: "/a",
+            route: "a",
+            status: 200,
+            user_id: None,
+            company_id: None,
+            elapsed: Duration::from_millis(1),
+        };
+        let before = SPANS.get_by("dropped");
+        offer(&tx, span_data(&tc, &done));
+        assert_eq!(SPANS.get_by("dropped"), before, "room for one");
+        offer(&tx, span_data(&tc, &done));
+        assert_eq!(
+            SPANS.get_by("dropped"),
+            before + 1,
+            "the second waits for nobody"
+        );
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub struct Config {
     pub telemetry: Telemetry,
 }
 
-/// `[telemetry]` (README "Tracing"). Read at start; a reload does not
-/// change it.
+/// `[telemetry]` (README "Tracing"). The endpoint is read at start (a
+/// reload that changes it is reported as needing a restart); the ratio
+/// applies to requests after a reload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Telemetry {
     /// OTLP/HTTP base URL (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read):

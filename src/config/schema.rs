@@ -356,14 +356,14 @@ pub const KEYS: &[Key] = &[
         path: "telemetry",
         ty: "table",
         default: "",
-        doc: "trace sampling and span export (OTLP/HTTP); read at start",
+        doc: "trace sampling and span export (OTLP/HTTP)",
         example: "[telemetry]",
     },
     Key {
         path: "telemetry.otlp_endpoint",
         ty: "URL",
         default: "$OTEL_EXPORTER_OTLP_ENDPOINT, else none (no export)",
-        doc: "OTLP/HTTP base URL: spans are posted as protobuf to <base>/v1/traces; absent and the variable unset: no export (traceparent is still propagated)",
+        doc: "OTLP/HTTP base URL: spans are posted as protobuf to <base>/v1/traces; absent and the variable unset: no export (traceparent is still propagated); a change needs a restart",
         example: "\"http://otel-collector:4318\"",
     },
     Key {

@@ -371,12 +371,22 @@ async fn reloads_are_counted_by_result_and_the_generation_follows() {
     let page = gw.admin_get("/metrics").await;
     assert_eq!(series(&page, "nyro_config_generation"), Some(1.0), "{page}");
     gw.write_config(&format!(
-        "{v1}\n{}",
+        "{v1}\n{}\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:9\"\n",
         route("b", "/b", &format!("http://{up}"), "auth = \"none\"")
     ));
     gw.signal("HUP");
     let page = wait_series(&gw, "nyro_config_reloads_total{result=\"applied\"}", 1.0).await;
     assert_eq!(series(&page, "nyro_config_generation"), Some(2.0), "{page}");
+    // Export is started once: a new endpoint waits for a restart, and
+    // says so.
+    let line = gw
+        .wait_log(Duration::from_secs(5), |v| {
+            v["setting"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("telemetry.otlp_endpoint (exporting to none"))
+        })
+        .await;
+    assert!(line.is_some(), "{:#?}", gw.logs());
     gw.write_config(&format!("{v1}\n[server.nonsense]\n"));
     gw.signal("HUP");
     let page = wait_series(&gw, "nyro_config_reloads_total{result=\"rejected\"}", 1.0).await;
