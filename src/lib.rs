@@ -17,6 +17,8 @@
 //! - `error`     the gateway's error kinds and the one place they become statuses
 //! - `admin`     the admin listener: metrics and the active config
 //! - `telemetry` logs and metrics
+//! - `metrics`   process-wide counters and gauges, and their fixed labels
+//! - `trace`     W3C Trace Context propagation and OTLP span export
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -27,6 +29,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod framing;
+pub mod metrics;
 pub mod pipeline;
 pub mod proxy;
 pub mod ratelimit;
@@ -36,3 +39,4 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod trace;

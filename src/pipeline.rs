@@ -83,6 +83,10 @@ struct Ctx<'a> {
     client_ip: IpAddr,
     /// The `RateLimit` header for an allowed response of a limited route.
     rate_limit: Option<crate::ratelimit::Status>,
+
+    /// The request's place in its trace (W3C Trace Context): continued or
+    /// started on arrival, sent upstream in phase 6, logged in phase 8.
+    trace: crate::trace::TraceContext,
     /// Set until the request is answered: when the connection drops the
     /// request first (an HTTP/2 client resets its stream, an HTTP/1.1 one
     /// closes the socket), hyper drops it mid-phase and `Drop` writes its
@@ -107,9 +111,10 @@ impl Drop for Ctx<'_> {
         let status = crate::error::CLIENT_CLOSED_REQUEST.as_u16();
         self.route
             .map_or(&self.rt.no_route, |r| &r.stats)
-            .record(status, elapsed);
+            .record(&u.method, status, elapsed);
         tracing::info!(
             request_id = u.request_id.to_str().unwrap_or("-"),
+            trace_id = %self.trace.trace_id(),
             method = %u.method,
             path = %u.uri.path(),
             route = self.route.map_or("", |r| &*r.name),
@@ -143,7 +148,10 @@ pub async fn handle(
         return finish_plain(resp, &request_id, start);
     }
 
+    let _in_flight = crate::metrics::InFlight::enter();
     let rt = shared.runtime.load_full();
+    let trace =
+        crate::trace::TraceContext::from_request(req.headers(), rt.config.telemetry.sample_ratio);
     let client_ip = headers::client_ip(
         conn.peer.ip(),
         req.headers(),
@@ -157,6 +165,8 @@ pub async fn handle(
         company_id: None,
         client_ip,
         rate_limit: None,
+
+        trace,
         unanswered: Some(Unanswered {
             request_id: request_id.clone(),
             method: method.clone(),
@@ -169,6 +179,7 @@ pub async fn handle(
     let (mut resp, error) = match result {
         Ok(resp) => (resp, None),
         Err(e) => {
+            crate::metrics::record_error(&e);
             let status = e.status();
             let blame = e.blame();
             let cause = forward::cause_chain(&e);
@@ -198,23 +209,36 @@ pub async fn handle(
     let route_name = ctx.route.map_or("", |r| &r.name);
     ctx.route
         .map_or(&rt.no_route, |r| &r.stats)
-        .record(status, elapsed);
+        .record(&method, status, elapsed);
     let rid = request_id.to_str().unwrap_or("-");
     let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
     let user_id = ctx.user_id.as_deref().unwrap_or("");
     let company_id = ctx.company_id.as_deref().unwrap_or("");
     let client_ip = ctx.client_ip;
+    let trace_id = ctx.trace.trace_id();
+    crate::trace::finish(
+        &ctx.trace,
+        &crate::trace::Finished {
+            method: &method,
+            path,
+            route: route_name,
+            status,
+            user_id: ctx.user_id.as_deref(),
+            company_id: ctx.company_id.as_deref(),
+            elapsed,
+        },
+    );
     match error {
         Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
-            request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
+            request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
             user_id, company_id, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
         ),
         Some((_, blame, cause)) => tracing::info!(
-            request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
+            request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
             user_id, company_id, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
         ),
         None => tracing::info!(
-            request_id = rid, method = %method, path = %path, route = route_name, status, duration_ms,
+            request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
             user_id, company_id, client_ip = %client_ip, "request"
         ),
     }
@@ -357,6 +381,7 @@ async fn process(
             injected,
         },
     )?;
+    ctx.trace.apply(&mut parts.headers);
     // A body the client breaks is recorded here, so that the failure is
     // put on the client whichever side hyper reports it on.
     let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());

@@ -350,6 +350,17 @@ pub fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> 
             show(admin)
         ));
     }
+    // Span export is started once, with the endpoint of the first config
+    // (README "Tracing").
+    let exporting = crate::trace::export_endpoint();
+    if exporting != new.telemetry.otlp_endpoint.as_ref() {
+        let show = |u: Option<&http::Uri>| u.map_or("none".to_owned(), ToString::to_string);
+        out.push(format!(
+            "telemetry.otlp_endpoint (exporting to {}, config says {})",
+            show(exporting),
+            show(new.telemetry.otlp_endpoint.as_ref())
+        ));
+    }
     out
 }
 

@@ -303,11 +303,15 @@ async fn serve_until(
         let conn = ConnInfo::new(peer, tls.is_some(), framing.clone());
         let first_head = Arc::new(Notify::new());
         let shared = shared.clone();
+        // In `nyro_open_connections` from its first request until hyper
+        // drops the service with the connection.
+        let open = crate::metrics::OpenConn::default();
         let service = {
             let first_head = first_head.clone();
             service_fn(move |req| {
                 // hyper calls the service once a request head is complete.
                 first_head.notify_one();
+                open.saw(req.version());
                 let shared = shared.clone();
                 let conn = conn.clone();
                 async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }

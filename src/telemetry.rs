@@ -192,6 +192,7 @@ const BUCKETS: [f64; 12] = [
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RouteClass {
     route: String,
+    method: &'static str,
     class: &'static str,
 }
 
@@ -297,17 +298,18 @@ impl EncodeMetric for Latency {
 /// so recording a response is a few atomic adds and never takes a lock.
 #[derive(Debug)]
 pub struct RouteStats {
-    /// `nyro_requests_total` by status class: index 0 is 1xx … 4 is 5xx.
-    status: [Counter; 5],
+    /// `nyro_requests_total` by method (`metrics::METHODS`) and status
+    /// class (index 0 is 1xx … 4 is 5xx).
+    status: [[Counter; 5]; crate::metrics::METHODS.len()],
     /// `nyro_request_duration_seconds`: time to response headers.
     duration: Latency,
 }
 
 impl RouteStats {
-    /// Records one response.
-    pub fn record(&self, status: u16, elapsed: Duration) {
+    /// Records one response to a request of `method`.
+    pub fn record(&self, method: &http::Method, status: u16, elapsed: Duration) {
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
-        self.status[class].inc();
+        self.status[crate::metrics::method_index(method)][class].inc();
         self.duration.observe(elapsed);
     }
 }
@@ -359,7 +361,7 @@ impl Default for Metrics {
         let requests = Family::<RouteClass, Counter>::default();
         registry.register(
             "nyro_requests",
-            "Responses sent, by route and status class",
+            "Responses sent, by route, method and status class",
             requests.clone(),
         );
         let durations = Family::<RouteLabel, Latency>::default();
@@ -403,6 +405,8 @@ impl Default for Metrics {
             "Rate-limit decisions Redis failed or did not answer within [rate_limit].timeout",
             redis.errors.clone(),
         );
+
+        register_process_wide(&mut registry);
         let reload = |result| ReloadCounter(reloads.get_or_create_owned(&ReloadResult { result }));
         Metrics {
             reloads_ok: reload("applied"),
@@ -418,16 +422,65 @@ impl Default for Metrics {
     }
 }
 
+/// Registers the process-wide series of `crate::metrics` (README
+/// "Metrics").
+fn register_process_wide(registry: &mut Registry) {
+    use crate::metrics::{self as m, Registered, RegisteredGauge};
+    registry.register(
+        "nyro_requests_in_flight",
+        "Requests received and not yet answered",
+        RegisteredGauge(&m::IN_FLIGHT),
+    );
+    registry.register(
+        "nyro_open_connections",
+        "Open client connections of the public listener, by protocol",
+        Registered(&m::OPEN_CONNECTIONS),
+    );
+    registry.register(
+        "nyro_auth_refusals",
+        "Requests refused for their token (401/403), by reason",
+        Registered(&m::AUTH_REFUSALS),
+    );
+    registry.register(
+        "nyro_upstream_failures",
+        "Requests the upstream failed (502/503/504), by kind",
+        Registered(&m::UPSTREAM_FAILURES),
+    );
+    registry.register(
+        "nyro_token_cache_lookups",
+        "Verified-token cache lookups, by result",
+        Registered(&m::TOKEN_CACHE),
+    );
+    registry.register(
+        "nyro_jwks_fetches",
+        "JWKS fetches, by result",
+        Registered(&m::JWKS_FETCHES),
+    );
+    registry.register(
+        "nyro_jwks_keys",
+        "Usable keys in the last JWKS fetched",
+        RegisteredGauge(&m::JWKS_KEYS),
+    );
+    registry.register(
+        "nyro_trace_spans",
+        "Spans handed to the OTLP exporter, dropped on a full queue, or lost in a failed export",
+        Registered(&m::SPANS),
+    );
+}
+
 impl Metrics {
     /// The series of the route named `name` (`""` for no route, labelled
     /// `(none)`), created on first use. Called when a config is compiled,
     /// never per request.
     pub fn route(&self, name: &str) -> Arc<RouteStats> {
         let route = if name.is_empty() { "(none)" } else { name };
-        let status = CLASSES.map(|class| {
-            self.requests.get_or_create_owned(&RouteClass {
-                route: route.to_owned(),
-                class,
+        let status = crate::metrics::METHODS.map(|method| {
+            CLASSES.map(|class| {
+                self.requests.get_or_create_owned(&RouteClass {
+                    route: route.to_owned(),
+                    method,
+                    class,
+                })
             })
         });
         let duration = self.durations.get_or_create_owned(&RouteLabel {
@@ -509,11 +562,15 @@ mod tests {
     fn render_counts_by_class_and_bucket() {
         let m = Metrics::default();
         let r = m.route("ingest");
-        r.record(200, Duration::from_millis(3));
-        r.record(503, Duration::from_millis(30));
+        r.record(&http::Method::GET, 200, Duration::from_millis(3));
+        r.record(&http::Method::POST, 503, Duration::from_millis(30));
         let text = m.render(4, true);
-        assert!(text.contains("nyro_requests_total{route=\"ingest\",class=\"2xx\"} 1"));
-        assert!(text.contains("nyro_requests_total{route=\"ingest\",class=\"5xx\"} 1"));
+        assert!(
+            text.contains("nyro_requests_total{route=\"ingest\",method=\"GET\",class=\"2xx\"} 1")
+        );
+        assert!(
+            text.contains("nyro_requests_total{route=\"ingest\",method=\"POST\",class=\"5xx\"} 1")
+        );
         assert!(
             text.contains("nyro_request_duration_seconds_bucket{route=\"ingest\",le=\"0.005\"} 1")
         );
@@ -526,14 +583,26 @@ mod tests {
     #[test]
     fn every_series_keeps_its_name_help_and_labels() {
         let m = Metrics::default();
-        m.route("").record(404, Duration::from_micros(1500));
+        m.route("").record(
+            &http::Method::from_bytes(b"PROPFIND").unwrap(),
+            404,
+            Duration::from_micros(1500),
+        );
         m.reloads_ok.fetch_add(2, Relaxed);
         let text = m.render(3, false);
         for line in [
-            "# HELP nyro_requests_total Responses sent, by route and status class.",
+            "# HELP nyro_requests_total Responses sent, by route, method and status class.",
             "# TYPE nyro_requests_total counter",
-            "nyro_requests_total{route=\"(none)\",class=\"4xx\"} 1",
-            "nyro_requests_total{route=\"(none)\",class=\"2xx\"} 0",
+            "nyro_requests_total{route=\"(none)\",method=\"other\",class=\"4xx\"} 1",
+            "nyro_requests_total{route=\"(none)\",method=\"GET\",class=\"2xx\"} 0",
+            "# TYPE nyro_auth_refusals_total counter",
+            "# TYPE nyro_upstream_failures_total counter",
+            "# TYPE nyro_open_connections gauge",
+            "# TYPE nyro_requests_in_flight gauge",
+            "# TYPE nyro_token_cache_lookups_total counter",
+            "# TYPE nyro_jwks_fetches_total counter",
+            "# TYPE nyro_jwks_keys gauge",
+            "# TYPE nyro_trace_spans_total counter",
             "# HELP nyro_request_duration_seconds Time to response headers.",
             "# TYPE nyro_request_duration_seconds histogram",
             "nyro_request_duration_seconds_bucket{route=\"(none)\",le=\"0.001\"} 0",
@@ -558,27 +627,35 @@ mod tests {
                 "missing {line:?} in:\n{text}"
             );
         }
-    }
-
-    #[test]
-    fn route_names_are_escaped_in_labels() {
-        let m = Metrics::default();
-        m.route("a\"b\\c\nd").record(200, Duration::ZERO);
-        let text = m.render(1, true);
-        assert!(
-            text.contains("nyro_requests_total{route=\"a\\\"b\\\\c\\nd\",class=\"2xx\"} 1"),
-            "{text}"
-        );
+        // Process-wide series (other tests in this process move them):
+        // every label value is present from the start.
+        for series in [
+            "nyro_auth_refusals_total{reason=\"required_claim\"} ",
+            "nyro_upstream_failures_total{kind=\"bad_response\"} ",
+            "nyro_open_connections{protocol=\"http2\"} ",
+            "nyro_requests_in_flight ",
+            "nyro_token_cache_lookups_total{result=\"miss\"} ",
+            "nyro_jwks_fetches_total{result=\"error\"} ",
+            "nyro_jwks_keys ",
+            "nyro_trace_spans_total{result=\"dropped\"} ",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(series)),
+                "missing {series:?} in:\n{text}"
+            );
+        }
     }
 
     #[test]
     fn a_route_keeps_its_series_across_compiles() {
         let m = Metrics::default();
-        m.route("svc").record(200, Duration::ZERO);
-        m.route("svc").record(200, Duration::ZERO);
+        m.route("svc")
+            .record(&http::Method::GET, 200, Duration::ZERO);
+        m.route("svc")
+            .record(&http::Method::GET, 200, Duration::ZERO);
         let text = m.render(2, true);
         assert!(
-            text.contains("nyro_requests_total{route=\"svc\",class=\"2xx\"} 2"),
+            text.contains("nyro_requests_total{route=\"svc\",method=\"GET\",class=\"2xx\"} 2"),
             "{text}"
         );
         assert!(

@@ -27,11 +27,23 @@ use std::path::{Path, PathBuf};
 /// - `ratelimit` (rate-limit buckets, local and in Redis) reads `auth`'s
 ///   verified identity and `telemetry`'s counters, and is compiled into
 ///   the `Runtime`: its own layer between them.
+
+/// - `metrics` (process-wide counters the auth layer, the server and the
+///   pipeline bump) and `trace` (Trace Context, span export) sit with
+///   `telemetry`, which registers them; they import only `error`.
 /// - `cli` and `cmd` are the top with the binary; `cli` re-exports
 ///   `telemetry::LogFormat`, so the log format is declared with logging.
 const LAYERS: &[&[&str]] = &[
     &["config", "error", "framing"],
-    &["routing", "cors", "auth", "proxy", "telemetry"],
+    &[
+        "routing",
+        "cors",
+        "auth",
+        "proxy",
+        "telemetry",
+        "metrics",
+        "trace",
+    ],
     &["ratelimit"],
     &["runtime", "reload", "state"],
     &["server", "pipeline", "admin"],

@@ -342,6 +342,7 @@ impl JwksStore {
                 st.failures = 0;
                 st.max_age = max_age;
                 st.last_error = None;
+                crate::metrics::jwks_fetched(Some(n));
                 Ok(n)
             }
             Err(e) => {
@@ -349,6 +350,7 @@ impl JwksStore {
                 let mut st = self.state();
                 st.failures = st.failures.saturating_add(1);
                 st.last_error = Some(e.to_string());
+                crate::metrics::jwks_fetched(None);
                 Err(e)
             }
         };

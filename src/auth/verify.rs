@@ -271,8 +271,10 @@ impl Authenticator {
         }
         let now = now_unix();
         if let Some(id) = self.cache.get(token, now) {
+            crate::metrics::TOKEN_CACHE.inc(crate::metrics::CACHE_HIT);
             return Ok(id);
         }
+        crate::metrics::TOKEN_CACHE.inc(crate::metrics::CACHE_MISS);
         let verified = self.verify(token).await?;
         let id = Arc::new(Identity::project(&verified.claims, &self.paths));
         self.cache.insert(token, &id, verified.exp, now);

@@ -114,6 +114,14 @@ async fn serve(
         },
         None => None,
     };
+    if let Some(endpoint) = &cfg.telemetry.otlp_endpoint
+        && let Err(e) = crate::trace::start_export(endpoint)
+    {
+        eprintln!(
+            "error: {e} (set [telemetry] otlp_endpoint to an OTLP/HTTP collector, e.g. \"http://otel-collector:4318\")"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     let shared = Shared::new(runtime, pools, metrics);
     let local = listener.local_addr()?;
     if let Some(path) = path {

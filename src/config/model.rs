@@ -27,6 +27,32 @@ pub struct Config {
     pub injected_headers: Vec<HeaderName>,
     /// `[rate_limit]`: where limits are kept and the defaults.
     pub rate_limit: RateLimit,
+
+    /// `[telemetry]`: span export and sampling.
+    pub telemetry: Telemetry,
+}
+
+/// `[telemetry]` (README "Tracing"). The endpoint is read at start (a
+/// reload that changes it is reported as needing a restart); the ratio
+/// applies to requests after a reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Telemetry {
+    /// OTLP/HTTP base URL (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read):
+    /// spans are posted to `<base>/v1/traces`. `None` (the default, when
+    /// neither the key nor the variable is set): no export.
+    pub otlp_endpoint: Option<Uri>,
+    /// Share of new traces sampled, 0.0 to 1.0; a trace continued from a
+    /// client follows the client's sampled flag (parent-based). Default 1.0.
+    pub sample_ratio: f64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// `[server]`.

@@ -17,6 +17,8 @@ pub struct RawFile {
     pub cors: Option<S<RawCors>>,
     pub routes: Option<S<Vec<S<RawRoute>>>>,
     pub rate_limit: Option<S<RawRateLimit>>,
+
+    pub telemetry: Option<S<RawTelemetry>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,4 +134,11 @@ pub struct RawLimit {
     pub key: Option<S<String>>,
     pub rate: Option<S<String>>,
     pub burst: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "the [telemetry] table")]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Option<S<String>>,
+    pub sample_ratio: Option<S<f64>>,
 }

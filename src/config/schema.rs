@@ -457,6 +457,27 @@ pub const KEYS: &[Key] = &[
         doc: "the bucket's capacity: from idle at most burst requests pass at once; over any time t at most burst + rate x t",
         example: "200",
     },
+    Key {
+        path: "telemetry",
+        ty: "table",
+        default: "",
+        doc: "trace sampling and span export (OTLP/HTTP)",
+        example: "[telemetry]",
+    },
+    Key {
+        path: "telemetry.otlp_endpoint",
+        ty: "URL",
+        default: "$OTEL_EXPORTER_OTLP_ENDPOINT, else none (no export)",
+        doc: "OTLP/HTTP base URL: spans are posted as protobuf to <base>/v1/traces; absent and the variable unset: no export (traceparent is still propagated); a change needs a restart",
+        example: "\"http://otel-collector:4318\"",
+    },
+    Key {
+        path: "telemetry.sample_ratio",
+        ty: "number",
+        default: "1.0",
+        doc: "share of new traces sampled (0.0 to 1.0); a trace continued from a client follows its sampled flag",
+        example: "0.1",
+    },
 ];
 
 /// The keys directly under `section` (`""`: the top level), by name.
@@ -480,6 +501,7 @@ static ADMIN: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("admin"));
 static AUTH: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("auth"));
 static CORS: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("cors"));
 static ROUTE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes"));
+static TELEMETRY: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("telemetry"));
 static INJECT_TABLE: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.inject.*"));
 static RATE_LIMIT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("rate_limit"));
 static LIMIT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.limits"));
@@ -500,6 +522,8 @@ pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
                 }
                 continue;
             }
+
+            "telemetry" => &TELEMETRY,
             "routes" => {
                 if let DeValue::Array(routes) = value.get_ref() {
                     for route in routes.iter() {
@@ -675,6 +699,8 @@ mod tests {
         assert_eq!(sorted(keys_in("rate_limit")), fields::<RawRateLimit>());
         assert_eq!(sorted(keys_in("rate_limit.limits")), fields::<RawLimit>());
         assert_eq!(sorted(keys_in("routes.limits")), fields::<RawLimit>());
+
+        assert_eq!(sorted(keys_in("telemetry")), fields::<RawTelemetry>());
         // `RawInject` is untagged: its table form's keys, by hand.
         assert_eq!(sorted(keys_in("routes.inject.*")), ["claim", "required"]);
         // Every key is reachable: its parent is a key too.

@@ -491,16 +491,16 @@ fn empty_default_and_empty_var_both_expand_to_nothing() {
 #[test]
 fn double_dollar_is_a_literal_and_env_values_never_change_the_structure() {
     let cfg = valid(
-        "[[routes]]\nname = \"$${x}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n",
+        "[auth]\nissuer = \"$${x}\"\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n",
     );
-    assert_eq!(cfg.routes[0].name, "${x}");
+    assert_eq!(cfg.auth.issuer.as_deref(), Some("${x}"));
     let report = load_env(
-        "[[routes]]\nname = \"${NAME}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n",
+        "[auth]\nissuer = \"${NAME}\"\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n",
         &[("NAME", "x\"\nauth = \"required")],
     );
     expect(&report, &[]);
     let cfg = report.config.unwrap();
-    assert_eq!(cfg.routes[0].name, "x\"\nauth = \"required");
+    assert_eq!(cfg.auth.issuer.as_deref(), Some("x\"\nauth = \"required"));
     assert_eq!(cfg.routes[0].auth, AuthMode::None);
 }
 
@@ -1664,6 +1664,54 @@ fn rate_limit_mistakes_are_reported_at_their_keys() {
             ),
             (E, 10, 1, "limit has no name"),
             (E, 10, 1, "limit has no key"),
+
+// ---- [telemetry] and route names as metric labels ---------------------
+
+#[test]
+fn telemetry_defaults_to_no_export_and_every_new_trace_sampled() {
+    let cfg = valid("");
+    assert_eq!(cfg.telemetry.otlp_endpoint, None);
+    assert_eq!(cfg.telemetry.sample_ratio, 1.0);
+}
+
+#[test]
+fn otlp_endpoint_comes_from_the_key_or_else_the_standard_variable() {
+    let cfg =
+        valid("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.25\n");
+    assert_eq!(
+        cfg.telemetry
+            .otlp_endpoint
+            .map(|u| u.to_string())
+            .as_deref(),
+        Some("http://127.0.0.1:4318/")
+    );
+    assert_eq!(cfg.telemetry.sample_ratio, 0.25);
+    let report = load_env(
+        "",
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")],
+    );
+    expect(&report, &[]);
+    let uri = report.config.unwrap().telemetry.otlp_endpoint.unwrap();
+    assert_eq!(uri.host(), Some("collector"));
+}
+
+#[test]
+fn bad_telemetry_values_are_refused_at_their_key() {
+    check(
+        "[telemetry]\notlp_endpoint = \"ftp://x\"\nsample_ratio = 1.5\n",
+        &[
+            (
+                E,
+                2,
+                17,
+                "telemetry.otlp_endpoint: \"ftp://x\" must be an http:// or https:// URL, e.g. \"http://otel-collector:4318\"",
+            ),
+            (
+                E,
+                3,
+                16,
+                "telemetry.sample_ratio: 1.5 is not between 0.0 and 1.0 (e.g. 0.1 samples one new trace in ten)",
+            ),
         ],
     );
 }
@@ -1675,4 +1723,25 @@ fn a_claim_limit_on_a_route_that_verifies_nothing_is_a_warning() {
          [[routes.limits]]\nname = \"c\"\nkey = \"claim:sub\"\nrate = \"1/s\"\n",
         &[(W, 6, 1, "keys every caller by client IP")],
     );
+
+fn route_names_hold_only_characters_a_metric_label_carries_unescaped() {
+    for ok in ["a", "user-service", "v1.api_internal", "ns:svc"] {
+        valid(&format!(
+            "[[routes]]\nname = \"{ok}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n"
+        ));
+    }
+    for bad in ["a b", "q\\\"x", "caf\u{e9}", "a/b", "{x}"] {
+        let report = load(&format!(
+            "[[routes]]\nname = \"{bad}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n"
+        ));
+        assert!(report.config.is_none(), "{bad:?} accepted");
+        assert!(
+            report
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("may hold only ASCII letters")),
+            "{bad:?}: {:?}",
+            report.diagnostics
+        );
+    }
 }

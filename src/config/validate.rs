@@ -187,7 +187,10 @@ impl Validator<'_> {
             cors,
             routes,
             rate_limit,
+
+            telemetry,
         } = raw;
+        let telemetry = self.telemetry(telemetry.map(Spanned::into_inner));
         let server = self.server(server.map(Spanned::into_inner));
         // Before the routes: their `limits` replace these defaults.
         let rate_limit = self.rate_limit(rate_limit.map(Spanned::into_inner));
@@ -239,6 +242,68 @@ impl Validator<'_> {
             routes,
             injected_headers,
             rate_limit: rate_limit?,
+
+            telemetry: telemetry?,
+        })
+    }
+
+    /// `[telemetry]` (README "Tracing"): the OTLP base URL, from the key
+    /// or else from `OTEL_EXPORTER_OTLP_ENDPOINT`, and the sample ratio.
+    fn telemetry(&mut self, raw: Option<RawTelemetry>) -> Option<Telemetry> {
+        let RawTelemetry {
+            otlp_endpoint,
+            sample_ratio,
+        } = raw.unwrap_or(RawTelemetry {
+            otlp_endpoint: None,
+            sample_ratio: None,
+        });
+        let mut ok = true;
+        let endpoint = match &otlp_endpoint {
+            Some(s) => match self.expand(s) {
+                Some(v) if v.is_empty() => None,
+                Some(v) => match otlp_uri(&v) {
+                    Ok(u) => Some(u),
+                    Err(m) => {
+                        self.err(s.span(), format!("telemetry.otlp_endpoint: {m}"));
+                        ok = false;
+                        None
+                    }
+                },
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => match (self.env)("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()) {
+                Some(v) => match otlp_uri(&v) {
+                    Ok(u) => Some(u),
+                    Err(m) => {
+                        self.err(0..0, format!("OTEL_EXPORTER_OTLP_ENDPOINT: {m}"));
+                        ok = false;
+                        None
+                    }
+                },
+                None => None,
+            },
+        };
+        let ratio = match &sample_ratio {
+            None => 1.0,
+            Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
+            Some(r) => {
+                self.err(
+                    r.span(),
+                    format!(
+                        "telemetry.sample_ratio: {} is not between 0.0 and 1.0 (e.g. 0.1 samples one new trace in ten)",
+                        r.get_ref()
+                    ),
+                );
+                ok = false;
+                1.0
+            }
+        };
+        ok.then_some(Telemetry {
+            otlp_endpoint: endpoint,
+            sample_ratio: ratio,
         })
     }
 
@@ -953,6 +1018,13 @@ impl Validator<'_> {
                     self.err(n.span(), "route name is empty");
                     None
                 }
+                Some(v) if !is_label_safe(&v) => {
+                    self.err(
+                        n.span(),
+                        format!("route name {v:?} may hold only ASCII letters, digits, '-', '_', '.' and ':' (it is a metrics label and a log field), e.g. \"user-service\""),
+                    );
+                    None
+                }
                 Some(v) if !self.names.insert(v.clone()) => {
                     self.err(
                         n.span(),
@@ -1576,6 +1648,41 @@ fn jwks_uri(url: &str) -> Result<Uri, String> {
             "{text:?} must use https (plain http is only allowed for loopback hosts)"
         )),
         _ => Err(format!("{text:?} must be an https:// URL")),
+    }
+}
+
+/// A route name that a Prometheus label value (and a log field) carries
+/// as is: ASCII letters, digits, `-`, `_`, `.` and `:`, so the exposition
+/// never needs an escape.
+pub fn is_label_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// `[telemetry] otlp_endpoint`: an `http` or `https` base URL with a host
+/// and no query (`/v1/traces` is appended to its path).
+fn otlp_uri(url: &str) -> Result<Uri, String> {
+    let text = &redact_userinfo(url);
+    let uri: Uri = url.parse().map_err(|e| {
+        format!("{text:?} is not a URL ({e}); expected e.g. \"http://otel-collector:4318\"")
+    })?;
+    if uri.host().is_none() {
+        return Err(format!(
+            "{text:?} has no host; expected e.g. \"http://otel-collector:4318\""
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(format!(
+            "{text:?}: a query is not supported in the base URL"
+        ));
+    }
+    match uri.scheme_str() {
+        Some("http" | "https") => Ok(uri),
+        _ => Err(format!(
+            "{text:?} must be an http:// or https:// URL, e.g. \"http://otel-collector:4318\""
+        )),
     }
 }
 

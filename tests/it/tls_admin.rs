@@ -168,11 +168,11 @@ async fn admin_serves_metrics_and_a_redacted_config() {
     assert!(public.contains("\"status\":\"healthy\""), "{public}");
     let m = gw.admin_get("/metrics").await;
     assert!(
-        m.contains("nyro_requests_total{route=\"svc\",class=\"2xx\"} 3"),
+        m.contains("nyro_requests_total{route=\"svc\",method=\"GET\",class=\"2xx\"} 3"),
         "{m}"
     );
     assert!(
-        m.contains("nyro_requests_total{route=\"(none)\",class=\"4xx\"} 1"),
+        m.contains("nyro_requests_total{route=\"(none)\",method=\"GET\",class=\"4xx\"} 1"),
         "{m}"
     );
     assert!(m.contains("nyro_config_generation 1"), "{m}");
