@@ -7,6 +7,7 @@ mod config_cli;
 mod conn;
 mod cors;
 mod generated;
+mod ops;
 mod props;
 mod proxy;
 mod proxy_hardening;
