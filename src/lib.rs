@@ -15,6 +15,7 @@
 //! - `proxy`     upstream clients, body wrappers, header rules, forwarding
 //! - `error`     the gateway's error kinds and the one place they become statuses
 //! - `admin`     the admin listener: metrics and the active config
+//! - `dev_echo`  `serve --dev`: a built-in echo upstream for unreachable routes
 //! - `telemetry` logs and metrics
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod cors;
+pub mod dev_echo;
 pub mod error;
 pub mod framing;
 pub mod pipeline;
