@@ -6,6 +6,7 @@ mod browser;
 mod config_cli;
 mod conn;
 mod cors;
+mod dev_echo;
 mod generated;
 mod ops;
 mod props;
