@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 ///   `telemetry::LogFormat`, so the log format is declared with logging.
 const LAYERS: &[&[&str]] = &[
     &["config", "error", "framing"],
-    &["routing", "cors", "auth", "proxy", "telemetry"],
+    &["routing", "cors", "auth", "proxy", "telemetry", "dev_echo"],
     &["runtime", "reload", "state"],
     &["server", "pipeline", "admin"],
     &["cli", "cmd"],

@@ -33,10 +33,7 @@ pub fn render() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
         }
         files.push((Path::new("completions").join(name), buf));
     }
-    files.push((
-        Path::new("man").join("gateway.toml.5"),
-        config_man_page()?,
-    ));
+    files.push((Path::new("man").join("gateway.toml.5"), config_man_page()?));
     files.push((
         PathBuf::from(crate::config::json_schema::FILE),
         crate::config::json_schema::render().into_bytes(),
@@ -323,9 +320,13 @@ fn config_man_page() -> anyhow::Result<Vec<u8>> {
     let mut roff = Roff::new();
     roff.control("TH", ["gateway.toml", "5", "", version.as_str()]);
     roff.control("SH", ["NAME"]);
-    roff.text([roman("gateway.toml - the route table of the nyro-gw API gateway")]);
+    roff.text([roman(
+        "gateway.toml - the route table of the nyro-gw API gateway",
+    )]);
     roff.control("SH", ["SYNOPSIS"]);
-    roff.text([roman("./gateway.toml, or the file named by --config or NYRO_GW_CONFIG")]);
+    roff.text([roman(
+        "./gateway.toml, or the file named by --config or NYRO_GW_CONFIG",
+    )]);
     roff.control("SH", ["DESCRIPTION"]);
     for para in CONFIG_DESCRIPTION {
         roff.control("PP", []);
@@ -356,7 +357,11 @@ fn config_man_page() -> anyhow::Result<Vec<u8>> {
             roff.control("br", []);
             roff.text([roman(format!("Default: {}", or_none(k.default)))]);
             roff.control("br", []);
-            roff.text([roman(format!("Example: {} = {}", k.path[prefix.len()..].replace(".*.", ".<header>."), k.example))]);
+            roff.text([roman(format!(
+                "Example: {} = {}",
+                k.path[prefix.len()..].replace(".*.", ".<header>."),
+                k.example
+            ))]);
         }
     }
     roff.control("SH", ["ENVIRONMENT"]);

@@ -24,7 +24,10 @@ const ENV_PATTERN: &str = r"\$\{";
 
 /// The schema, as JSON Schema draft-07 (what Taplo reads).
 pub fn schema() -> Value {
-    let mut root = table("", "nyro-gw gateway.toml: the route table of the nyro-gw API gateway");
+    let mut root = table(
+        "",
+        "nyro-gw gateway.toml: the route table of the nyro-gw API gateway",
+    );
     root.insert(
         "$schema".into(),
         json!("http://json-schema.org/draft-07/schema#"),
@@ -83,7 +86,14 @@ fn table(path: &str, doc: &str) -> Map<String, Value> {
     }
     // Keys named `*` (an injected header's name): any name, each value
     // either a string or a table of the `*.x` keys.
-    let star = format!("{}*", if path.is_empty() { String::new() } else { format!("{path}.") });
+    let star = format!(
+        "{}*",
+        if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}.")
+        }
+    );
     if children(&star).next().is_some() {
         let entry = table(&star, "");
         m.insert(

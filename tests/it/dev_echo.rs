@@ -50,13 +50,17 @@ fn two_routes(dead: std::net::SocketAddr, live: std::net::SocketAddr, secret: &s
         route("dead", "/dead", &format!("http://{dead}"), INJECT),
         route("live", "/live", &format!("http://{live}"), INJECT)
     ))
-    .replace(&format!("secret = \"{SECRET}\""), &format!("secret = \"{secret}\""))
+    .replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secret = \"{secret}\""),
+    )
 }
 
 #[tokio::test]
 async fn dev_answers_the_printed_curl_with_200_and_the_identity_headers_from_the_shipped_config() {
     let dead = dead_addr().await;
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.toml")).unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.toml")).unwrap();
     let dead_url = format!("http://{dead}");
     let gw = Gateway::start_with(
         &shipped,
@@ -99,7 +103,9 @@ async fn dev_answers_the_printed_curl_with_200_and_the_identity_headers_from_the
     );
     assert!(
         gw.find_log(|v| v["route"] == "ingest"
-            && v["message"].as_str().is_some_and(|m| m.contains("built-in echo")))
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("built-in echo")))
             .is_some(),
         "{logs}"
     );
@@ -131,7 +137,9 @@ async fn dev_keeps_a_reachable_upstream_and_echoes_only_the_unreachable_one() {
     }
     assert!(
         gw.find_log(|v| v["route"] == "live"
-            && v["message"].as_str().is_some_and(|m| m.contains("built-in echo")))
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("built-in echo")))
             .is_none()
     );
 }
@@ -160,12 +168,7 @@ async fn dev_signature_failure_says_the_ephemeral_secret_changes_on_every_start(
     let live = echo_upstream().await;
     let dead = dead_addr().await;
     let bad = token(user_claims("u1", "c1")); // signed with another secret
-    let send = |gw: &Gateway| {
-        client()
-            .get(gw.url("/live/x"))
-            .bearer_auth(&bad)
-            .send()
-    };
+    let send = |gw: &Gateway| client().get(gw.url("/live/x")).bearer_auth(&bad).send();
     // The ephemeral secret: the refusal is logged with the hint.
     let gw = Gateway::start_with(
         &two_routes(dead, live, "${NYRO_TEST_UNSET_SECRET}"),
@@ -199,6 +202,7 @@ async fn dev_signature_failure_says_the_ephemeral_secret_changes_on_every_start(
         .unwrap()
         .unwrap();
     assert_eq!(r.status(), 401);
-    gw.wait_log(Duration::from_secs(2), |v| v["status"] == 401).await;
+    gw.wait_log(Duration::from_secs(2), |v| v["status"] == 401)
+        .await;
     assert!(!gw.logs().join("\n").contains(HINT));
 }

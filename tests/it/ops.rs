@@ -50,7 +50,10 @@ fn manifests() -> Vec<String> {
 fn configmap_gateway_toml() -> String {
     let text = std::fs::read_to_string(k8s_dir().join("configmap.yaml")).unwrap();
     let mut lines = text.lines().skip_while(|l| l.trim() != "gateway.toml: |");
-    assert!(lines.next().is_some(), "configmap.yaml has no gateway.toml: | block");
+    assert!(
+        lines.next().is_some(),
+        "configmap.yaml has no gateway.toml: | block"
+    );
     let mut out = String::new();
     for l in lines {
         if l.is_empty() {
@@ -99,11 +102,19 @@ fn kubernetes_manifests_validate_strictly_against_the_1_30_schemas() {
     );
     // The validator does refuse: the preStop `sleep` action is 1.30+.
     let old = Command::new(tool("kubernetes-validate").unwrap())
-        .args(["--strict", "--kubernetes-version", "1.28.0", "deployment.yaml"])
+        .args([
+            "--strict",
+            "--kubernetes-version",
+            "1.28.0",
+            "deployment.yaml",
+        ])
         .current_dir(k8s_dir())
         .output()
         .unwrap();
-    assert!(!old.status.success(), "1.28 has no preStop sleep; the validator must say so");
+    assert!(
+        !old.status.success(),
+        "1.28 has no preStop sleep; the validator must say so"
+    );
 }
 
 #[test]
@@ -120,7 +131,10 @@ fn the_configmap_carries_the_shipped_gateway_toml_and_it_passes_check_config() {
     let out = Command::new(bin())
         .args(["check-config", "--config"])
         .arg(&path)
-        .env("GATEWAY_JWT_SECRET", "a-placeholder-secret-of-32-bytes-or-more")
+        .env(
+            "GATEWAY_JWT_SECRET",
+            "a-placeholder-secret-of-32-bytes-or-more",
+        )
         .env("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901")
         .output()
         .unwrap();
@@ -147,14 +161,26 @@ fn shipped_configs_validate_against_the_schema_and_a_broken_one_is_rejected() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut files = vec![
-        as_json(dir.path(), "gateway.toml", &std::fs::read_to_string(root().join("gateway.toml")).unwrap()),
-        as_json(dir.path(), "configmap-gateway.toml", &configmap_gateway_toml()),
+        as_json(
+            dir.path(),
+            "gateway.toml",
+            &std::fs::read_to_string(root().join("gateway.toml")).unwrap(),
+        ),
+        as_json(
+            dir.path(),
+            "configmap-gateway.toml",
+            &configmap_gateway_toml(),
+        ),
     ];
     for e in std::fs::read_dir(root().join("examples")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            files.push(as_json(dir.path(), &name, &std::fs::read_to_string(&p).unwrap()));
+            files.push(as_json(
+                dir.path(),
+                &name,
+                &std::fs::read_to_string(&p).unwrap(),
+            ));
         }
     }
     assert!(files.len() >= 3);
@@ -176,16 +202,37 @@ fn shipped_configs_validate_against_the_schema_and_a_broken_one_is_rejected() {
     );
     // Each of these is an error the loader reports too.
     for (what, broken) in [
-        ("an unknown key", "[server]\nlisten = \"0.0.0.0:8080\"\nlisten_port = 1\n"),
-        ("a duration without a unit", "[server]\nconnect_timeout = \"10\"\n"),
-        ("a number where a duration goes", "[server]\nrequest_timeout = 30\n"),
-        ("a string where a list goes", "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://x\"\nmethods = \"GET\"\n"),
-        ("an auth mode that does not exist", "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://x\"\nauth = \"maybe\"\n"),
-        ("a route without its upstream", "[[routes]]\nname = \"a\"\nprefix = \"/a\"\n"),
+        (
+            "an unknown key",
+            "[server]\nlisten = \"0.0.0.0:8080\"\nlisten_port = 1\n",
+        ),
+        (
+            "a duration without a unit",
+            "[server]\nconnect_timeout = \"10\"\n",
+        ),
+        (
+            "a number where a duration goes",
+            "[server]\nrequest_timeout = 30\n",
+        ),
+        (
+            "a string where a list goes",
+            "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://x\"\nmethods = \"GET\"\n",
+        ),
+        (
+            "an auth mode that does not exist",
+            "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://x\"\nauth = \"maybe\"\n",
+        ),
+        (
+            "a route without its upstream",
+            "[[routes]]\nname = \"a\"\nprefix = \"/a\"\n",
+        ),
     ] {
         let f = as_json(dir.path(), "broken", broken);
         let out = run(&[f]);
-        assert!(!out.status.success(), "the schema accepted {what}:\n{broken}");
+        assert!(
+            !out.status.success(),
+            "the schema accepted {what}:\n{broken}"
+        );
     }
     // `${VAR}` stands in for a duration or an auth mode.
     let f = as_json(
@@ -194,7 +241,11 @@ fn shipped_configs_validate_against_the_schema_and_a_broken_one_is_rejected() {
         "[server]\nrequest_timeout = \"${T:-30s}\"\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"${U}\"\nauth = \"${MODE:-none}\"\n",
     );
     let out = run(&[f]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
