@@ -25,6 +25,9 @@ _nyro__gw() {
             nyro__gw,help)
                 cmd="nyro__gw__subcmd__help"
                 ;;
+            nyro__gw,schema)
+                cmd="nyro__gw__subcmd__schema"
+                ;;
             nyro__gw,serve)
                 cmd="nyro__gw__subcmd__serve"
                 ;;
@@ -39,6 +42,9 @@ _nyro__gw() {
                 ;;
             nyro__gw__subcmd__help,help)
                 cmd="nyro__gw__subcmd__help__subcmd__help"
+                ;;
+            nyro__gw__subcmd__help,schema)
+                cmd="nyro__gw__subcmd__help__subcmd__schema"
                 ;;
             nyro__gw__subcmd__help,serve)
                 cmd="nyro__gw__subcmd__help__subcmd__serve"
@@ -77,7 +83,7 @@ _nyro__gw() {
 
     case "${cmd}" in
         nyro__gw)
-            opts="-h -V --log-format --help --version serve check-config token generate help"
+            opts="-h -V --log-format --help --version serve check-config token schema generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -147,7 +153,7 @@ _nyro__gw() {
             return 0
             ;;
         nyro__gw__subcmd__help)
-            opts="serve check-config token generate help"
+            opts="serve check-config token schema generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,6 +195,20 @@ _nyro__gw() {
             return 0
             ;;
         nyro__gw__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nyro__gw__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -251,6 +271,24 @@ _nyro__gw() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nyro__gw__subcmd__schema)
+            opts="-h -V --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "json pretty" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -31,6 +31,7 @@ complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -s V -l version -d 'Print 
 complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -f -a "serve" -d 'Serve the route table until SIGTERM/SIGINT, then drain'
 complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -f -a "check-config" -d 'Validate a config without serving: every problem with file:line:col'
 complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -f -a "token" -d 'Inspect or mint JWTs'
+complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -f -a "schema" -d 'Print the JSON Schema of gateway.toml (for editors: Taplo, Even Better TOML); the repository commits it as gateway.schema.json'
 complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -f -a "generate" -d 'Write the man pages and shell completions (for maintainers)'
 complete -c nyro-gw -n "__fish_nyro_gw_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand serve" -s c -l config -d 'Config file [default: $NYRO_GW_CONFIG, else ./gateway.toml]' -r -F
@@ -72,15 +73,20 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_s
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand schema" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
+pretty\t'Coloured, aligned text: for people'"
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand generate" -l out -d 'Directory that holds `man/` and `completions/`' -r -F
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand generate" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
 pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "serve" -d 'Serve the route table until SIGTERM/SIGINT, then drain'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "check-config" -d 'Validate a config without serving: every problem with file:line:col'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "token" -d 'Inspect or mint JWTs'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "generate" -d 'Write the man pages and shell completions (for maintainers)'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "serve" -d 'Serve the route table until SIGTERM/SIGINT, then drain'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "check-config" -d 'Validate a config without serving: every problem with file:line:col'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "token" -d 'Inspect or mint JWTs'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "schema" -d 'Print the JSON Schema of gateway.toml (for editors: Taplo, Even Better TOML); the repository commits it as gateway.schema.json'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "generate" -d 'Write the man pages and shell completions (for maintainers)'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'

@@ -45,6 +45,9 @@ pub enum Command {
     /// Inspect or mint JWTs.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print the JSON Schema of gateway.toml (for editors: Taplo, Even
+    /// Better TOML); the repository commits it as gateway.schema.json.
+    Schema,
     /// Write the man pages and shell completions (for maintainers).
     #[command(hide = true)]
     Generate(GenerateArgs),

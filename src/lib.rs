@@ -16,6 +16,7 @@
 //! - `proxy`     upstream clients, body wrappers, header rules, forwarding
 //! - `error`     the gateway's error kinds and the one place they become statuses
 //! - `admin`     the admin listener: metrics and the active config
+//! - `dev_echo`  `serve --dev`: a built-in echo upstream for unreachable routes
 //! - `telemetry` logs and metrics
 //! - `metrics`   process-wide counters and gauges, and their fixed labels
 //! - `trace`     W3C Trace Context propagation and OTLP span export
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod cors;
+pub mod dev_echo;
 pub mod error;
 pub mod framing;
 pub mod metrics;

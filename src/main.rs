@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Token(TokenCommand::Inspect(args)) => cmd::token::inspect(args),
         Command::Token(TokenCommand::Mint(args)) => cmd::token::mint(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Schema => cmd::schema::run(),
     };
     match result {
         Ok(code) => code,

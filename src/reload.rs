@@ -113,7 +113,13 @@ impl Reloader {
     /// anything changed. `reason` says why (for the log); `retry_refused`
     /// (SIGHUP) tries and logs again a config that was refused as it is.
     pub fn reload(&self, reason: &str, retry_refused: bool) -> Outcome {
-        let report = config::load(&self.path, &self.opts);
+        let mut report = config::load(&self.path, &self.opts);
+        if self.opts.dev
+            && let Some(cfg) = report.config.as_mut()
+        {
+            // As at start (dev_echo.rs): probe again, echo the unreachable.
+            crate::dev_echo::divert_unreachable(cfg);
+        }
         // What this attempt reads: the file as it is now, and the files the
         // serving config depends on (a refused config's own are unknown).
         let attempt = report.hash.rotate_left(1)

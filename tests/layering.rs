@@ -43,6 +43,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "metrics",
         "trace",
+        "dev_echo",
     ],
     &["ratelimit"],
     &["runtime", "reload", "state"],

@@ -150,6 +150,9 @@ pub struct Authenticator {
     leeway: u64,
     /// The claim paths routes inject: what an [`Identity`] keeps.
     paths: ClaimPaths,
+    /// The HMAC secret is `serve --dev`'s ephemeral one: a signature
+    /// failure is logged with the hint that it changes on every start.
+    ephemeral: bool,
     /// Verified tokens (HMAC and asymmetric) reduced to their identity;
     /// per generation, so a new secret or new keys start with it empty.
     cache: TokenCache,
@@ -245,6 +248,9 @@ impl Authenticator {
             required,
             leeway: leeway.as_secs(),
             paths: ClaimPaths::default(),
+            ephemeral: hmac
+                .as_ref()
+                .is_some_and(|h| h.source == crate::config::SecretSource::Ephemeral),
             cache: TokenCache::new(),
         })
     }
@@ -332,7 +338,14 @@ impl Authenticator {
                 .hmac
                 .as_ref()
                 .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
-            (self.decode(token, alg, validation, key, &decoded)?, None)
+            let claims = self.decode(token, alg, validation, key, &decoded);
+            if self.ephemeral && matches!(claims, Err(TokenError::BadSignature)) {
+                tracing::info!(
+                    "token signature is invalid: serve --dev made up an ephemeral secret, which changes on every start; \
+                     use the token it printed this time, or set GATEWAY_JWT_SECRET"
+                );
+            }
+            (claims?, None)
         } else {
             let store = self
                 .jwks

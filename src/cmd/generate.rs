@@ -33,6 +33,11 @@ pub fn render() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
         }
         files.push((Path::new("completions").join(name), buf));
     }
+    files.push((Path::new("man").join("gateway.toml.5"), config_man_page()?));
+    files.push((
+        PathBuf::from(crate::config::json_schema::FILE),
+        crate::config::json_schema::render().into_bytes(),
+    ));
     Ok(files)
 }
 
@@ -116,7 +121,7 @@ fn man_page(cmd: &clap::Command, page: &str) -> anyhow::Result<Vec<u8>> {
         .iter()
         .filter(|p| **p != page)
         .map(|p| format!("{p}(1)"))
-        .chain(["gateway.toml, README.md of the nyro-gw sources".to_owned()])
+        .chain(["gateway.toml(5), README.md of the nyro-gw sources".to_owned()])
         .collect();
     roff.text([roman(see_also.join(", "))]);
     roff.to_writer(&mut buf)?;
@@ -132,6 +137,7 @@ const PAGES: &[&str] = &[
     "nyro-gw-token",
     "nyro-gw-token-inspect",
     "nyro-gw-token-mint",
+    "nyro-gw-schema",
 ];
 
 /// The environment every command reads (README: Configuration, Command
@@ -159,6 +165,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "GATEWAY_LISTEN",
         "The shipped gateway.toml's public address (default 0.0.0.0:8080).",
+    ),
+    (
+        "GATEWAY_ADMIN_LISTEN",
+        "The shipped gateway.toml's admin address (default 127.0.0.1:9901; the Kubernetes example opens it as 0.0.0.0:9901).",
     ),
     (
         "GATEWAY_INGEST_SERVICE_URL, GATEWAY_QUERY_SERVICE_URL, GATEWAY_AUTH_SERVICE_URL",
@@ -277,6 +287,13 @@ fn page_extra(page: &str) -> PageExtra {
                 "nyro-gw token mint --ttl 15m --claims '{\"sub\":\"u1\",\"app_metadata\":{\"company_id\":\"c1\"}}'",
             )],
         },
+        "nyro-gw-schema" => PageExtra {
+            exit: &[("0", "The schema was printed."), USAGE],
+            examples: &[(
+                "Refresh the committed copy that gateway.toml's #:schema line points at:",
+                "nyro-gw schema > gateway.schema.json",
+            )],
+        },
         _ => PageExtra {
             exit: &[
                 ("0", "Success."),
@@ -293,6 +310,119 @@ fn page_extra(page: &str) -> PageExtra {
         },
     }
 }
+
+/// `man/gateway.toml.5`: the config file format, every key of
+/// `config::KEYS` with its type, default and description (the same table
+/// the JSON Schema and the unknown-key check read).
+fn config_man_page() -> anyhow::Result<Vec<u8>> {
+    use clap_mangen::roff::{Roff, bold, italic, roman};
+    let version = format!("nyro-gw {}", env!("CARGO_PKG_VERSION"));
+    let mut roff = Roff::new();
+    roff.control("TH", ["gateway.toml", "5", "", version.as_str()]);
+    roff.control("SH", ["NAME"]);
+    roff.text([roman(
+        "gateway.toml - the route table of the nyro-gw API gateway",
+    )]);
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text([roman(
+        "./gateway.toml, or the file named by --config or NYRO_GW_CONFIG",
+    )]);
+    roff.control("SH", ["DESCRIPTION"]);
+    for para in CONFIG_DESCRIPTION {
+        roff.control("PP", []);
+        roff.text([roman(*para)]);
+    }
+    let keys = crate::config::KEYS;
+    for section in keys.iter().filter(|k| !k.path.contains('.')) {
+        let heading = if section.ty == "array of tables" {
+            format!("[[{}]]", section.path)
+        } else {
+            format!("[{}]", section.path)
+        };
+        roff.control("SH", [heading.as_str()]);
+        roff.text([roman(match section.default {
+            "" => format!("{}.", section.doc),
+            d => format!("{} (default: {d}).", section.doc),
+        })]);
+        let prefix = format!("{}.", section.path);
+        for k in keys.iter().filter(|k| k.path.starts_with(&prefix)) {
+            roff.control("TP", []);
+            roff.text([
+                bold(k.path[prefix.len()..].to_owned()),
+                roman(" ("),
+                italic(k.ty),
+                roman(")"),
+            ]);
+            roff.text([roman(k.doc)]);
+            roff.control("br", []);
+            roff.text([roman(format!("Default: {}", or_none(k.default)))]);
+            roff.control("br", []);
+            roff.text([roman(format!(
+                "Example: {} = {}",
+                k.path[prefix.len()..].replace(".*.", ".<header>."),
+                k.example
+            ))]);
+        }
+    }
+    roff.control("SH", ["ENVIRONMENT"]);
+    roff.text([roman(
+        "Every string value may use ${VAR} (an error when VAR is unset) or ${VAR:-default}; \
+         $${ stands for a literal ${. Expansion runs on parsed strings, so the environment \
+         never changes the file's structure. Integers and booleans are not expanded.",
+    )]);
+    roff.control("SH", ["FILES"]);
+    roff.control("TP", []);
+    roff.text([bold("gateway.schema.json")]);
+    roff.text([roman(
+        "The JSON Schema of this format (printed by nyro-gw schema); \
+         a first line #:schema ./gateway.schema.json lets Taplo and Even Better TOML complete and check the file.",
+    )]);
+    roff.control("SH", ["EXAMPLES"]);
+    roff.control("PP", []);
+    roff.text([roman("A route that injects the caller's identity:")]);
+    roff.control("PP", []);
+    roff.control("RS", ["4"]);
+    roff.control("nf", []);
+    roff.text([roman(CONFIG_EXAMPLE)]);
+    roff.control("fi", []);
+    roff.control("RE", []);
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman(
+        "nyro-gw(1), nyro-gw-serve(1), nyro-gw-check-config(1), nyro-gw-schema(1), \
+         examples/full.toml and README.md of the nyro-gw sources",
+    )]);
+    let mut buf = Vec::new();
+    roff.to_writer(&mut buf)?;
+    Ok(buf)
+}
+
+fn or_none(default: &str) -> &str {
+    if default.is_empty() { "none" } else { default }
+}
+
+/// DESCRIPTION of gateway.toml(5) (README: Configuration).
+const CONFIG_DESCRIPTION: &[&str] = &[
+    "A TOML file: [server] (the public listener, timeouts, limits), [admin] (an optional second listener), \
+     [auth] (how tokens are verified), [cors] (the default CORS policy) and one [[routes]] table per route, \
+     matched by the longest whole-segment prefix.",
+    "Unknown keys are errors, reported all at once with the closest known key. \
+     nyro-gw check-config prints every problem with file:line:col.",
+    "A running gateway notices a saved change after a 200 ms debounce and serves it within 2 s \
+     (at once on SIGHUP); an invalid file is refused and the old config keeps serving. \
+     The listeners' addresses need a restart.",
+    "Durations are a number and a unit (ms, s, m, h, d), compound forms such as 1m30s allowed; \
+     sizes a number and a unit (B, KiB, MiB, GiB, KB, MB, GB).",
+];
+
+/// EXAMPLES of gateway.toml(5).
+const CONFIG_EXAMPLE: &str = "[[routes]]
+name = \"ingest\"
+prefix = \"/api/v1/ingest\"
+upstream = \"${GATEWAY_INGEST_SERVICE_URL:-http://127.0.0.1:9001}\"
+auth = \"required\"
+[routes.inject]
+\"X-User-ID\" = \"sub\"
+\"X-Company-ID\" = { claim = \"app_metadata.company_id\", required = true }";
 
 /// Writes the generated files under `args.out`.
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {

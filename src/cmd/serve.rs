@@ -70,6 +70,18 @@ async fn serve(
     path: Option<PathBuf>,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
+    // --dev: routes whose upstream is unreachable go to the built-in echo
+    // (dev_echo.rs); probed off the runtime's threads, before compiling.
+    let cfg = if opts.dev {
+        tokio::task::spawn_blocking(move || {
+            let mut cfg = cfg;
+            crate::dev_echo::divert_unreachable(&mut cfg);
+            cfg
+        })
+        .await?
+    } else {
+        cfg
+    };
     let workers = cfg.server.worker_count();
     let pools = Pools::new(workers);
     let metrics = Metrics::default();
@@ -245,6 +257,19 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
         }
         reachable.push(ok);
     }
+    let echoed: Vec<&str> = cfg
+        .routes
+        .iter()
+        .filter(|r| r.upstream.as_ref().is_some_and(crate::dev_echo::is_echo))
+        .map(|r| r.name.as_str())
+        .collect();
+    if !echoed.is_empty() {
+        println!(
+            "\n  served by the built-in dev echo (their upstream is not reachable from here): {}\n  \
+             it answers with the request it received, identity headers included (X-Nyro-Dev-Echo: 1)",
+            echoed.join(", ")
+        );
+    }
     let authed = |r: &&config::Route| r.auth != config::AuthMode::None;
     let route = cfg
         .routes
@@ -291,6 +316,11 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
                 "configured secret"
             };
             println!("\n  dev token ({kind}, 12h):\n\n    {token}\n");
+            if hmac.source == SecretSource::Ephemeral {
+                println!(
+                    "  the ephemeral secret changes on every start: a token from an earlier run gets \"signature is invalid\"\n"
+                );
+            }
             println!(
                 "  try it:\n\n    curl -i -H \"Authorization: Bearer {token}\" http://{host}{}/\n",
                 route.prefix.trim_end_matches('/')

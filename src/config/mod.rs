@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod env;
+pub mod json_schema;
 pub mod model;
 mod raw;
 mod schema;

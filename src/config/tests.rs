@@ -1293,7 +1293,7 @@ fn shipped_gateway_toml_is_valid_when_the_secret_is_set() {
     // The auth route has no upstream until GATEWAY_AUTH_SERVICE_URL is set.
     expect(
         &report,
-        &[(W, 60, 12, "upstream is empty: this route answers 501")],
+        &[(W, 61, 12, "upstream is empty: this route answers 501")],
     );
     let cfg = report.config.unwrap();
     let names: Vec<&str> = cfg.routes.iter().map(|r| r.name.as_str()).collect();
@@ -1322,11 +1322,11 @@ fn shipped_gateway_toml_names_the_unset_secret_and_its_line() {
         &[
             (
                 E,
-                26,
+                27,
                 11,
                 "secret: environment variable GATEWAY_JWT_SECRET is not set",
             ),
-            (W, 60, 12, "upstream is empty"),
+            (W, 61, 12, "upstream is empty"),
         ],
     );
 }

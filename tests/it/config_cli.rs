@@ -335,7 +335,7 @@ fn shipped_gateway_toml_passes_with_the_secret_and_names_it_without() {
     assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
     assert!(
         err.contains(
-            "gateway.toml:26:11: error: secret: environment variable GATEWAY_JWT_SECRET is not set"
+            "gateway.toml:27:11: error: secret: environment variable GATEWAY_JWT_SECRET is not set"
         ),
         "{err}"
     );

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 const FIX: &str = "run `cargo run -- generate --out .` (or `nyro-gw generate --out .`) \
-                   from the repository root and commit man/ and completions/";
+                   from the repository root and commit man/, completions/ and gateway.schema.json";
 
 /// Every file under `dir`, relative to `root`.
 fn committed_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
@@ -24,7 +24,7 @@ fn committed_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn render_produces_a_man_page_per_visible_command_and_three_completions() {
+fn render_produces_a_man_page_per_visible_command_three_completions_and_the_config_schema() {
     let files = nyro_gw::cmd::generate::render().expect("render");
     let names: BTreeSet<String> = files
         .iter()
@@ -37,6 +37,9 @@ fn render_produces_a_man_page_per_visible_command_and_three_completions() {
         "man/nyro-gw-token.1",
         "man/nyro-gw-token-inspect.1",
         "man/nyro-gw-token-mint.1",
+        "man/nyro-gw-schema.1",
+        "man/gateway.toml.5",
+        "gateway.schema.json",
         "completions/nyro-gw.bash",
         "completions/_nyro-gw",
         "completions/nyro-gw.fish",

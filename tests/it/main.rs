@@ -6,8 +6,11 @@ mod browser;
 mod config_cli;
 mod conn;
 mod cors;
+mod dev_echo;
 mod generated;
 mod observe;
+
+mod ops;
 mod props;
 mod proxy;
 mod proxy_hardening;
