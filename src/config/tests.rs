@@ -1586,25 +1586,79 @@ fn tunnel_idle_timeout_defaults_to_five_minutes_and_must_be_positive() {
     );
 }
 
-// ---- workers -------------------------------------------------------------
+// ---- [telemetry] and route names as metric labels ---------------------
 
 #[test]
-fn workers_default_to_the_cpus_and_take_a_positive_number() {
+fn telemetry_defaults_to_no_export_and_every_new_trace_sampled() {
     let cfg = valid("");
-    assert_eq!(cfg.server.workers, None);
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    assert_eq!(cfg.server.worker_count(), cpus);
-    let cfg = valid("[server]\nworkers = 3\n");
-    assert_eq!(cfg.server.workers, Some(3));
-    assert_eq!(cfg.server.worker_count(), 3);
+    assert_eq!(cfg.telemetry.otlp_endpoint, None);
+    assert_eq!(cfg.telemetry.sample_ratio, 1.0);
+}
+
+#[test]
+fn otlp_endpoint_comes_from_the_key_or_else_the_standard_variable() {
+    let cfg =
+        valid("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.25\n");
+    assert_eq!(
+        cfg.telemetry
+            .otlp_endpoint
+            .map(|u| u.to_string())
+            .as_deref(),
+        Some("http://127.0.0.1:4318/")
+    );
+    assert_eq!(cfg.telemetry.sample_ratio, 0.25);
+    let report = load_env(
+        "",
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")],
+    );
+    expect(&report, &[]);
+    let uri = report.config.unwrap().telemetry.otlp_endpoint.unwrap();
+    assert_eq!(uri.host(), Some("collector"));
+}
+
+#[test]
+fn bad_telemetry_values_are_refused_at_their_key() {
     check(
-        "[server]\nworkers = 0\n",
-        &[(
-            E,
-            2,
-            11,
-            "workers must be a whole number of at least 1, e.g. workers = 2",
-        )],
+        "[telemetry]\notlp_endpoint = \"ftp://x\"\nsample_ratio = 1.5\n",
+        &[
+            (
+                E,
+                2,
+                17,
+                "telemetry.otlp_endpoint: \"ftp://x\" must be an http:// or https:// URL, e.g. \"http://otel-collector:4318\"",
+            ),
+            (
+                E,
+                3,
+                16,
+                "telemetry.sample_ratio: 1.5 is not between 0.0 and 1.0 (e.g. 0.1 samples one new trace in ten)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn route_names_hold_only_characters_a_metric_label_carries_unescaped() {
+    for ok in ["a", "user-service", "v1.api_internal", "ns:svc"] {
+        valid(&format!(
+            "[[routes]]\nname = \"{ok}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n"
+        ));
+    }
+    for bad in ["a b", "q\\\"x", "caf\u{e9}", "a/b", "{x}"] {
+        let report = load(&format!(
+            "[[routes]]\nname = \"{bad}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n"
+        ));
+        assert!(report.config.is_none(), "{bad:?} accepted");
+        assert!(
+            report
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("may hold only ASCII letters")),
+            "{bad:?}: {:?}",
+            report.diagnostics
+        );
+    }
+}
 
 // ---- rate limits (README "Rate limits") -------------------------------
 
@@ -1664,54 +1718,6 @@ fn rate_limit_mistakes_are_reported_at_their_keys() {
             ),
             (E, 10, 1, "limit has no name"),
             (E, 10, 1, "limit has no key"),
-
-// ---- [telemetry] and route names as metric labels ---------------------
-
-#[test]
-fn telemetry_defaults_to_no_export_and_every_new_trace_sampled() {
-    let cfg = valid("");
-    assert_eq!(cfg.telemetry.otlp_endpoint, None);
-    assert_eq!(cfg.telemetry.sample_ratio, 1.0);
-}
-
-#[test]
-fn otlp_endpoint_comes_from_the_key_or_else_the_standard_variable() {
-    let cfg =
-        valid("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.25\n");
-    assert_eq!(
-        cfg.telemetry
-            .otlp_endpoint
-            .map(|u| u.to_string())
-            .as_deref(),
-        Some("http://127.0.0.1:4318/")
-    );
-    assert_eq!(cfg.telemetry.sample_ratio, 0.25);
-    let report = load_env(
-        "",
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")],
-    );
-    expect(&report, &[]);
-    let uri = report.config.unwrap().telemetry.otlp_endpoint.unwrap();
-    assert_eq!(uri.host(), Some("collector"));
-}
-
-#[test]
-fn bad_telemetry_values_are_refused_at_their_key() {
-    check(
-        "[telemetry]\notlp_endpoint = \"ftp://x\"\nsample_ratio = 1.5\n",
-        &[
-            (
-                E,
-                2,
-                17,
-                "telemetry.otlp_endpoint: \"ftp://x\" must be an http:// or https:// URL, e.g. \"http://otel-collector:4318\"",
-            ),
-            (
-                E,
-                3,
-                16,
-                "telemetry.sample_ratio: 1.5 is not between 0.0 and 1.0 (e.g. 0.1 samples one new trace in ten)",
-            ),
         ],
     );
 }
@@ -1723,25 +1729,26 @@ fn a_claim_limit_on_a_route_that_verifies_nothing_is_a_warning() {
          [[routes.limits]]\nname = \"c\"\nkey = \"claim:sub\"\nrate = \"1/s\"\n",
         &[(W, 6, 1, "keys every caller by client IP")],
     );
+}
 
-fn route_names_hold_only_characters_a_metric_label_carries_unescaped() {
-    for ok in ["a", "user-service", "v1.api_internal", "ns:svc"] {
-        valid(&format!(
-            "[[routes]]\nname = \"{ok}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n"
-        ));
-    }
-    for bad in ["a b", "q\\\"x", "caf\u{e9}", "a/b", "{x}"] {
-        let report = load(&format!(
-            "[[routes]]\nname = \"{bad}\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = \"none\"\n"
-        ));
-        assert!(report.config.is_none(), "{bad:?} accepted");
-        assert!(
-            report
-                .diagnostics
-                .iter()
-                .any(|d| d.message.contains("may hold only ASCII letters")),
-            "{bad:?}: {:?}",
-            report.diagnostics
-        );
-    }
+// ---- workers -------------------------------------------------------------
+
+#[test]
+fn workers_default_to_the_cpus_and_take_a_positive_number() {
+    let cfg = valid("");
+    assert_eq!(cfg.server.workers, None);
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(cfg.server.worker_count(), cpus);
+    let cfg = valid("[server]\nworkers = 3\n");
+    assert_eq!(cfg.server.workers, Some(3));
+    assert_eq!(cfg.server.worker_count(), 3);
+    check(
+        "[server]\nworkers = 0\n",
+        &[(
+            E,
+            2,
+            11,
+            "workers must be a whole number of at least 1, e.g. workers = 2",
+        )],
+    );
 }
