@@ -15,6 +15,11 @@
 #   nyro-none    nyro-gw, an auth = "none" route
 #   nyro-jwt     nyro-gw, auth = "required" + 3 injections, HS256
 #   nyro-es256   the same route, an ES256 token verified via JWKS
+#   nyro-rl      nyro-jwt's job plus a per-company rate limit, local buckets
+#                (a limit never reached: the cost of deciding, not refusing)
+#   nyro-rl-redis  the same limit shared through Redis (a second nyro-gw
+#                with [rate_limit] redis_url; its CPU column is nyro-gw's,
+#                Redis's own time is not in it)
 # The JWT job: HS256 verified, exp, aud = "authenticated",
 # app_metadata.company_id required, X-User-ID / X-Company-ID / X-User-Email
 # set upstream; the upstream answers 400 unless all three arrived.
@@ -111,6 +116,8 @@ fi
     "apt-get install -y libnginx-mod-http-js" nginx-njs
 command -v openssl >/dev/null 2>&1 || optional_missing "openssl (makes the ES256 key)" \
     "apt-get install -y openssl" nyro-es256
+command -v redis-server >/dev/null 2>&1 || optional_missing redis-server \
+    "apt-get install -y redis-server" nyro-rl-redis
 H2LOAD=1
 if runs h2 && ! command -v h2load >/dev/null 2>&1; then
     optional_missing h2load "apt-get install -y nghttp2-client" "the h2 scenario"
@@ -300,6 +307,15 @@ fi
 start_nginx up "$DIR/upstream.conf"
 wait_port "$UP_PORT" || die "upstream nginx did not start: $(cat "$DIR/up.error.log")"
 
+# --- Redis for nyro-rl-redis (no persistence) ----------------------------
+if has nyro-rl-redis; then
+    free_port REDIS_PORT
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$DIR" >"$DIR/redis.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$REDIS_PORT" || die "redis-server did not start: $(cat "$DIR/redis.log")"
+fi
+
 # --- the proxies, started per scenario with a worker count --------------
 declare -A PORT H2PORT
 start_proxies() { # nginx/haproxy workers, nyro workers ("default" = unset)
@@ -452,6 +468,22 @@ auth = "required"
 "X-User-ID" = "sub"
 "X-Company-ID" = { claim = "app_metadata.company_id", required = true }
 "X-User-Email" = "email"
+
+# nyro-jwt's job and a per-company limit it never reaches.
+[[routes]]
+name = "rl"
+prefix = "/rl"
+upstream = "http://127.0.0.1:$UP_PORT"
+auth = "required"
+[routes.inject]
+"X-User-ID" = "sub"
+"X-Company-ID" = { claim = "app_metadata.company_id", required = true }
+"X-User-Email" = "email"
+[[routes.limits]]
+name = "per-company"
+key = "claim:app_metadata.company_id"
+rate = "100000000/s"
+burst = 100000000
 EOF
     # warn silences the per-request lines (info); the serving line says the port.
     GATEWAY_LOG_LEVEL='warn,nyro_gw::cmd::serve=info' NYRO_GW_CONFIG= RUST_LOG= \
@@ -466,8 +498,26 @@ EOF
         sleep 0.05
     done
     [[ -n $port ]] || die "nyro-gw did not report its port: $(cat "$DIR/nyro.log")"
-    PORT[nyro-none]=$port; PORT[nyro-jwt]=$port; PORT[nyro-es256]=$port
-    H2PORT[nyro-none]=$port; H2PORT[nyro-jwt]=$port; H2PORT[nyro-es256]=$port
+    PORT[nyro-none]=$port; PORT[nyro-jwt]=$port; PORT[nyro-es256]=$port; PORT[nyro-rl]=$port
+    H2PORT[nyro-none]=$port; H2PORT[nyro-jwt]=$port; H2PORT[nyro-es256]=$port; H2PORT[nyro-rl]=$port
+
+    if has nyro-rl-redis; then
+        { cat "$DIR/gateway.toml"; printf '\n[rate_limit]\nredis_url = "redis://127.0.0.1:%s"\n' "$REDIS_PORT"; } \
+            >"$DIR/gateway-redis.toml"
+        GATEWAY_LOG_LEVEL='warn,nyro_gw::cmd::serve=info' NYRO_GW_CONFIG= RUST_LOG= \
+            "$BIN" serve --config "$DIR/gateway-redis.toml" >"$DIR/nyro2.log" 2>&1 &
+        PIDS+=($!)
+        GROUP_PID[nyro2]=$!
+        port=
+        for _ in $(seq 100); do
+            port=$(sed -n 's/.*"nyro-gw serving".*"listen":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$DIR/nyro2.log" | head -1 || true)
+            [[ -n $port ]] && break
+            kill -0 "${GROUP_PID[nyro2]}" 2>/dev/null || die "nyro-gw (Redis) exited: $(cat "$DIR/nyro2.log")"
+            sleep 0.05
+        done
+        [[ -n $port ]] || die "nyro-gw (Redis) did not report its port: $(cat "$DIR/nyro2.log")"
+        PORT[nyro-rl-redis]=$port; H2PORT[nyro-rl-redis]=$port
+    fi
 
     wait_port "${PORT[nginx]}" || die "nginx did not start: $(cat "$DIR/nginx.error.log")"
     ! has nginx-njs || wait_port "${PORT[nginx-njs]}" || die "nginx-njs did not start: $(cat "$DIR/njs.error.log")"
@@ -487,19 +537,20 @@ EOF
 
 stop_proxies() {
     local g
-    for g in nginx njs haproxy nyro; do
+    for g in nginx njs haproxy nyro nyro2; do
         [[ -n ${GROUP_PID[$g]:-} ]] && stop_pid "${GROUP_PID[$g]}"
         unset "GROUP_PID[$g]"
     done
 }
 
 # --- targets ---------------------------------------------------------------
-ALL_TARGETS=(upstream nginx haproxy haproxy-jwt nginx-njs nyro-none nyro-jwt nyro-es256)
+ALL_TARGETS=(upstream nginx haproxy haproxy-jwt nginx-njs nyro-none nyro-jwt nyro-es256 nyro-rl nyro-rl-redis)
 declare -A GROUP=([upstream]=up [nginx]=nginx [haproxy]=haproxy [haproxy-jwt]=haproxy
-    [nginx-njs]=njs [nyro-none]=nyro [nyro-jwt]=nyro [nyro-es256]=nyro)
+    [nginx-njs]=njs [nyro-none]=nyro [nyro-jwt]=nyro [nyro-es256]=nyro [nyro-rl]=nyro
+    [nyro-rl-redis]=nyro2)
 declare -A PATHS=([upstream]=/open/items [nginx]=/open/items [haproxy]=/open/items
     [haproxy-jwt]=/jwt/items [nginx-njs]=/jwt/items [nyro-none]=/open/items
-    [nyro-jwt]=/jwt/items [nyro-es256]=/jwt/items)
+    [nyro-jwt]=/jwt/items [nyro-es256]=/jwt/items [nyro-rl]=/rl/items [nyro-rl-redis]=/rl/items)
 PORT[upstream]=$UP_PORT
 declare -A HDR
 enabled() { # targets... -> those not skipped
@@ -528,6 +579,8 @@ sanity() {
     HDR[haproxy-jwt]="Authorization: Bearer $good"
     HDR[nginx-njs]=${HDR[haproxy-jwt]}
     HDR[nyro-jwt]=${HDR[haproxy-jwt]}
+    HDR[nyro-rl]=${HDR[haproxy-jwt]}
+    HDR[nyro-rl-redis]=${HDR[haproxy-jwt]}
     if has nyro-es256; then
         HDR[nyro-es256]="Authorization: Bearer $(mint "$claims" --key "$ES_KEY" --kid bench-es256)"
     fi
@@ -724,6 +777,11 @@ if runs main; then
         gate "nyro-es256/nyro-jwt req/s = $r >= BENCH_MIN_ES256_RATIO=$MIN_ES256_RATIO" "$(ge "$r" "$MIN_ES256_RATIO")"
         target_line "ES256 via JWKS, warm cache: nyro-es256/nyro-jwt req/s = $r >= 0.9" "$(ge "$r" 0.9)"
     fi
+    # Rate limits: reported beside nyro-jwt (the same job without a limit),
+    # not gated.
+    for t in $(enabled nyro-rl nyro-rl-redis); do
+        echo "info    $t/nyro-jwt req/s = $(ratio "${M_RPS[main:$t]}" "$J_RPS"), CPU per request = $(ratio "${M_CPU[main:$t]}" "$J_CPU")"
+    done
 fi
 
 if runs conn1k; then

@@ -432,7 +432,7 @@ async fn two_gateways_share_one_budget_through_redis() {
     let (a, b) = tokio::join!(Gateway::start(&text), Gateway::start(&text));
     connected(&a).await;
     connected(&b).await;
-    let secs = 4.0;
+    let secs = 10.0;
     let start = Instant::now();
     let mut allowed = 0u32;
     let mut sent = 0u32;
