@@ -287,19 +287,32 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("route {:?} removed", o.name));
         }
     }
-    let secret = |c: &Config| c.auth.hmac.as_ref().map(|h| h.secret.clone());
+    let secrets = |c: &Config| -> Vec<config::Secret> {
+        c.auth
+            .hmac
+            .as_ref()
+            .map(|h| h.all().cloned().collect())
+            .unwrap_or_default()
+    };
     // The secret's rotation is told apart from other auth changes.
     let settings = |c: &Config| {
         let mut a = c.auth.clone();
         if let Some(h) = &mut a.hmac {
             h.secret = config::Secret::new(Vec::new());
+            h.older.clear();
         }
         a
     };
     if settings(old) != settings(new) {
         out.push("auth settings changed".into());
-    } else if secret(old) != secret(new) {
-        out.push("HMAC secret rotated".into());
+    } else if secrets(old) != secrets(new) {
+        let (was, now) = (secrets(old).len(), secrets(new).len());
+        if was == now {
+            out.push("HMAC secret rotated".into());
+        } else {
+            // By count, never by value.
+            out.push(format!("HMAC secrets changed ({was} -> {now} listed)"));
+        }
     }
     if old.cors != new.cors {
         out.push("CORS defaults changed".into());

@@ -184,12 +184,14 @@ impl Runtime {
                 _ => None,
             };
         let auth = Arc::new(
-            Authenticator::new(&config.auth, jwks)?.injecting(
-                config
-                    .routes
-                    .iter()
-                    .flat_map(|r| r.inject.iter().map(|i| i.claim.clone())),
-            ),
+            Authenticator::new(&config.auth, jwks)?
+                .injecting(
+                    config
+                        .routes
+                        .iter()
+                        .flat_map(|r| r.inject.iter().map(|i| i.claim.clone())),
+                )
+                .counting(|position| metrics.token_verifications(position)),
         );
         let mut routes = Vec::with_capacity(config.routes.len());
         for r in &config.routes {

@@ -131,7 +131,11 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
                 report.accepted = true;
                 report.verified_with = Some(match &v.kid {
                     Some(kid) => format!("{:?}, JWKS key '{}'", v.alg, crate::auth::clean(kid)),
-                    None if crate::auth::is_hmac(v.alg) => format!("{:?}, the HMAC secret", v.alg),
+                    None if crate::auth::is_hmac(v.alg) => match v.secret_position {
+                        // By position, never by value.
+                        Some(p) => format!("{:?}, HMAC secret {p} of those listed", v.alg),
+                        None => format!("{:?}, the HMAC secret", v.alg),
+                    },
                     None => format!("{:?}, a JWKS key without kid", v.alg),
                 });
             }

@@ -186,16 +186,16 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "auth.secret",
-        ty: "string",
+        ty: "string or list of strings",
         default: "none",
-        doc: "HMAC key, the string's raw bytes, at least 32 bytes",
+        doc: "HMAC key, the string's raw bytes, at least 32 bytes; a list during a rotation (every one verifies, the first signs, empty entries dropped)",
         example: "\"${GATEWAY_JWT_SECRET}\"",
     },
     Key {
         path: "auth.secret_file",
         ty: "path",
         default: "none",
-        doc: "instead of secret: a file holding the key (trailing newline trimmed), reloaded on change",
+        doc: "instead of secret: a file holding the key, or one key per line during a rotation (the first signs), reloaded on change",
         example: "\"/run/secrets/jwt\"",
     },
     Key {

@@ -622,24 +622,38 @@ impl Validator<'_> {
             ok = false;
         }
         if let Some(s) = &secret {
-            match env::expand(s.get_ref(), self.env) {
-                Ok(v) if v.is_empty() => {}
-                Ok(v) => {
-                    if self.check_secret(v.as_bytes(), s.span()) {
-                        hmac = Some(HmacKey {
-                            secret: Secret::new(v.into_bytes()),
-                            source: SecretSource::Inline,
-                        });
-                    } else {
+            // Each entry expanded; empty ones (an unset `${OLD_SECRET:-}`)
+            // dropped, so a rotation can run through the environment.
+            let entries: Vec<(Option<usize>, Spanned<String>)> = match s.get_ref() {
+                Secrets::One(v) => vec![(None, Spanned::new(s.span(), v.clone()))],
+                Secrets::Many(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (Some(i + 1), v.clone()))
+                    .collect(),
+            };
+            let mut keys = Vec::new();
+            for (position, entry) in &entries {
+                let label = position.map_or("secret".to_owned(), |p| format!("secret {p}"));
+                match env::expand(entry.get_ref(), self.env) {
+                    Ok(v) if v.is_empty() => {}
+                    Ok(v) => {
+                        if self.check_secret(v.as_bytes(), entry.span(), *position, &label) {
+                            keys.push(Secret::new(v.into_bytes()));
+                        } else {
+                            ok = false;
+                        }
+                    }
+                    Err(env::ExpandError::Unset { .. }) if self.opts.dev => {}
+                    Err(e) => {
+                        let at = self.offset_in_value(entry, e.offset());
+                        self.err(at..at, format!("{label}: {e}"));
                         ok = false;
                     }
                 }
-                Err(env::ExpandError::Unset { .. }) if self.opts.dev => {}
-                Err(e) => {
-                    let at = self.offset_in_value(s, e.offset());
-                    self.err(at..at, format!("secret: {e}"));
-                    ok = false;
-                }
+            }
+            if ok {
+                hmac = self.hmac_key(keys, SecretSource::Inline, s.span());
             }
         } else if let Some(f) = &secret_file {
             if let Some(path) = self.path(f, "secret_file", false) {
@@ -654,14 +668,20 @@ impl Validator<'_> {
                                 ),
                             );
                         }
-                        let trimmed = trim_trailing_newlines(bytes);
-                        if self.check_secret(&trimmed, f.span()) {
-                            hmac = Some(HmacKey {
-                                secret: Secret::new(trimmed),
-                                source: SecretSource::File(path),
-                            });
-                        } else {
-                            ok = false;
+                        let lines = secret_lines(bytes);
+                        let several = lines.len() > 1;
+                        let mut keys = Vec::new();
+                        for (line, bytes) in lines {
+                            let label = format!("secret_file line {line}");
+                            let position = several.then_some(keys.len() + 1);
+                            if self.check_secret(&bytes, f.span(), position, &label) {
+                                keys.push(Secret::new(bytes));
+                            } else {
+                                ok = false;
+                            }
+                        }
+                        if ok {
+                            hmac = self.hmac_key(keys, SecretSource::File(path), f.span());
                         }
                     }
                     Err(e) => {
@@ -700,6 +720,7 @@ impl Validator<'_> {
             hmac = Some(HmacKey {
                 secret: ephemeral_secret(),
                 source: SecretSource::Ephemeral,
+                older: Vec::new(),
             });
             let at = secret.as_ref().map_or(section_span.clone(), |s| s.span());
             self.warn(at, "no HMAC secret is set: --dev uses an ephemeral random secret; tokens minted now stop working when the gateway restarts");
@@ -796,16 +817,55 @@ impl Validator<'_> {
         })
     }
 
-    fn check_secret(&mut self, secret: &[u8], span: Range<usize>) -> bool {
-        if secret == INSECURE_PLACEHOLDER.as_bytes() {
-            self.err(span, "the secret is the old gateway's insecure placeholder; set GATEWAY_JWT_SECRET to your Supabase project's JWT secret");
-            return false;
+    /// Refuses a secret that [`secret_problem`] finds wrong; `position`
+    /// (1-based, `None` when it is the only one) prefixes the message with
+    /// `label`, never with the value.
+    fn check_secret(
+        &mut self,
+        secret: &[u8],
+        span: Range<usize>,
+        position: Option<usize>,
+        label: &str,
+    ) -> bool {
+        match secret_problem(secret) {
+            None => true,
+            Some(m) if position.is_none() => {
+                self.err(span, m);
+                false
+            }
+            Some(m) => {
+                self.err(span, format!("{label}: {m}"));
+                false
+            }
         }
-        if secret.len() < MIN_SECRET_LEN {
-            self.err(span, format!("the HMAC secret is {} bytes; at least {MIN_SECRET_LEN} are needed (use your Supabase project's JWT secret, or `openssl rand -base64 48`)", secret.len()));
-            return false;
+    }
+
+    /// The HMAC key from the secrets left after dropping empty ones (`None`
+    /// when none is left), with a warning when more than two are listed:
+    /// a rotation needs two, more means an old one was never removed.
+    fn hmac_key(
+        &mut self,
+        keys: Vec<Secret>,
+        source: SecretSource,
+        span: Range<usize>,
+    ) -> Option<HmacKey> {
+        let mut keys = keys.into_iter();
+        let secret = keys.next()?;
+        let older: Vec<Secret> = keys.collect();
+        if older.len() > 1 {
+            self.warn(
+                span,
+                format!(
+                    "{} HMAC secrets are listed; a rotation needs two (the new one first, the old one until its tokens expire): remove the ones no token is signed with any more (nyro_token_verifications_total shows which positions still verify)",
+                    older.len() + 1
+                ),
+            );
         }
-        true
+        Some(HmacKey {
+            secret,
+            source,
+            older,
+        })
     }
 
     fn cors(&mut self, raw: Option<RawCors>) -> Option<Cors> {
@@ -1271,6 +1331,40 @@ impl Validator<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// Why an HMAC secret is refused: the old gateway's placeholder, or
+/// shorter than [`MIN_SECRET_LEN`].
+fn secret_problem(secret: &[u8]) -> Option<String> {
+    if secret == INSECURE_PLACEHOLDER.as_bytes() {
+        return Some("the secret is the old gateway's insecure placeholder; set GATEWAY_JWT_SECRET to your Supabase project's JWT secret".into());
+    }
+    if secret.len() < MIN_SECRET_LEN {
+        return Some(format!(
+            "the HMAC secret is {} bytes; at least {MIN_SECRET_LEN} are needed (use your Supabase project's JWT secret, or `openssl rand -base64 48`)",
+            secret.len()
+        ));
+    }
+    None
+}
+
+/// The secrets of a `secret_file`, one per line, each with its 1-based
+/// line number; a trailing `\r` is trimmed and blank lines are dropped.
+fn secret_lines(bytes: Vec<u8>) -> Vec<(usize, Vec<u8>)> {
+    let bytes = trim_trailing_newlines(bytes);
+    if !bytes.contains(&b'\n') {
+        return if bytes.is_empty() {
+            Vec::new()
+        } else {
+            vec![(1, bytes)]
+        };
+    }
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line).to_vec()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect()
 }
 
 fn trim_trailing_newlines(mut bytes: Vec<u8>) -> Vec<u8> {

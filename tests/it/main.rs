@@ -11,6 +11,7 @@ mod props;
 mod proxy;
 mod proxy_hardening;
 mod reload;
+mod rotation;
 mod security_map;
 mod support;
 mod tls_admin;
