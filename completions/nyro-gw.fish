@@ -44,6 +44,7 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l format 
 json\t'For programs'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
 pretty\t'Coloured, aligned text: for people'"
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l allow-missing-env -d 'For CI without the production environment: an unset ${VAR} is a warning naming it, checked as a placeholder of the type its key expects (inside a longer string: that value\'s checks are skipped); an unreadable secret_file, TLS cert or key, or ca_file is a warning. Nothing else is relaxed'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -s V -l version -d 'Print version'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'

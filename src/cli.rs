@@ -79,6 +79,14 @@ pub struct CheckConfigArgs {
     /// {severity, file, line, column, message} to stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+
+    /// For CI without the production environment: an unset ${VAR} is a
+    /// warning naming it, checked as a placeholder of the type its key
+    /// expects (inside a longer string: that value's checks are skipped);
+    /// an unreadable secret_file, TLS cert or key, or ca_file is a warning.
+    /// Nothing else is relaxed.
+    #[arg(long)]
+    pub allow_missing_env: bool,
 }
 
 /// `nyro-gw token ...`.

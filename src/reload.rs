@@ -145,7 +145,11 @@ impl Reloader {
                     &source,
                 ) {
                     Ok(rt) => {
-                        for w in report.diagnostics.iter() {
+                        for w in report
+                            .diagnostics
+                            .iter()
+                            .filter(|d| d.severity == config::Severity::Warning)
+                        {
                             tracing::warn!(diagnostic = %w, "config warning");
                         }
                         let keys = rt.client_keys();

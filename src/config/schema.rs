@@ -2,6 +2,7 @@
 //! deserializing so that every unknown key is reported at once, with the
 //! closest known key as a suggestion.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use toml::Spanned;
@@ -353,6 +354,85 @@ pub const KEYS: &[Key] = &[
         example: "true",
     },
 ];
+
+/// The key (a [`KEYS`] path) of every string value in the document, by
+/// the byte offset where the value starts; a list's strings map to the
+/// list's key, an inject entry's claim to `routes.inject.*.claim`.
+pub fn value_keys(doc: &DeTable<'_>) -> HashMap<usize, &'static str> {
+    let mut out = HashMap::new();
+    walk(doc, "", &mut out);
+    out
+}
+
+fn walk(t: &DeTable<'_>, prefix: &str, out: &mut HashMap<usize, &'static str>) {
+    for (k, v) in t {
+        let name = k.get_ref().as_ref();
+        let path = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if path == "routes.inject" {
+            if let DeValue::Table(inject) = v.get_ref() {
+                for (_, entry) in inject {
+                    match entry.get_ref() {
+                        DeValue::Table(e) => walk(e, "routes.inject.*", out),
+                        _ => note(entry, "routes.inject.*.claim", out),
+                    }
+                }
+            }
+            continue;
+        }
+        match v.get_ref() {
+            DeValue::Table(inner) => walk(inner, &path, out),
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Table(inner) => walk(inner, &path, out),
+                        _ => note(item, &path, out),
+                    }
+                }
+            }
+            _ => note(v, &path, out),
+        }
+    }
+}
+
+fn note(v: &Spanned<DeValue<'_>>, path: &str, out: &mut HashMap<usize, &'static str>) {
+    if let Some(k) = KEYS.iter().find(|k| k.path == path) {
+        out.insert(v.span().start, k.path);
+    }
+}
+
+/// A value of the type key `path` expects, standing in for an unset
+/// `${VAR}` under `check-config --allow-missing-env`: one that passes the
+/// key's own checks (a secret long enough, a loopback URL, a duration, an
+/// address), so that only the rest of the config is judged.
+pub fn placeholder(path: &str) -> &'static str {
+    match path {
+        "auth.secret" => "placeholder-secret-for-check-config-0123456789",
+        "auth.audience" => "authenticated",
+        "auth.algorithms" => "HS256",
+        "auth.required_claims" | "routes.inject.*.claim" => "sub",
+        "auth.jwks_url" => "http://127.0.0.1/.well-known/jwks.json",
+        "auth.issuer" => "https://placeholder.invalid/auth/v1",
+        "routes.prefix" => "/placeholder",
+        "routes.auth" => "required",
+        "routes.upstream" => "http://127.0.0.1:9",
+        _ => match KEYS.iter().find(|k| k.path == path).map(|k| k.ty) {
+            Some("address") => "127.0.0.1:0",
+            Some("duration") => "1s",
+            Some("size") => "1MiB",
+            Some("integer") => "1",
+            Some("list of CIDRs") => "127.0.0.1/32",
+            Some("list of origins") => "https://placeholder.invalid",
+            Some("list of header names") => "x-placeholder",
+            Some("list of methods") => "GET",
+            Some("path") => "nyro-gw-check-config-placeholder",
+            _ => "placeholder",
+        },
+    }
+}
 
 /// The keys directly under `section` (`""`: the top level), by name.
 pub fn keys_in(section: &str) -> Vec<&'static str> {

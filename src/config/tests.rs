@@ -1180,7 +1180,10 @@ fn algorithms() {
 #[test]
 fn dev_mode_makes_up_an_ephemeral_secret_with_a_warning() {
     let src = "[auth]\nsecret = \"${GATEWAY_JWT_SECRET}\"\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\n";
-    let dev = LoadOptions { dev: true };
+    let dev = LoadOptions {
+        dev: true,
+        ..LoadOptions::default()
+    };
     let report = load_full(src, &[], &crate_dir(), &dev);
     expect(
         &report,

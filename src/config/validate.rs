@@ -85,6 +85,7 @@ pub(super) fn validate_with_places(
         );
     }
     schema::check(doc.get_ref(), &mut sink);
+    let keys_at = schema::value_keys(doc.get_ref());
     let raw = match RawFile::deserialize(toml::de::Deserializer::from(doc)) {
         Ok(raw) => raw,
         Err(e) => {
@@ -108,6 +109,9 @@ pub(super) fn validate_with_places(
         names: HashSet::new(),
         prefixes: HashSet::new(),
         auth_facts: Vec::new(),
+        keys_at,
+        defaults_seen: HashSet::new(),
+        placeholders: HashSet::new(),
     };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
@@ -162,6 +166,14 @@ struct Validator<'a> {
     /// What `weaker_parent_warnings` compares, for each route whose name,
     /// prefix, upstream and auth are valid.
     auth_facts: Vec<AuthFact>,
+    /// The key of each string value, by where the value starts (for the
+    /// placeholder an unset variable gets under `--allow-missing-env`).
+    keys_at: std::collections::HashMap<usize, &'static str>,
+    /// Variables whose `${VAR:-default}` fell back, each noted once.
+    defaults_seen: HashSet<String>,
+    /// Where values replaced by a placeholder start: their files are not
+    /// looked for.
+    placeholders: HashSet<usize>,
 }
 
 /// A route's auth, where it matches and where it sends requests.
@@ -237,13 +249,57 @@ impl Validator<'_> {
 
     /// Expands `${VAR}`s in a string value, reporting at the `$`.
     fn expand(&mut self, s: &Spanned<String>) -> Option<String> {
-        match env::expand(s.get_ref(), self.env) {
+        match self.expand_value(s) {
             Ok(v) => Some(v),
             Err(e) => {
                 let at = self.offset_in_value(s, e.offset());
                 self.sink.error(at..at, e.to_string());
                 None
             }
+        }
+    }
+
+    /// Expands a value, noting (info) each `${VAR:-default}` that fell
+    /// back. Under `--allow-missing-env` an unset variable is a warning and
+    /// the value becomes the placeholder its key expects: the variable is
+    /// the whole value (checked as the placeholder), or sits inside a
+    /// longer string (whose own checks are skipped, as the warning says).
+    fn expand_value(&mut self, s: &Spanned<String>) -> Result<String, env::ExpandError> {
+        let text = s.get_ref();
+        if !text.contains('$') {
+            return Ok(text.clone());
+        }
+        for name in env::defaulted(text, self.env) {
+            if self.defaults_seen.insert(name.clone()) {
+                self.sink.info(
+                    s.span(),
+                    format!("{name} is unset or empty: its ${{{name}:-…}} default is used"),
+                );
+            }
+        }
+        match env::expand(text, self.env) {
+            Err(env::ExpandError::Unset { .. }) if self.opts.allow_missing_env => {
+                let names = env::unset(text, self.env).join(", ");
+                let key = self.keys_at.get(&s.span().start).copied().unwrap_or("");
+                let value = schema::placeholder(key);
+                let message = if key == "auth.secret" {
+                    format!(
+                        "{names} is not set (--allow-missing-env): auth.secret is checked as if it held a secret of sufficient length"
+                    )
+                } else if env::is_whole_reference(text) {
+                    format!(
+                        "{names} is not set (--allow-missing-env): {key} is checked as if it held {value:?}"
+                    )
+                } else {
+                    format!(
+                        "{names} is not set (--allow-missing-env): the rest of this {key} value is not checked"
+                    )
+                };
+                self.warn(s.span(), message);
+                self.placeholders.insert(s.span().start);
+                Ok(value.to_owned())
+            }
+            other => other,
         }
     }
 
@@ -354,11 +410,17 @@ impl Validator<'_> {
         } else {
             self.dir.join(p)
         };
-        if must_exist && let Err(e) = std::fs::metadata(&full) {
-            self.err(
-                s.span(),
-                format!("{key}: cannot read {}: {e}", full.display()),
-            );
+        if must_exist
+            && !self.placeholders.contains(&s.span().start)
+            && let Err(e) = std::fs::metadata(&full)
+        {
+            let message = format!("{key}: cannot read {}: {e}", full.display());
+            if self.opts.allow_missing_env {
+                // It may exist only where the gateway runs.
+                self.warn(s.span(), format!("{message} (--allow-missing-env)"));
+                return Some(full);
+            }
+            self.err(s.span(), message);
             return None;
         }
         Some(full)
@@ -558,7 +620,7 @@ impl Validator<'_> {
                 };
                 let mut out = Vec::new();
                 for item in list {
-                    match env::expand(&item, self.env) {
+                    match self.expand_value(&Spanned::new(span.clone(), item)) {
                         Ok(v) if !v.is_empty() => out.push(v),
                         Ok(_) => {}
                         Err(e) => {
@@ -635,7 +697,7 @@ impl Validator<'_> {
             let mut keys = Vec::new();
             for (position, entry) in &entries {
                 let label = position.map_or("secret".to_owned(), |p| format!("secret {p}"));
-                match env::expand(entry.get_ref(), self.env) {
+                match self.expand_value(entry) {
                     Ok(v) if v.is_empty() => {}
                     Ok(v) => {
                         if self.check_secret(v.as_bytes(), entry.span(), *position, &label) {
@@ -657,7 +719,12 @@ impl Validator<'_> {
             }
         } else if let Some(f) = &secret_file {
             if let Some(path) = self.path(f, "secret_file", false) {
-                match read_regular_file(&path, MAX_SECRET_FILE) {
+                let read = if self.placeholders.contains(&f.span().start) {
+                    Ok(schema::placeholder("auth.secret").as_bytes().to_vec())
+                } else {
+                    read_regular_file(&path, MAX_SECRET_FILE)
+                };
+                match read {
                     Ok(bytes) => {
                         if is_world_writable(&path) {
                             self.warn(
@@ -683,6 +750,23 @@ impl Validator<'_> {
                         if ok {
                             hmac = self.hmac_key(keys, SecretSource::File(path), f.span());
                         }
+                    }
+                    Err(e) if self.opts.allow_missing_env => {
+                        // It may exist only where the gateway runs: checked
+                        // as if it held a valid secret.
+                        self.warn(
+                            f.span(),
+                            format!(
+                                "secret_file: cannot read {}: {e} (--allow-missing-env)",
+                                path.display()
+                            ),
+                        );
+                        let placeholder = schema::placeholder("auth.secret").as_bytes().to_vec();
+                        hmac = self.hmac_key(
+                            vec![Secret::new(placeholder)],
+                            SecretSource::File(path),
+                            f.span(),
+                        );
                     }
                     Err(e) => {
                         self.err(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod browser;
+mod ci_check;
 mod config_cli;
 mod conn;
 mod cors;
