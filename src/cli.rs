@@ -93,7 +93,9 @@ pub struct CheckConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Decode a token, verify it against the config's keys, and say which
-    /// routes accept it and what each would inject. Exit 0 when accepted.
+    /// routes accept it and what each would inject. Exit 0 when a route
+    /// with auth required or optional would forward it, 1 otherwise, 2 for
+    /// usage.
     Inspect(TokenInspectArgs),
     /// Sign a token with the config's HMAC secret, or with a PEM private key
     /// (--key) for a JWKS setup (development and tests).
