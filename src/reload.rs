@@ -76,6 +76,9 @@ pub struct Reloader {
     refused: Mutex<Option<u64>>,
     /// The listen addresses bound at start: a reload cannot move them.
     bound: (SocketAddr, Option<SocketAddr>),
+    /// The messages of the warnings already logged for the serving config
+    /// (by text, not position), so a reload logs only new ones.
+    warnings: Mutex<BTreeSet<String>>,
 }
 
 impl Reloader {
@@ -94,11 +97,22 @@ impl Reloader {
             shared,
             fingerprint: Mutex::new(fp),
             refused: Mutex::new(None),
+            warnings: Mutex::new(BTreeSet::new()),
             bound: (
                 config.server.listen,
                 config.admin.as_ref().map(|a| a.listen),
             ),
         })
+    }
+
+    /// Records the warnings logged at start, so that a reload does not log
+    /// them again (only new ones).
+    pub fn known_warnings(&self, diagnostics: &[config::Diagnostic]) {
+        *self.warnings.lock().unwrap_or_else(|p| p.into_inner()) = diagnostics
+            .iter()
+            .filter(|d| d.severity == config::Severity::Warning)
+            .map(|d| d.message.clone())
+            .collect();
     }
 
     /// The config file.
@@ -127,8 +141,21 @@ impl Reloader {
                 let mut current = self.fingerprint.lock().unwrap_or_else(|p| p.into_inner());
                 if *current == fp {
                     // Also the way back from a refused edit (the file was
-                    // restored): the error below is cleared.
-                    tracing::debug!(reason, "config unchanged; nothing to reload");
+                    // restored): the error below is cleared, and said so.
+                    if retry_refused
+                        && self
+                            .shared
+                            .reload
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .last_error
+                            .is_none()
+                    {
+                        // SIGHUP asked: it deserves an answer.
+                        tracing::info!(reason, "config unchanged; nothing to reload");
+                    } else {
+                        tracing::debug!(reason, "config unchanged; nothing to reload");
+                    }
                     return self.record(Outcome::Unchanged, reason);
                 }
                 let old = self.shared.runtime.load_full();
@@ -145,13 +172,22 @@ impl Reloader {
                     &source,
                 ) {
                     Ok(rt) => {
-                        for w in report
+                        // Only warnings that are new: the others were logged
+                        // before and still stand.
+                        let mut known = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+                        let now: BTreeSet<String> = report
                             .diagnostics
                             .iter()
                             .filter(|d| d.severity == config::Severity::Warning)
-                        {
+                            .map(|d| d.message.clone())
+                            .collect();
+                        for w in report.diagnostics.iter().filter(|d| {
+                            d.severity == config::Severity::Warning && !known.contains(&d.message)
+                        }) {
                             tracing::warn!(diagnostic = %w, "config warning");
                         }
+                        *known = now;
+                        drop(known);
                         let keys = rt.client_keys();
                         self.shared.runtime.store(Arc::new(rt));
                         // Only now: a failed compile must not drop clients the
@@ -191,7 +227,17 @@ impl Reloader {
                 }
                 status.last_error = Some(problems.clone());
             }
-            _ => status.last_error = None,
+            _ => {
+                let was_refused = status.last_error.take().is_some();
+                if was_refused && outcome == Outcome::Unchanged {
+                    let generation = self.shared.runtime.load().generation;
+                    tracing::info!(
+                        generation,
+                        reason,
+                        "config in sync again: the file is valid and the last refused reload no longer applies"
+                    );
+                }
+            }
         }
         outcome
     }
@@ -282,7 +328,13 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
                 r.prefix,
                 r.upstream.as_ref().map_or("501", |u| u.url.as_str())
             )),
-            Some(o) if o != r => out.push(format!("route {:?} changed", r.name)),
+            Some(o) if o != r => {
+                let what = route_changes(o, r);
+                if what.is_empty() {
+                    out.push(format!("route {:?} changed", r.name));
+                }
+                out.extend(what.into_iter().map(|w| format!("route {:?}: {w}", r.name)));
+            }
             Some(_) => {}
         }
     }
@@ -326,6 +378,94 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     }
     if out.is_empty() {
         out.push("settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".into());
+    }
+    out
+}
+
+/// What changed in a route, one entry per setting, old -> new
+/// (`upstream http://a -> http://b`); README "Reload".
+fn route_changes(old: &config::Route, new: &config::Route) -> Vec<String> {
+    // Destructured, so a new route setting cannot be forgotten here.
+    let config::Route {
+        name: _,
+        prefix,
+        upstream,
+        auth,
+        strip_prefix,
+        methods,
+        cors,
+        timeout,
+        http2,
+        ca_file,
+        inject,
+        upgrades,
+    } = new;
+    let mut out = Vec::new();
+    let mut note = |what: &str, was: String, now: String| {
+        if was != now {
+            out.push(format!("{what} {was} -> {now}"));
+        }
+    };
+    let url = |u: &Option<config::Upstream>| {
+        u.as_ref()
+            .map_or_else(|| "\"\" (501)".to_owned(), |u| u.url.clone())
+    };
+    let methods_text = |m: &Option<Vec<http::Method>>| match m {
+        None => "all".to_owned(),
+        Some(m) => format!(
+            "[{}]",
+            m.iter()
+                .map(http::Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let inject_text = |i: &[config::Injection]| {
+        let list: Vec<String> = i
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}={}{}",
+                    i.header,
+                    i.claim,
+                    if i.required { "!" } else { "" }
+                )
+            })
+            .collect();
+        format!("[{}]", list.join(" "))
+    };
+    note("prefix", old.prefix.clone(), prefix.clone());
+    note("upstream", url(&old.upstream), url(upstream));
+    note(
+        "auth",
+        old.auth.as_str().to_owned(),
+        auth.as_str().to_owned(),
+    );
+    note(
+        "strip_prefix",
+        old.strip_prefix.to_string(),
+        strip_prefix.to_string(),
+    );
+    note("methods", methods_text(&old.methods), methods_text(methods));
+    note(
+        "timeout",
+        format!("{:?}", old.timeout),
+        format!("{timeout:?}"),
+    );
+    note("http2", old.http2.to_string(), http2.to_string());
+    note(
+        "ca_file",
+        format!("{:?}", old.ca_file),
+        format!("{ca_file:?}"),
+    );
+    note("inject", inject_text(&old.inject), inject_text(inject));
+    note(
+        "upgrades",
+        format!("{:?}", old.upgrades),
+        format!("{upgrades:?}"),
+    );
+    if old.cors != *cors {
+        out.push("CORS settings changed".to_owned());
     }
     out
 }

@@ -127,6 +127,7 @@ async fn serve(
     let local = listener.local_addr()?;
     if let Some(path) = path {
         let reloader = crate::reload::Reloader::new(path, opts, shared.clone(), &cfg);
+        reloader.known_warnings(&loaded.diagnostics);
         if let Err(e) = crate::reload::spawn(reloader) {
             tracing::warn!(error = %e, "cannot watch the config; reload with SIGHUP");
         }
