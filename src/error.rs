@@ -192,6 +192,11 @@ impl GatewayError {
             | GatewayError::AmbiguousFraming
             | GatewayError::CorsDisallowed(_)
             | GatewayError::Bearer(BearerError::Repeated) => StatusCode::BAD_REQUEST,
+            // No key was ever fetched: the gateway cannot verify, the
+            // token may well be good (README "On the wire").
+            GatewayError::InvalidToken(TokenError::KeysUnavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::Bearer(BearerError::NotAscii | BearerError::Malformed)
             | GatewayError::NotAuthenticated
             | GatewayError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
@@ -212,7 +217,8 @@ impl GatewayError {
     pub fn blame(&self) -> Blame {
         match self {
             GatewayError::Upstream(_) => Blame::Upstream,
-            GatewayError::NotImplemented => Blame::Gateway,
+            GatewayError::NotImplemented
+            | GatewayError::InvalidToken(TokenError::KeysUnavailable) => Blame::Gateway,
             GatewayError::NotFound
             | GatewayError::MethodNotAllowed(_)
             | GatewayError::BadRequest(_)
@@ -230,7 +236,13 @@ impl GatewayError {
     /// The client-facing `detail` (the `Display` text; the cause stays in
     /// `source()` for the log).
     pub fn detail(&self) -> String {
-        self.to_string()
+        match self {
+            GatewayError::InvalidToken(TokenError::KeysUnavailable) => {
+                "Token verification is unavailable: the signing keys could not be fetched yet."
+                    .to_owned()
+            }
+            _ => self.to_string(),
+        }
     }
 
     /// The response: status, JSON body, and the headers the status needs
@@ -258,6 +270,8 @@ impl GatewayError {
             GatewayError::Bearer(e) => {
                 headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(&e.to_string()));
             }
+            // A 503: nothing is wrong with the token as far as we know.
+            GatewayError::InvalidToken(TokenError::KeysUnavailable) => {}
             GatewayError::InvalidToken(e) => {
                 headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(&e.to_string()));
             }
