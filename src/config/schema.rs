@@ -434,6 +434,162 @@ pub fn placeholder(path: &str) -> &'static str {
     }
 }
 
+/// Checks every known key's value against the type [`KEYS`] gives it,
+/// reporting each mismatch at its value with the expected shape and an
+/// example (`timeout = 30` -> a duration string such as "120s"). Returns
+/// true when any was found: the document is then not deserialized, whose
+/// errors would stop at the first one and name serde's types.
+pub fn check_types(doc: &DeTable<'_>, sink: &mut Sink<'_>) -> bool {
+    let before = sink.items.len();
+    types_in(doc, "", sink);
+    sink.items.len() > before
+}
+
+fn types_in(t: &DeTable<'_>, prefix: &str, sink: &mut Sink<'_>) {
+    for (k, v) in t {
+        let name = k.get_ref().as_ref();
+        let path = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let Some(key) = KEYS.iter().find(|k| k.path == path) else {
+            continue; // unknown keys are reported by `check`
+        };
+        if !type_fits(key.ty, v, sink, key) {
+            continue;
+        }
+        match v.get_ref() {
+            DeValue::Table(inner) if path == "routes.inject" => {
+                for (_, entry) in inner {
+                    match entry.get_ref() {
+                        DeValue::Table(e) => types_in(e, "routes.inject.*", sink),
+                        DeValue::String(_) => {}
+                        other => sink.error(
+                            entry.span(),
+                            format!(
+                                "an inject entry must be a claim path or a table, e.g. \"X-User-ID\" = \"sub\" or {{ claim = \"app_metadata.company_id\", required = true }} (found {})",
+                                kind(other)
+                            ),
+                        ),
+                    }
+                }
+            }
+            DeValue::Table(inner) => types_in(inner, &path, sink),
+            DeValue::Array(items) if key.ty == "array of tables" => {
+                for item in items.iter() {
+                    if let DeValue::Table(inner) = item.get_ref() {
+                        types_in(inner, &path, sink);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `v` has the shape `ty` names; reports each mismatch (the value,
+/// or each wrong item of a list).
+fn type_fits(ty: &str, v: &Spanned<DeValue<'_>>, sink: &mut Sink<'_>, key: &Key) -> bool {
+    let name = key.path.rsplit('.').next().unwrap_or(key.path);
+    let found = kind(v.get_ref());
+    let shape = match ty {
+        "table" | "table of header = claim path or { claim, required }" => {
+            matches!(v.get_ref(), DeValue::Table(_))
+                .then_some(())
+                .ok_or("a table")
+        }
+        "array of tables" => match v.get_ref() {
+            DeValue::Array(items) => {
+                let mut ok = true;
+                for item in items.iter() {
+                    if !matches!(item.get_ref(), DeValue::Table(_)) {
+                        sink.error(
+                            item.span(),
+                            format!(
+                                "{name}: each entry must be a [[{name}]] table (found {})",
+                                kind(item.get_ref())
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+                return ok;
+            }
+            _ => Err("an array of tables ([[routes]])"),
+        },
+        "integer" => matches!(v.get_ref(), DeValue::Integer(_))
+            .then_some(())
+            .ok_or("a whole number"),
+        "boolean" => matches!(v.get_ref(), DeValue::Boolean(_))
+            .then_some(())
+            .ok_or("true or false"),
+        "string or list of strings" => match v.get_ref() {
+            DeValue::String(_) => Ok(()),
+            DeValue::Array(items) => return strings(items, name, sink),
+            _ => Err("a string or a list of strings"),
+        },
+        t if t.starts_with("list of") => match v.get_ref() {
+            DeValue::Array(items) => return strings(items, name, sink),
+            _ => Err("a list"),
+        },
+        "duration" => string(v).ok_or("a duration string"),
+        "size" => string(v).ok_or("a size string"),
+        "address" => string(v).ok_or("an address string"),
+        "URL" => string(v).ok_or("a URL string"),
+        "path" => string(v).ok_or("a path string"),
+        _ => string(v).ok_or("a string"),
+    };
+    match shape {
+        Ok(()) => true,
+        Err(expected) => {
+            sink.error(
+                v.span(),
+                format!(
+                    "{name}: expected {expected} such as {name} = {} (found {found})",
+                    key.example
+                ),
+            );
+            false
+        }
+    }
+}
+
+fn string(v: &Spanned<DeValue<'_>>) -> Option<()> {
+    matches!(v.get_ref(), DeValue::String(_)).then_some(())
+}
+
+/// Every item of a list must be a string.
+fn strings(items: &toml::de::DeArray<'_>, name: &str, sink: &mut Sink<'_>) -> bool {
+    let mut ok = true;
+    for item in items.iter() {
+        if !matches!(item.get_ref(), DeValue::String(_)) {
+            sink.error(
+                item.span(),
+                format!(
+                    "{name}: each entry must be a string (found {})",
+                    kind(item.get_ref())
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// A value's TOML type, as a user would name it.
+fn kind(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "a number",
+        DeValue::Float(_) => "a number",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "a list",
+        DeValue::Table(_) => "a table",
+    }
+}
+
 /// The keys directly under `section` (`""`: the top level), by name.
 pub fn keys_in(section: &str) -> Vec<&'static str> {
     KEYS.iter()

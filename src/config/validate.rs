@@ -86,6 +86,16 @@ pub(super) fn validate_with_places(
     }
     schema::check(doc.get_ref(), &mut sink);
     let keys_at = schema::value_keys(doc.get_ref());
+    if schema::check_types(doc.get_ref(), &mut sink) {
+        return (
+            LoadReport {
+                config: None,
+                diagnostics: sink.finish(),
+                hash: 0,
+            },
+            Places::default(),
+        );
+    }
     let raw = match RawFile::deserialize(toml::de::Deserializer::from(doc)) {
         Ok(raw) => raw,
         Err(e) => {
