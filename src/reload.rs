@@ -694,7 +694,10 @@ mod tests {
         );
         assert_eq!(diff(&two, &one), vec!["route \"b\" removed".to_owned()]);
         let changed = cfg("127.0.0.1:8080", None, &A.replace("/a", "/aa"));
-        assert_eq!(diff(&one, &changed), vec!["route \"a\" changed".to_owned()]);
+        assert_eq!(
+            diff(&one, &changed),
+            vec!["route \"a\": prefix /a -> /aa".to_owned()]
+        );
         assert_eq!(
             diff(&one, &one),
             vec!["settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".to_owned()]

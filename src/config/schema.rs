@@ -543,12 +543,16 @@ fn type_fits(ty: &str, v: &Spanned<DeValue<'_>>, sink: &mut Sink<'_>, key: &Key)
     match shape {
         Ok(()) => true,
         Err(expected) => {
+            // A section's example is its header (`[auth]`), a value's an
+            // assignment (`timeout = "120s"`).
+            let example = if key.example.starts_with("[[") || ty == "table" {
+                key.example.to_owned()
+            } else {
+                format!("{name} = {}", key.example)
+            };
             sink.error(
                 v.span(),
-                format!(
-                    "{name}: expected {expected} such as {name} = {} (found {found})",
-                    key.example
-                ),
+                format!("{name}: expected {expected} such as {example} (found {found})"),
             );
             false
         }
