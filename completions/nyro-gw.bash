@@ -101,7 +101,7 @@ _nyro__gw() {
             return 0
             ;;
         nyro__gw__subcmd__check__subcmd__config)
-            opts="-c -h -V --config --format --log-format --help --version"
+            opts="-c -h -V --config --format --allow-missing-env --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -45,13 +45,14 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l format 
 json\t'For programs'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
 pretty\t'Coloured, aligned text: for people'"
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -l allow-missing-env -d 'For CI without the production environment: an unset ${VAR} is a warning naming it, checked as a placeholder of the type its key expects (inside a longer string: that value\'s checks are skipped); an unreadable secret_file, TLS cert or key, or ca_file is a warning. Nothing else is relaxed'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand check-config" -s V -l version -d 'Print version'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
 pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -s V -l version -d 'Print version'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when a route with auth required or optional would forward it, 1 otherwise, 2 for usage'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and not __fish_seen_subcommand_from inspect mint help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from inspect" -s c -l config -d 'Config whose keys and routes to check against; without one (and no $NYRO_GW_CONFIG or ./gateway.toml) the token is only decoded' -r -F
@@ -70,7 +71,7 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_s
 pretty\t'Coloured, aligned text: for people'"
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from mint" -s V -l version -d 'Print version'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when a route with auth required or optional would forward it, 1 otherwise, 2 for usage'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand schema" -l log-format -d 'Log format: one JSON object per line (default), or human-readable' -r -f -a "json\t'One JSON object per line: for log shippers'
@@ -88,5 +89,5 @@ complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_see
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "schema" -d 'Print the JSON Schema of gateway.toml (for editors: Taplo, Even Better TOML); the repository commits it as gateway.schema.json'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "generate" -d 'Write the man pages and shell completions (for maintainers)'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and not __fish_seen_subcommand_from serve check-config token schema generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when accepted'
+complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token, verify it against the config\'s keys, and say which routes accept it and what each would inject. Exit 0 when a route with auth required or optional would forward it, 1 otherwise, 2 for usage'
 complete -c nyro-gw -n "__fish_nyro_gw_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Sign a token with the config\'s HMAC secret, or with a PEM private key (--key) for a JWKS setup (development and tests)'

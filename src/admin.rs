@@ -66,10 +66,17 @@ pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
 /// The config as JSON, with every secret replaced by a description of its
 /// source.
 pub fn describe(c: &Config) -> Value {
-    let secret = c.auth.hmac.as_ref().map(|h| match &h.source {
-        SecretSource::Inline => "*** (inline)".to_owned(),
-        SecretSource::File(p) => format!("*** (from {})", p.display()),
-        SecretSource::Ephemeral => "*** (ephemeral, --dev)".to_owned(),
+    let secret = c.auth.hmac.as_ref().map(|h| {
+        let described = match &h.source {
+            SecretSource::Inline => "*** (inline)".to_owned(),
+            SecretSource::File(p) => format!("*** (from {})", p.display()),
+            SecretSource::Ephemeral => "*** (ephemeral, --dev)".to_owned(),
+        };
+        // How many overlap during a rotation, never their values.
+        match h.older.len() {
+            0 => described,
+            n => format!("{described}, {} secrets", n + 1),
+        }
     });
     let origins = |o: &[crate::config::OriginRule]| -> Vec<String> {
         o.iter()

@@ -82,13 +82,23 @@ pub struct CheckConfigArgs {
     /// {severity, file, line, column, message} to stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+
+    /// For CI without the production environment: an unset ${VAR} is a
+    /// warning naming it, checked as a placeholder of the type its key
+    /// expects (inside a longer string: that value's checks are skipped);
+    /// an unreadable secret_file, TLS cert or key, or ca_file is a warning.
+    /// Nothing else is relaxed.
+    #[arg(long)]
+    pub allow_missing_env: bool,
 }
 
 /// `nyro-gw token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Decode a token, verify it against the config's keys, and say which
-    /// routes accept it and what each would inject. Exit 0 when accepted.
+    /// routes accept it and what each would inject. Exit 0 when a route
+    /// with auth required or optional would forward it, 1 otherwise, 2 for
+    /// usage.
     Inspect(TokenInspectArgs),
     /// Sign a token with the config's HMAC secret, or with a PEM private key
     /// (--key) for a JWKS setup (development and tests).

@@ -218,6 +218,11 @@ impl GatewayError {
             | GatewayError::AmbiguousFraming
             | GatewayError::CorsDisallowed(_)
             | GatewayError::Bearer(BearerError::Repeated) => StatusCode::BAD_REQUEST,
+            // No key was ever fetched: the gateway cannot verify, the
+            // token may well be good (README "On the wire").
+            GatewayError::InvalidToken(TokenError::KeysUnavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::Bearer(BearerError::NotAscii | BearerError::Malformed)
             | GatewayError::NotAuthenticated
             | GatewayError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
@@ -240,7 +245,9 @@ impl GatewayError {
     pub fn blame(&self) -> Blame {
         match self {
             GatewayError::Upstream(_) => Blame::Upstream,
-            GatewayError::NotImplemented | GatewayError::RateLimitUnavailable(_) => Blame::Gateway,
+            GatewayError::NotImplemented
+            | GatewayError::RateLimitUnavailable(_)
+            | GatewayError::InvalidToken(TokenError::KeysUnavailable) => Blame::Gateway,
             GatewayError::NotFound
             | GatewayError::MethodNotAllowed(_)
             | GatewayError::BadRequest(_)
@@ -259,7 +266,13 @@ impl GatewayError {
     /// The client-facing `detail` (the `Display` text; the cause stays in
     /// `source()` for the log).
     pub fn detail(&self) -> String {
-        self.to_string()
+        match self {
+            GatewayError::InvalidToken(TokenError::KeysUnavailable) => {
+                "Token verification is unavailable: the signing keys could not be fetched yet."
+                    .to_owned()
+            }
+            _ => self.to_string(),
+        }
     }
 
     /// The response: status, JSON body, and the headers the status needs
@@ -287,6 +300,8 @@ impl GatewayError {
             GatewayError::Bearer(e) => {
                 headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(&e.to_string()));
             }
+            // A 503: nothing is wrong with the token as far as we know.
+            GatewayError::InvalidToken(TokenError::KeysUnavailable) => {}
             GatewayError::InvalidToken(e) => {
                 headers.insert(WWW_AUTHENTICATE, invalid_token_challenge(&e.to_string()));
             }

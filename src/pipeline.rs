@@ -77,6 +77,9 @@ struct Ctx<'a> {
     cors: cors::Outcome,
     user_id: Option<String>,
     company_id: Option<String>,
+    /// Which HMAC secret verified the token, by position, when several are
+    /// configured (README "Rotating the HMAC secret").
+    secret_position: Option<usize>,
     /// The client's address as decided by `headers::client_ip` from the
     /// peer, `X-Forwarded-For` and `[server] trusted_proxies`: the one
     /// address logs, metrics and per-IP rules use.
@@ -163,6 +166,7 @@ pub async fn handle(
         cors: cors::Outcome::Apply(Verdict::NotAllowed),
         user_id: None,
         company_id: None,
+        secret_position: None,
         client_ip,
         rate_limit: None,
 
@@ -231,15 +235,15 @@ pub async fn handle(
     match error {
         Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
             request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
+            user_id, company_id, secret_position = ctx.secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
         ),
         Some((_, blame, cause)) => tracing::info!(
             request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
+            user_id, company_id, secret_position = ctx.secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
         ),
         None => tracing::info!(
             request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, client_ip = %client_ip, "request"
+            user_id, company_id, secret_position = ctx.secret_position, client_ip = %client_ip, "request"
         ),
     }
     resp
@@ -518,6 +522,7 @@ async fn authenticate(
     if let Some(identity) = &decision.identity {
         ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
         ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
+        ctx.secret_position = identity.secret_position;
     }
     let injected = decision.outcome?;
     // Claim-keyed rate limits: the caller's verified claims, else its IP.

@@ -78,6 +78,9 @@ pub struct Reloader {
     bound: (SocketAddr, Option<SocketAddr>),
     /// `[server] workers` at start: the worker threads stay as started.
     workers: Option<usize>,
+    /// The messages of the warnings already logged for the serving config
+    /// (by text, not position), so a reload logs only new ones.
+    warnings: Mutex<BTreeSet<String>>,
 }
 
 impl Reloader {
@@ -96,12 +99,23 @@ impl Reloader {
             shared,
             fingerprint: Mutex::new(fp),
             refused: Mutex::new(None),
+            warnings: Mutex::new(BTreeSet::new()),
             bound: (
                 config.server.listen,
                 config.admin.as_ref().map(|a| a.listen),
             ),
             workers: config.server.workers,
         })
+    }
+
+    /// Records the warnings logged at start, so that a reload does not log
+    /// them again (only new ones).
+    pub fn known_warnings(&self, diagnostics: &[config::Diagnostic]) {
+        *self.warnings.lock().unwrap_or_else(|p| p.into_inner()) = diagnostics
+            .iter()
+            .filter(|d| d.severity == config::Severity::Warning)
+            .map(|d| d.message.clone())
+            .collect();
     }
 
     /// The config file.
@@ -136,8 +150,21 @@ impl Reloader {
                 let mut current = self.fingerprint.lock().unwrap_or_else(|p| p.into_inner());
                 if *current == fp {
                     // Also the way back from a refused edit (the file was
-                    // restored): the error below is cleared.
-                    tracing::debug!(reason, "config unchanged; nothing to reload");
+                    // restored): the error below is cleared, and said so.
+                    if retry_refused
+                        && self
+                            .shared
+                            .reload
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .last_error
+                            .is_none()
+                    {
+                        // SIGHUP asked: it deserves an answer.
+                        tracing::info!(reason, "config unchanged; nothing to reload");
+                    } else {
+                        tracing::debug!(reason, "config unchanged; nothing to reload");
+                    }
                     return self.record(Outcome::Unchanged, reason);
                 }
                 let old = self.shared.runtime.load_full();
@@ -154,9 +181,22 @@ impl Reloader {
                     &source,
                 ) {
                     Ok(rt) => {
-                        for w in report.diagnostics.iter() {
+                        // Only warnings that are new: the others were logged
+                        // before and still stand.
+                        let mut known = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+                        let now: BTreeSet<String> = report
+                            .diagnostics
+                            .iter()
+                            .filter(|d| d.severity == config::Severity::Warning)
+                            .map(|d| d.message.clone())
+                            .collect();
+                        for w in report.diagnostics.iter().filter(|d| {
+                            d.severity == config::Severity::Warning && !known.contains(&d.message)
+                        }) {
                             tracing::warn!(diagnostic = %w, "config warning");
                         }
+                        *known = now;
+                        drop(known);
                         let keys = rt.client_keys();
                         self.shared.runtime.store(Arc::new(rt));
                         // Only now: a failed compile must not drop clients the
@@ -206,7 +246,17 @@ impl Reloader {
                 }
                 status.last_error = Some(problems.clone());
             }
-            _ => status.last_error = None,
+            _ => {
+                let was_refused = status.last_error.take().is_some();
+                if was_refused && outcome == Outcome::Unchanged {
+                    let generation = self.shared.runtime.load().generation;
+                    tracing::info!(
+                        generation,
+                        reason,
+                        "config in sync again: the file is valid and the last refused reload no longer applies"
+                    );
+                }
+            }
         }
         outcome
     }
@@ -297,7 +347,13 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
                 r.prefix,
                 r.upstream.as_ref().map_or("501", |u| u.url.as_str())
             )),
-            Some(o) if o != r => out.push(format!("route {:?} changed", r.name)),
+            Some(o) if o != r => {
+                let what = route_changes(o, r);
+                if what.is_empty() {
+                    out.push(format!("route {:?} changed", r.name));
+                }
+                out.extend(what.into_iter().map(|w| format!("route {:?}: {w}", r.name)));
+            }
             Some(_) => {}
         }
     }
@@ -306,19 +362,32 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("route {:?} removed", o.name));
         }
     }
-    let secret = |c: &Config| c.auth.hmac.as_ref().map(|h| h.secret.clone());
+    let secrets = |c: &Config| -> Vec<config::Secret> {
+        c.auth
+            .hmac
+            .as_ref()
+            .map(|h| h.all().cloned().collect())
+            .unwrap_or_default()
+    };
     // The secret's rotation is told apart from other auth changes.
     let settings = |c: &Config| {
         let mut a = c.auth.clone();
         if let Some(h) = &mut a.hmac {
             h.secret = config::Secret::new(Vec::new());
+            h.older.clear();
         }
         a
     };
     if settings(old) != settings(new) {
         out.push("auth settings changed".into());
-    } else if secret(old) != secret(new) {
-        out.push("HMAC secret rotated".into());
+    } else if secrets(old) != secrets(new) {
+        let (was, now) = (secrets(old).len(), secrets(new).len());
+        if was == now {
+            out.push("HMAC secret rotated".into());
+        } else {
+            // By count, never by value.
+            out.push(format!("HMAC secrets changed ({was} -> {now} listed)"));
+        }
     }
     if old.cors != new.cors {
         out.push("CORS defaults changed".into());
@@ -331,6 +400,103 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     }
     if out.is_empty() {
         out.push("settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".into());
+    }
+    out
+}
+
+/// What changed in a route, one entry per setting, old -> new
+/// (`upstream http://a -> http://b`); README "Reload".
+fn route_changes(old: &config::Route, new: &config::Route) -> Vec<String> {
+    // Destructured, so a new route setting cannot be forgotten here.
+    let config::Route {
+        name: _,
+        prefix,
+        upstream,
+        auth,
+        strip_prefix,
+        methods,
+        cors,
+        timeout,
+        http2,
+        ca_file,
+        inject,
+        upgrades,
+        limits,
+    } = new;
+    let mut out = Vec::new();
+    let mut note = |what: &str, was: String, now: String| {
+        if was != now {
+            out.push(format!("{what} {was} -> {now}"));
+        }
+    };
+    let url = |u: &Option<config::Upstream>| {
+        u.as_ref()
+            .map_or_else(|| "\"\" (501)".to_owned(), |u| u.url.clone())
+    };
+    let methods_text = |m: &Option<Vec<http::Method>>| match m {
+        None => "all".to_owned(),
+        Some(m) => format!(
+            "[{}]",
+            m.iter()
+                .map(http::Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let inject_text = |i: &[config::Injection]| {
+        let list: Vec<String> = i
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}={}{}",
+                    i.header,
+                    i.claim,
+                    if i.required { "!" } else { "" }
+                )
+            })
+            .collect();
+        format!("[{}]", list.join(" "))
+    };
+    note("prefix", old.prefix.clone(), prefix.clone());
+    note("upstream", url(&old.upstream), url(upstream));
+    note(
+        "auth",
+        old.auth.as_str().to_owned(),
+        auth.as_str().to_owned(),
+    );
+    note(
+        "strip_prefix",
+        old.strip_prefix.to_string(),
+        strip_prefix.to_string(),
+    );
+    note("methods", methods_text(&old.methods), methods_text(methods));
+    note(
+        "timeout",
+        format!("{:?}", old.timeout),
+        format!("{timeout:?}"),
+    );
+    note("http2", old.http2.to_string(), http2.to_string());
+    note(
+        "ca_file",
+        format!("{:?}", old.ca_file),
+        format!("{ca_file:?}"),
+    );
+    note("inject", inject_text(&old.inject), inject_text(inject));
+    note(
+        "upgrades",
+        format!("{:?}", old.upgrades),
+        format!("{upgrades:?}"),
+    );
+    let limits_text = |l: &[config::Limit]| {
+        let list: Vec<String> = l
+            .iter()
+            .map(|l| format!("{}({} {} burst {})", l.name, l.key, l.rate, l.burst))
+            .collect();
+        format!("[{}]", list.join(" "))
+    };
+    note("limits", limits_text(&old.limits), limits_text(limits));
+    if old.cors != *cors {
+        out.push("CORS settings changed".to_owned());
     }
     out
 }
@@ -575,7 +741,10 @@ mod tests {
         );
         assert_eq!(diff(&two, &one), vec!["route \"b\" removed".to_owned()]);
         let changed = cfg("127.0.0.1:8080", None, &A.replace("/a", "/aa"));
-        assert_eq!(diff(&one, &changed), vec!["route \"a\" changed".to_owned()]);
+        assert_eq!(
+            diff(&one, &changed),
+            vec!["route \"a\": prefix /a -> /aa".to_owned()]
+        );
         assert_eq!(
             diff(&one, &one),
             vec!["settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".to_owned()]

@@ -191,19 +191,21 @@ impl Runtime {
                 _ => None,
             };
         let auth = Arc::new(
-            Authenticator::new(&config.auth, jwks)?.injecting(
-                config
-                    .routes
-                    .iter()
-                    .flat_map(|r| r.inject.iter().map(|i| i.claim.clone()))
-                    // The claims rate limits are keyed by are projected too.
-                    .chain(config.routes.iter().flat_map(|r| {
-                        r.limits.iter().filter_map(|l| match &l.key {
-                            crate::config::LimitKey::Claim(p) => Some(p.clone()),
-                            _ => None,
-                        })
-                    })),
-            ),
+            Authenticator::new(&config.auth, jwks)?
+                .injecting(
+                    config
+                        .routes
+                        .iter()
+                        .flat_map(|r| r.inject.iter().map(|i| i.claim.clone()))
+                        // The claims rate limits are keyed by are projected too.
+                        .chain(config.routes.iter().flat_map(|r| {
+                            r.limits.iter().filter_map(|l| match &l.key {
+                                crate::config::LimitKey::Claim(p) => Some(p.clone()),
+                                _ => None,
+                            })
+                        })),
+                )
+                .counting(|position| metrics.token_verifications(position)),
         );
         let limiter = Arc::new(crate::ratelimit::Limiter::new(
             &config.rate_limit,

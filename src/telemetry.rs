@@ -202,6 +202,13 @@ struct RouteLabel {
     route: String,
 }
 
+/// Labels of `nyro_token_verifications_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SecretLabel {
+    /// 1-based position of the HMAC secret in `[auth] secret`.
+    secret_position: String,
+}
+
 /// Labels of `nyro_config_reloads_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReloadResult {
@@ -351,6 +358,10 @@ pub struct Metrics {
     rate_limit_decisions: Family<LimitResult, Counter>,
     /// Redis round trips and errors of shared rate limits.
     pub redis: RedisStats,
+    /// HMAC token verifications (not cache hits) by the position of the
+    /// secret that verified: when an old secret's count stops growing,
+    /// it can be removed (README "Rotating the HMAC secret").
+    token_verifications: Family<SecretLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -407,10 +418,17 @@ impl Default for Metrics {
         );
 
         register_process_wide(&mut registry);
+        let token_verifications = Family::<SecretLabel, Counter>::default();
+        registry.register(
+            "nyro_token_verifications",
+            "HMAC token verifications (cache misses) by the 1-based position of the secret that verified",
+            token_verifications.clone(),
+        );
         let reload = |result| ReloadCounter(reloads.get_or_create_owned(&ReloadResult { result }));
         Metrics {
             reloads_ok: reload("applied"),
             reloads_failed: reload("rejected"),
+            token_verifications,
             registry,
             requests,
             durations,
@@ -503,6 +521,15 @@ impl Metrics {
             allowed: get("allowed"),
             refused: get("refused"),
         }
+    }
+
+    /// The `nyro_token_verifications_total` counter of HMAC secret
+    /// `position` (1-based), created on first use; called when a config is
+    /// compiled, never per request.
+    pub fn token_verifications(&self, position: usize) -> Counter {
+        self.token_verifications.get_or_create_owned(&SecretLabel {
+            secret_position: position.to_string(),
+        })
     }
 
     /// Prometheus text exposition (version 0.0.4) of the registry, with

@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 /// - `ratelimit` (rate-limit buckets, local and in Redis) reads `auth`'s
 ///   verified identity and `telemetry`'s counters, and is compiled into
 ///   the `Runtime`: its own layer between them.
-
 /// - `metrics` (process-wide counters the auth layer, the server and the
 ///   pipeline bump) and `trace` (Trace Context, span export) sit with
 ///   `telemetry`, which registers them; they import only `error`.

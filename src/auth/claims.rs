@@ -140,6 +140,9 @@ pub struct Identity {
     pub company_id: Option<Box<str>>,
     /// The value of each of the config's [`ClaimPaths`], in its order.
     claims: Box<[Projected]>,
+    /// Which HMAC secret verified the token, by 1-based position, when
+    /// several are configured (for the log line; never the value).
+    pub secret_position: Option<usize>,
 }
 
 impl Identity {
@@ -152,6 +155,7 @@ impl Identity {
                 other => other.to_string().into_boxed_str(),
             }),
             claims: paths.0.iter().map(|p| project(p.lookup(claims))).collect(),
+            secret_position: None,
         }
     }
 

@@ -185,6 +185,7 @@ fn config(jwks_url: Option<Uri>, algorithms: &[Algorithm]) -> Auth {
         hmac: Some(HmacKey {
             secret: Secret::new(SECRET.as_bytes().to_vec()),
             source: SecretSource::Inline,
+            older: Vec::new(),
         }),
         jwks_url,
         leeway: Duration::ZERO,

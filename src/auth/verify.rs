@@ -54,6 +54,10 @@ pub struct Verified {
     pub kid: Option<String>,
     /// `exp`, unix seconds.
     pub exp: u64,
+    /// When several HMAC secrets are configured, the 1-based position of
+    /// the one that verified (README "Rotating the HMAC secret"); `None`
+    /// with a single secret or for a JWKS key.
+    pub secret_position: Option<usize>,
 }
 
 impl Verified {
@@ -134,8 +138,15 @@ pub struct Authenticator {
     /// The allowlist, with a ready `Validation` per algorithm (every field
     /// set from the config; only `algorithms` differs).
     validations: Vec<(Algorithm, Validation)>,
-    /// The HMAC key for HS*, when configured.
+    /// The HMAC key for HS*, when configured: the first secret listed.
     hmac: Option<DecodingKey>,
+    /// The other secrets listed, tried in order when the first one's
+    /// signature check fails (positions 2, 3, …); empty with one secret,
+    /// so that case costs what it always did.
+    hmac_older: Vec<DecodingKey>,
+    /// `nyro_token_verifications_total`, one counter per secret position
+    /// (index 0 is position 1); empty until [`Self::counting`] sets it.
+    by_secret: Vec<prometheus_client::metrics::counter::Counter>,
     /// The JWKS for asymmetric algorithms, when configured.
     jwks: Option<Arc<JwksStore>>,
     /// Accepted audiences (for messages).
@@ -242,6 +253,12 @@ impl Authenticator {
             hmac: hmac
                 .as_ref()
                 .map(|h| DecodingKey::from_secret(h.secret.expose())),
+            hmac_older: hmac
+                .iter()
+                .flat_map(|h| &h.older)
+                .map(|s| DecodingKey::from_secret(s.expose()))
+                .collect(),
+            by_secret: Vec::new(),
             jwks,
             audience: audience.clone(),
             issuer: issuer.clone(),
@@ -269,6 +286,18 @@ impl Authenticator {
         self.paths.slot(path)
     }
 
+    /// Sets the counters of verifications by HMAC secret position (from
+    /// `Metrics::token_verifications`), counted on each verification that
+    /// is not a cache hit.
+    pub fn counting(
+        mut self,
+        counters: impl FnMut(usize) -> prometheus_client::metrics::counter::Counter,
+    ) -> Self {
+        let n = usize::from(self.hmac.is_some()) + self.hmac_older.len();
+        self.by_secret = (1..=n).map(counters).collect();
+        self
+    }
+
     /// The request path's verification: the token's [`Identity`], from the
     /// cache when the token was verified recently (see `auth::cache`).
     pub async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
@@ -282,7 +311,12 @@ impl Authenticator {
         }
         crate::metrics::TOKEN_CACHE.inc(crate::metrics::CACHE_MISS);
         let verified = self.verify(token).await?;
-        let id = Arc::new(Identity::project(&verified.claims, &self.paths));
+        if let Some(c) = self.hmac_position(&verified) {
+            c.inc();
+        }
+        let mut id = Identity::project(&verified.claims, &self.paths);
+        id.secret_position = verified.secret_position;
+        let id = Arc::new(id);
         self.cache.insert(token, &id, verified.exp, now);
         Ok(id)
     }
@@ -295,6 +329,14 @@ impl Authenticator {
         inject: &[Injection],
     ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, InjectError> {
         identity.injected_headers(&self.paths, inject)
+    }
+
+    /// The counter of the HMAC secret that verified `v`, if any.
+    fn hmac_position(&self, v: &Verified) -> Option<&prometheus_client::metrics::counter::Counter> {
+        if !is_hmac(v.alg) {
+            return None;
+        }
+        self.by_secret.get(v.secret_position.unwrap_or(1) - 1)
     }
 
     /// The JWKS store, to hand to the next generation.
@@ -332,20 +374,34 @@ impl Authenticator {
             }
         };
 
+        let mut secret_position = None;
         let (claims, used_kid) = if is_hmac(alg) {
-            // The kid is ignored on purpose: the secret is the only HMAC key.
+            // The kid is ignored on purpose: the secrets are the only HMAC
+            // keys. They are tried in order; only a bad signature moves on
+            // to the next one (any other refusal means the signature was
+            // good, so the token is refused as it stands).
             let key = self
                 .hmac
                 .as_ref()
                 .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{alg:?}")))?;
-            let claims = self.decode(token, alg, validation, key, &decoded);
-            if self.ephemeral && matches!(claims, Err(TokenError::BadSignature)) {
+            let mut result = self.decode(token, alg, validation, key, &decoded);
+            if !self.hmac_older.is_empty() {
+                secret_position = Some(1);
+                for (i, key) in self.hmac_older.iter().enumerate() {
+                    if !matches!(result, Err(TokenError::BadSignature)) {
+                        break;
+                    }
+                    result = self.decode(token, alg, validation, key, &decoded);
+                    secret_position = Some(i + 2);
+                }
+            }
+            if self.ephemeral && matches!(result, Err(TokenError::BadSignature)) {
                 tracing::info!(
                     "token signature is invalid: serve --dev made up an ephemeral secret, which changes on every start; \
                      use the token it printed this time, or set GATEWAY_JWT_SECRET"
                 );
             }
-            (claims?, None)
+            (result?, None)
         } else {
             let store = self
                 .jwks
@@ -410,6 +466,7 @@ impl Authenticator {
             alg,
             kid: used_kid,
             exp,
+            secret_position,
         })
     }
 

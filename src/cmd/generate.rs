@@ -235,7 +235,7 @@ fn page_extra(page: &str) -> PageExtra {
         },
         "nyro-gw-check-config" => PageExtra {
             exit: &[
-                ("0", "The config is valid (warnings allowed)."),
+                ("0", "The config is valid (warnings and infos allowed)."),
                 (
                     "1",
                     "The config is invalid or cannot be read; every problem is printed.",
@@ -244,8 +244,8 @@ fn page_extra(page: &str) -> PageExtra {
             ],
             examples: &[
                 (
-                    "In CI, before applying a ConfigMap:",
-                    "nyro-gw check-config -c gateway.toml",
+                    "In CI, before applying a ConfigMap, without the production environment:",
+                    "nyro-gw check-config --allow-missing-env -c gateway.toml",
                 ),
                 (
                     "For a program:",
@@ -255,10 +255,13 @@ fn page_extra(page: &str) -> PageExtra {
         },
         "nyro-gw-token-inspect" => PageExtra {
             exit: &[
-                ("0", "The token is accepted."),
+                (
+                    "0",
+                    "A route with auth required or optional (and an upstream) would forward the token.",
+                ),
                 (
                     "1",
-                    "The token is refused or malformed, or could not be verified (no config).",
+                    "No such route would: the token is refused or malformed, every protected route refuses it (e.g. a required claim is missing), or it could not be verified (no config, or one that does not load: the token is still decoded).",
                 ),
                 USAGE,
             ],

@@ -16,7 +16,10 @@ use crate::telemetry::{self, Metrics};
 /// (problems go to stderr, the only thing stderr ever carries).
 pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
     let path = resolve_config_path(args.config);
-    let opts = LoadOptions { dev: args.dev };
+    let opts = LoadOptions {
+        dev: args.dev,
+        ..LoadOptions::default()
+    };
     let builtin = args.dev && !path.exists();
     let loaded = if builtin {
         config::load_builtin(&opts)
@@ -45,6 +48,15 @@ pub fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Exi
         .filter(|d| d.severity == Severity::Warning)
     {
         tracing::warn!(diagnostic = %d, "config warning");
+    }
+    // Each `${VAR:-default}` that fell back, once, so that the running
+    // environment can be compared with check-config's.
+    for d in loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Info)
+    {
+        tracing::info!(diagnostic = %d, "config default used");
     }
     // The control runtime: signals, reloads, the admin listener, JWKS
     // refreshes. Requests are served by the workers (`server::run_workers`).
@@ -138,6 +150,7 @@ async fn serve(
     let local = listener.local_addr()?;
     if let Some(path) = path {
         let reloader = crate::reload::Reloader::new(path, opts, shared.clone(), &cfg);
+        reloader.known_warnings(&loaded.diagnostics);
         if let Err(e) = crate::reload::spawn(reloader) {
             tracing::warn!(error = %e, "cannot watch the config; reload with SIGHUP");
         }

@@ -49,6 +49,13 @@ struct Report {
     times: Vec<TimeRow>,
     /// What each route would do with this token.
     routes: Vec<RouteRow>,
+    /// True when at least one route with `auth = "required"` or
+    /// `"optional"` and an upstream would forward it: the exit status is 0
+    /// exactly then.
+    forwarded_by_a_route: bool,
+    /// Why the config could not be loaded, when it could not: the token is
+    /// then only decoded, and nothing was verified.
+    config_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,15 +84,30 @@ struct RouteRow {
     limits: Vec<String>,
 }
 
-/// `token inspect`. Exit 0 when the config accepts the token, 1 otherwise.
+/// Exit status of a usage error (as clap's own).
+const USAGE: u8 = 2;
+
+/// `token inspect`. Exit 0 when at least one route with auth required or
+/// optional (and an upstream: a 501 route does not count) would forward
+/// the token, 1 otherwise, 2 for usage errors.
 pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
     let TokenInspectArgs {
         token,
         config,
         format,
     } = args;
-    let token = read_token(token)?;
-    let (path, cfg) = optional_config(config)?;
+    let token = match read_token(token) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    // A config that does not load still leaves the token to decode.
+    let (path, cfg, config_error) = match optional_config(config.clone()) {
+        Ok((path, cfg)) => (path, cfg, None),
+        Err(e) => (resolve_config_path(config), None, Some(format!("{e:#}"))),
+    };
 
     let decoded = decode_unverified(&token);
     let too_large = token.len() > MAX_TOKEN_LEN;
@@ -101,6 +123,8 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
         claims: None,
         times: Vec::new(),
         routes: Vec::new(),
+        forwarded_by_a_route: false,
+        config_error,
     };
     match &decoded {
         Ok(Unverified { header, claims }) => {
@@ -135,7 +159,11 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
                 report.accepted = true;
                 report.verified_with = Some(match &v.kid {
                     Some(kid) => format!("{:?}, JWKS key '{}'", v.alg, crate::auth::clean(kid)),
-                    None if crate::auth::is_hmac(v.alg) => format!("{:?}, the HMAC secret", v.alg),
+                    None if crate::auth::is_hmac(v.alg) => match v.secret_position {
+                        // By position, never by value.
+                        Some(p) => format!("{:?}, HMAC secret {p} of those listed", v.alg),
+                        None => format!("{:?}, the HMAC secret", v.alg),
+                    },
                     None => format!("{:?}, a JWKS key without kid", v.alg),
                 });
             }
@@ -151,11 +179,15 @@ pub fn inspect(args: TokenInspectArgs) -> anyhow::Result<ExitCode> {
         report.routes = routes;
     }
 
+    report.forwarded_by_a_route = report
+        .routes
+        .iter()
+        .any(|r| r.auth != AuthMode::None.as_str() && r.status == 200);
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Text => print!("{}", render(&report)),
     }
-    Ok(if report.accepted {
+    Ok(if report.forwarded_by_a_route {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -532,11 +564,22 @@ fn render(r: &Report) -> String {
                 }
                 None => {}
             }
-            let _ = writeln!(
-                out,
-                "The signature was NOT checked: no config found (pass --config PATH, set $NYRO_GW_CONFIG, \
-                 or run where gateway.toml is). Anyone can write a token that decodes like this one."
-            );
+            match &r.config_error {
+                Some(e) => {
+                    let _ = writeln!(
+                        out,
+                        "NOTHING WAS VERIFIED: the config could not be loaded ({e}). The token was only \
+                         decoded; anyone can write a token that decodes like this one."
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "The signature was NOT checked: no config found (pass --config PATH, set $NYRO_GW_CONFIG, \
+                         or run where gateway.toml is). Anyone can write a token that decodes like this one."
+                    );
+                }
+            }
         }
     }
     if !r.routes.is_empty() {
@@ -568,6 +611,12 @@ fn render(r: &Report) -> String {
             for l in &row.limits {
                 let _ = writeln!(out, "  {:<wn$}  {:<wp$}  {:<8}  limit {l}", "", "", "");
             }
+        }
+        if r.accepted && !r.forwarded_by_a_route {
+            let _ = writeln!(
+                out,
+                "No route with auth = \"required\" or \"optional\" would forward it (exit status 1)."
+            );
         }
     }
     out

@@ -13,6 +13,9 @@ pub enum Severity {
     Error,
     /// The config loads, but probably not as meant.
     Warning,
+    /// Worth knowing, nothing wrong (a `${VAR:-default}` that used its
+    /// default).
+    Info,
 }
 
 /// One problem, positioned in the file (1-based line and column; column
@@ -49,6 +52,7 @@ impl fmt::Display for Diagnostic {
         let sev = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Info => "info",
         };
         write!(
             f,
@@ -107,6 +111,11 @@ impl<'a> Sink<'a> {
     /// Reports a warning at the start of `span`.
     pub fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.push(Severity::Warning, span.start, message.into());
+    }
+
+    /// Reports a note at the start of `span`.
+    pub fn info(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.push(Severity::Info, span.start, message.into());
     }
 
     /// Reports at a byte offset.

@@ -41,6 +41,65 @@ impl ExpandError {
     }
 }
 
+/// The names of the variables in `value` whose `${VAR:-default}` fell
+/// back to its default (unset or empty), in order; empty when the value
+/// does not expand.
+pub fn defaulted(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    // `${VAR:-d}` falls back exactly when VAR is unset or empty.
+    references(value)
+        .into_iter()
+        .filter(|(name, has_default)| *has_default && lookup(name).is_none_or(|v| v.is_empty()))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The names of the variables in `value` that are unset and have no
+/// default, in order (what makes [`expand`] fail with `Unset`).
+pub fn unset(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    references(value)
+        .into_iter()
+        .filter(|(name, has_default)| !has_default && lookup(name).is_none())
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// True when `value` is one `${VAR}` and nothing else.
+pub fn is_whole_reference(value: &str) -> bool {
+    matches!(references(value).as_slice(), [(name, false)] if value == format!("${{{name}}}"))
+}
+
+/// Every `${NAME}` / `${NAME:-d}` in `value` (skipping `$${`), with
+/// whether it has a default; stops at a syntax error.
+fn references(value: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            rest = tail;
+            continue;
+        }
+        let Some(body_start) = after.strip_prefix('{') else {
+            rest = after;
+            continue;
+        };
+        let Some(close) = body_start.find('}') else {
+            break;
+        };
+        let body = &body_start[..close];
+        let (name, has_default) = match body.find(":-") {
+            Some(j) => (&body[..j], true),
+            None => (body, false),
+        };
+        if !is_var_name(name) {
+            break;
+        }
+        out.push((name.to_owned(), has_default));
+        rest = &body_start[close + 1..];
+    }
+    out
+}
+
 /// Expands every `${...}` in `value` using `lookup`.
 pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
     if !value.contains('$') {
@@ -146,6 +205,19 @@ mod tests {
                 (g, w) => panic!("input {input:?}: got {g:?}, want {w:?}"),
             }
         }
+    }
+
+    #[test]
+    fn references_defaults_and_unset_names() {
+        assert_eq!(
+            defaulted("${UNSET:-a}-${SET:-b}-${EMPTY:-c}", &env),
+            ["UNSET", "EMPTY"]
+        );
+        assert_eq!(defaulted("$${UNSET:-a}", &env), Vec::<String>::new());
+        assert_eq!(unset("x${A}y${SET}${B:-}${C}", &env), ["A", "C"]);
+        assert!(is_whole_reference("${A}"));
+        assert!(!is_whole_reference("${A:-x}"));
+        assert!(!is_whole_reference("http://${A}"));
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct LoadOptions {
     /// `serve --dev`: an unset HMAC secret becomes an ephemeral random one
     /// (with a warning) instead of an error.
     pub dev: bool,
+    /// `check-config --allow-missing-env`: an unset `${VAR}` is a warning
+    /// and its value a placeholder of the type its key expects; files that
+    /// only exist where the gateway runs (`secret_file`, TLS cert and key,
+    /// `ca_file`) are warnings when unreadable. Nothing else is relaxed.
+    pub allow_missing_env: bool,
 }
 
 /// The outcome of loading: the config when there were no errors, and every

@@ -150,6 +150,17 @@ pub struct HmacKey {
     pub secret: Secret,
     /// Where it was read from.
     pub source: SecretSource,
+    /// The other secrets listed after the first (`secret = [new, old]`, or
+    /// more lines of `secret_file`), in order: positions 2, 3, … They
+    /// verify tokens but never sign (README "Rotating the HMAC secret").
+    pub older: Vec<Secret>,
+}
+
+impl HmacKey {
+    /// Every secret, the signing one first.
+    pub fn all(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.secret).chain(&self.older)
+    }
 }
 
 /// Where the HMAC secret came from; `File` is watched for rotation.

@@ -66,7 +66,7 @@ pub struct RawAuth {
     pub audience: Option<S<OneOrMany>>,
     pub issuer: Option<S<String>>,
     pub algorithms: Option<S<Vec<S<String>>>>,
-    pub secret: Option<S<String>>,
+    pub secret: Option<S<Secrets>>,
     pub secret_file: Option<S<String>>,
     pub jwks_url: Option<S<String>>,
     pub leeway: Option<S<String>>,
@@ -141,4 +141,42 @@ pub struct RawLimit {
 pub struct RawTelemetry {
     pub otlp_endpoint: Option<S<String>>,
     pub sample_ratio: Option<S<f64>>,
+}
+
+/// `[auth] secret`: one string, or a list of them (overlapping secrets
+/// during a rotation). A list keeps each entry's span.
+#[derive(Debug)]
+pub enum Secrets {
+    /// `secret = "..."`.
+    One(String),
+    /// `secret = ["...", "..."]`.
+    Many(Vec<S<String>>),
+}
+
+impl<'de> Deserialize<'de> for Secrets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Secrets;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a string or a list of strings, e.g. [\"${NEW_SECRET}\", \"${OLD_SECRET:-}\"]",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secrets, E> {
+                Ok(Secrets::One(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Secrets, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<S<String>>()? {
+                    out.push(s);
+                }
+                Ok(Secrets::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

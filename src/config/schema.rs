@@ -2,6 +2,7 @@
 //! deserializing so that every unknown key is reported at once, with the
 //! closest known key as a suggestion.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use toml::Spanned;
@@ -193,16 +194,16 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "auth.secret",
-        ty: "string",
+        ty: "string or list of strings",
         default: "none",
-        doc: "HMAC key, the string's raw bytes, at least 32 bytes",
+        doc: "HMAC key, the string's raw bytes, at least 32 bytes; a list during a rotation (every one verifies, the first signs, empty entries dropped)",
         example: "\"${GATEWAY_JWT_SECRET}\"",
     },
     Key {
         path: "auth.secret_file",
         ty: "path",
         default: "none",
-        doc: "instead of secret: a file holding the key (trailing newline trimmed), reloaded on change",
+        doc: "instead of secret: a file holding the key, or one key per line during a rotation (the first signs), reloaded on change",
         example: "\"/run/secrets/jwt\"",
     },
     Key {
@@ -368,7 +369,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "rate_limit.redis_url",
-        ty: "redis:// or rediss:// URL",
+        ty: "redis URL",
         default: "\"\" (local limits only)",
         doc: "the Redis that holds shared buckets; a password goes in the URL, e.g. from ${GATEWAY_REDIS_URL}",
         example: "\"${GATEWAY_REDIS_URL:-}\"",
@@ -403,14 +404,14 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "rate_limit.limits.key",
-        ty: "\"ip\" | \"route\" | \"claim:<path>\"",
+        ty: "limit key",
         default: "required",
         doc: "what a bucket is keyed by: client IP (IPv6 by /64), the route, or a verified claim (callers without it: by IP)",
         example: "\"claim:app_metadata.company_id\"",
     },
     Key {
         path: "rate_limit.limits.rate",
-        ty: "\"N/s\" | \"N/m\" | \"N/h\"",
+        ty: "rate",
         default: "required",
         doc: "the sustained rate",
         example: "\"100/s\"",
@@ -438,14 +439,14 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "routes.limits.key",
-        ty: "\"ip\" | \"route\" | \"claim:<path>\"",
+        ty: "limit key",
         default: "required",
         doc: "what a bucket is keyed by: client IP (IPv6 by /64), the route, or a verified claim (callers without it: by IP)",
         example: "\"claim:app_metadata.company_id\"",
     },
     Key {
         path: "routes.limits.rate",
-        ty: "\"N/s\" | \"N/m\" | \"N/h\"",
+        ty: "rate",
         default: "required",
         doc: "the sustained rate",
         example: "\"100/s\"",
@@ -479,6 +480,248 @@ pub const KEYS: &[Key] = &[
         example: "0.1",
     },
 ];
+
+/// The key (a [`KEYS`] path) of every string value in the document, by
+/// the byte offset where the value starts; a list's strings map to the
+/// list's key, an inject entry's claim to `routes.inject.*.claim`.
+pub fn value_keys(doc: &DeTable<'_>) -> HashMap<usize, &'static str> {
+    let mut out = HashMap::new();
+    walk(doc, "", &mut out);
+    out
+}
+
+fn walk(t: &DeTable<'_>, prefix: &str, out: &mut HashMap<usize, &'static str>) {
+    for (k, v) in t {
+        let name = k.get_ref().as_ref();
+        let path = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if path == "routes.inject" {
+            if let DeValue::Table(inject) = v.get_ref() {
+                for (_, entry) in inject {
+                    match entry.get_ref() {
+                        DeValue::Table(e) => walk(e, "routes.inject.*", out),
+                        _ => note(entry, "routes.inject.*.claim", out),
+                    }
+                }
+            }
+            continue;
+        }
+        match v.get_ref() {
+            DeValue::Table(inner) => walk(inner, &path, out),
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Table(inner) => walk(inner, &path, out),
+                        _ => note(item, &path, out),
+                    }
+                }
+            }
+            _ => note(v, &path, out),
+        }
+    }
+}
+
+fn note(v: &Spanned<DeValue<'_>>, path: &str, out: &mut HashMap<usize, &'static str>) {
+    if let Some(k) = KEYS.iter().find(|k| k.path == path) {
+        out.insert(v.span().start, k.path);
+    }
+}
+
+/// A value of the type key `path` expects, standing in for an unset
+/// `${VAR}` under `check-config --allow-missing-env`: one that passes the
+/// key's own checks (a secret long enough, a loopback URL, a duration, an
+/// address), so that only the rest of the config is judged.
+pub fn placeholder(path: &str) -> &'static str {
+    match path {
+        "auth.secret" => "placeholder-secret-for-check-config-0123456789",
+        "auth.audience" => "authenticated",
+        "auth.algorithms" => "HS256",
+        "auth.required_claims" | "routes.inject.*.claim" => "sub",
+        "auth.jwks_url" => "http://127.0.0.1/.well-known/jwks.json",
+        "auth.issuer" => "https://placeholder.invalid/auth/v1",
+        "routes.prefix" => "/placeholder",
+        "routes.auth" => "required",
+        "routes.upstream" => "http://127.0.0.1:9",
+        _ => match KEYS.iter().find(|k| k.path == path).map(|k| k.ty) {
+            Some("address") => "127.0.0.1:0",
+            Some("duration") => "1s",
+            Some("size") => "1MiB",
+            Some("integer") => "1",
+            Some("list of CIDRs") => "127.0.0.1/32",
+            Some("list of origins") => "https://placeholder.invalid",
+            Some("list of header names") => "x-placeholder",
+            Some("list of methods") => "GET",
+            Some("path") => "nyro-gw-check-config-placeholder",
+            _ => "placeholder",
+        },
+    }
+}
+
+/// Checks every known key's value against the type [`KEYS`] gives it,
+/// reporting each mismatch at its value with the expected shape and an
+/// example (`timeout = 30` -> a duration string such as "120s"). Returns
+/// true when any was found: the document is then not deserialized, whose
+/// errors would stop at the first one and name serde's types.
+pub fn check_types(doc: &DeTable<'_>, sink: &mut Sink<'_>) -> bool {
+    let before = sink.items.len();
+    types_in(doc, "", sink);
+    sink.items.len() > before
+}
+
+fn types_in(t: &DeTable<'_>, prefix: &str, sink: &mut Sink<'_>) {
+    for (k, v) in t {
+        let name = k.get_ref().as_ref();
+        let path = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let Some(key) = KEYS.iter().find(|k| k.path == path) else {
+            continue; // unknown keys are reported by `check`
+        };
+        if !type_fits(key.ty, v, sink, key) {
+            continue;
+        }
+        match v.get_ref() {
+            DeValue::Table(inner) if path == "routes.inject" => {
+                for (_, entry) in inner {
+                    match entry.get_ref() {
+                        DeValue::Table(e) => types_in(e, "routes.inject.*", sink),
+                        DeValue::String(_) => {}
+                        other => sink.error(
+                            entry.span(),
+                            format!(
+                                "an inject entry must be a claim path or a table, e.g. \"X-User-ID\" = \"sub\" or {{ claim = \"app_metadata.company_id\", required = true }} (found {})",
+                                kind(other)
+                            ),
+                        ),
+                    }
+                }
+            }
+            DeValue::Table(inner) => types_in(inner, &path, sink),
+            DeValue::Array(items) if key.ty == "array of tables" => {
+                for item in items.iter() {
+                    if let DeValue::Table(inner) = item.get_ref() {
+                        types_in(inner, &path, sink);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `v` has the shape `ty` names; reports each mismatch (the value,
+/// or each wrong item of a list).
+fn type_fits(ty: &str, v: &Spanned<DeValue<'_>>, sink: &mut Sink<'_>, key: &Key) -> bool {
+    let name = key.path.rsplit('.').next().unwrap_or(key.path);
+    let found = kind(v.get_ref());
+    let shape = match ty {
+        "table" | "table of header = claim path or { claim, required }" => {
+            matches!(v.get_ref(), DeValue::Table(_))
+                .then_some(())
+                .ok_or("a table")
+        }
+        "array of tables" => match v.get_ref() {
+            DeValue::Array(items) => {
+                let mut ok = true;
+                for item in items.iter() {
+                    if !matches!(item.get_ref(), DeValue::Table(_)) {
+                        sink.error(
+                            item.span(),
+                            format!(
+                                "{name}: each entry must be a [[{name}]] table (found {})",
+                                kind(item.get_ref())
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+                return ok;
+            }
+            _ => Err("an array of tables ([[routes]])"),
+        },
+        "integer" | "integer >= 1" => matches!(v.get_ref(), DeValue::Integer(_))
+            .then_some(())
+            .ok_or("a whole number"),
+        "number" | "float" => matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_))
+            .then_some(())
+            .ok_or("a number"),
+        "boolean" => matches!(v.get_ref(), DeValue::Boolean(_))
+            .then_some(())
+            .ok_or("true or false"),
+        "string or list of strings" => match v.get_ref() {
+            DeValue::String(_) => Ok(()),
+            DeValue::Array(items) => return strings(items, name, sink),
+            _ => Err("a string or a list of strings"),
+        },
+        t if t.starts_with("list of") => match v.get_ref() {
+            DeValue::Array(items) => return strings(items, name, sink),
+            _ => Err("a list"),
+        },
+        "duration" => string(v).ok_or("a duration string"),
+        "size" => string(v).ok_or("a size string"),
+        "address" => string(v).ok_or("an address string"),
+        "URL" => string(v).ok_or("a URL string"),
+        "path" => string(v).ok_or("a path string"),
+        _ => string(v).ok_or("a string"),
+    };
+    match shape {
+        Ok(()) => true,
+        Err(expected) => {
+            // A section's example is its header (`[auth]`), a value's an
+            // assignment (`timeout = "120s"`).
+            let example = if key.example.starts_with("[[") || ty == "table" {
+                key.example.to_owned()
+            } else {
+                format!("{name} = {}", key.example)
+            };
+            sink.error(
+                v.span(),
+                format!("{name}: expected {expected} such as {example} (found {found})"),
+            );
+            false
+        }
+    }
+}
+
+fn string(v: &Spanned<DeValue<'_>>) -> Option<()> {
+    matches!(v.get_ref(), DeValue::String(_)).then_some(())
+}
+
+/// Every item of a list must be a string.
+fn strings(items: &toml::de::DeArray<'_>, name: &str, sink: &mut Sink<'_>) -> bool {
+    let mut ok = true;
+    for item in items.iter() {
+        if !matches!(item.get_ref(), DeValue::String(_)) {
+            sink.error(
+                item.span(),
+                format!(
+                    "{name}: each entry must be a string (found {})",
+                    kind(item.get_ref())
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// A value's TOML type, as a user would name it.
+fn kind(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "a number",
+        DeValue::Float(_) => "a number",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "a list",
+        DeValue::Table(_) => "a table",
+    }
+}
 
 /// The keys directly under `section` (`""`: the top level), by name.
 pub fn keys_in(section: &str) -> Vec<&'static str> {

@@ -48,19 +48,21 @@ const W: Severity = Severity::Warning;
 /// message.
 type Want = (Severity, usize, usize, &'static str);
 
-/// Asserts the report holds exactly `want`, in order, and a config exactly
+/// Asserts the report holds exactly `want` (infos aside: they are
+/// asserted where they are the point), in order, and a config exactly
 /// when no error is expected.
 #[track_caller]
 fn expect(report: &LoadReport, want: &[Want]) {
-    let got: Vec<String> = report.diagnostics.iter().map(|d| d.to_string()).collect();
-    let same = report.diagnostics.len() == want.len()
-        && report
-            .diagnostics
-            .iter()
-            .zip(want)
-            .all(|(d, (sev, line, col, msg))| {
-                d.severity == *sev && d.line == *line && d.column == *col && d.message.contains(msg)
-            });
+    let shown: Vec<&Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity != Severity::Info)
+        .collect();
+    let got: Vec<String> = shown.iter().map(|d| d.to_string()).collect();
+    let same = shown.len() == want.len()
+        && shown.iter().zip(want).all(|(d, (sev, line, col, msg))| {
+            d.severity == *sev && d.line == *line && d.column == *col && d.message.contains(msg)
+        });
     assert!(same, "expected {want:#?}\ngot:\n{}", got.join("\n"));
     assert!(report.diagnostics.iter().all(|d| d.file == "g.toml"));
     let errors = want.iter().any(|w| w.0 == E);
@@ -403,8 +405,26 @@ fn a_section_of_the_wrong_type_names_what_was_expected() {
             E,
             1,
             8,
-            "invalid type: integer `5`, expected the [auth] table",
+            "auth: expected a table such as [auth] (found a number)",
         )],
+    );
+}
+
+#[test]
+fn each_default_used_is_an_info_naming_the_variable_once() {
+    let report = load_env(
+        "[server]\nrequest_timeout = \"${T:-5s}\"\nconnect_timeout = \"${T:-5s}\"\n",
+        &[],
+    );
+    let infos: Vec<String> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Info)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        infos,
+        ["g.toml:3:19: info: T is unset or empty: its ${T:-…} default is used"]
     );
 }
 
@@ -412,7 +432,12 @@ fn a_section_of_the_wrong_type_names_what_was_expected() {
 fn a_value_of_the_wrong_type_is_reported_at_the_value() {
     check(
         "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\nauth = 5\n",
-        &[(E, 5, 8, "invalid type: integer `5`, expected a string")],
+        &[(
+            E,
+            5,
+            8,
+            "auth: expected a string such as auth = \"required\" (found a number)",
+        )],
     );
 }
 
@@ -1180,7 +1205,10 @@ fn algorithms() {
 #[test]
 fn dev_mode_makes_up_an_ephemeral_secret_with_a_warning() {
     let src = "[auth]\nsecret = \"${GATEWAY_JWT_SECRET}\"\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://a:1\"\n";
-    let dev = LoadOptions { dev: true };
+    let dev = LoadOptions {
+        dev: true,
+        ..LoadOptions::default()
+    };
     let report = load_full(src, &[], &crate_dir(), &dev);
     expect(
         &report,
@@ -1447,7 +1475,7 @@ trusted_proxies = [
     );
     check(
         "[server]\ntrusted_proxies = \"10.0.0.0/8\"\n",
-        &[(E, 2, 19, "invalid type")],
+        &[(E, 2, 19, "trusted_proxies: expected a list such as")],
     );
 }
 

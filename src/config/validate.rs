@@ -85,6 +85,17 @@ pub(super) fn validate_with_places(
         );
     }
     schema::check(doc.get_ref(), &mut sink);
+    let keys_at = schema::value_keys(doc.get_ref());
+    if schema::check_types(doc.get_ref(), &mut sink) {
+        return (
+            LoadReport {
+                config: None,
+                diagnostics: sink.finish(),
+                hash: 0,
+            },
+            Places::default(),
+        );
+    }
     let raw = match RawFile::deserialize(toml::de::Deserializer::from(doc)) {
         Ok(raw) => raw,
         Err(e) => {
@@ -109,6 +120,9 @@ pub(super) fn validate_with_places(
         prefixes: HashSet::new(),
         auth_facts: Vec::new(),
         limit_names: std::collections::HashMap::new(),
+        keys_at,
+        defaults_seen: HashSet::new(),
+        placeholders: HashSet::new(),
     };
     let config = v.config(raw);
     let ok = !v.sink.has_errors();
@@ -166,6 +180,14 @@ struct Validator<'a> {
     /// Every limit seen so far by name, with where it was written: limits
     /// that share a name share a budget, so they must agree.
     limit_names: std::collections::HashMap<String, (Limit, Range<usize>)>,
+    /// The key of each string value, by where the value starts (for the
+    /// placeholder an unset variable gets under `--allow-missing-env`).
+    keys_at: std::collections::HashMap<usize, &'static str>,
+    /// Variables whose `${VAR:-default}` fell back, each noted once.
+    defaults_seen: HashSet<String>,
+    /// Where values replaced by a placeholder start: their files are not
+    /// looked for.
+    placeholders: HashSet<usize>,
 }
 
 /// A route's auth, where it matches and where it sends requests.
@@ -311,13 +333,57 @@ impl Validator<'_> {
 
     /// Expands `${VAR}`s in a string value, reporting at the `$`.
     fn expand(&mut self, s: &Spanned<String>) -> Option<String> {
-        match env::expand(s.get_ref(), self.env) {
+        match self.expand_value(s) {
             Ok(v) => Some(v),
             Err(e) => {
                 let at = self.offset_in_value(s, e.offset());
                 self.sink.error(at..at, e.to_string());
                 None
             }
+        }
+    }
+
+    /// Expands a value, noting (info) each `${VAR:-default}` that fell
+    /// back. Under `--allow-missing-env` an unset variable is a warning and
+    /// the value becomes the placeholder its key expects: the variable is
+    /// the whole value (checked as the placeholder), or sits inside a
+    /// longer string (whose own checks are skipped, as the warning says).
+    fn expand_value(&mut self, s: &Spanned<String>) -> Result<String, env::ExpandError> {
+        let text = s.get_ref();
+        if !text.contains('$') {
+            return Ok(text.clone());
+        }
+        for name in env::defaulted(text, self.env) {
+            if self.defaults_seen.insert(name.clone()) {
+                self.sink.info(
+                    s.span(),
+                    format!("{name} is unset or empty: its ${{{name}:-…}} default is used"),
+                );
+            }
+        }
+        match env::expand(text, self.env) {
+            Err(env::ExpandError::Unset { .. }) if self.opts.allow_missing_env => {
+                let names = env::unset(text, self.env).join(", ");
+                let key = self.keys_at.get(&s.span().start).copied().unwrap_or("");
+                let value = schema::placeholder(key);
+                let message = if key == "auth.secret" {
+                    format!(
+                        "{names} is not set (--allow-missing-env): auth.secret is checked as if it held a secret of sufficient length"
+                    )
+                } else if env::is_whole_reference(text) {
+                    format!(
+                        "{names} is not set (--allow-missing-env): {key} is checked as if it held {value:?}"
+                    )
+                } else {
+                    format!(
+                        "{names} is not set (--allow-missing-env): the rest of this {key} value is not checked"
+                    )
+                };
+                self.warn(s.span(), message);
+                self.placeholders.insert(s.span().start);
+                Ok(value.to_owned())
+            }
+            other => other,
         }
     }
 
@@ -428,11 +494,17 @@ impl Validator<'_> {
         } else {
             self.dir.join(p)
         };
-        if must_exist && let Err(e) = std::fs::metadata(&full) {
-            self.err(
-                s.span(),
-                format!("{key}: cannot read {}: {e}", full.display()),
-            );
+        if must_exist
+            && !self.placeholders.contains(&s.span().start)
+            && let Err(e) = std::fs::metadata(&full)
+        {
+            let message = format!("{key}: cannot read {}: {e}", full.display());
+            if self.opts.allow_missing_env {
+                // It may exist only where the gateway runs.
+                self.warn(s.span(), format!("{message} (--allow-missing-env)"));
+                return Some(full);
+            }
+            self.err(s.span(), message);
             return None;
         }
         Some(full)
@@ -639,7 +711,7 @@ impl Validator<'_> {
                 };
                 let mut out = Vec::new();
                 for item in list {
-                    match env::expand(&item, self.env) {
+                    match self.expand_value(&Spanned::new(span.clone(), item)) {
                         Ok(v) if !v.is_empty() => out.push(v),
                         Ok(_) => {}
                         Err(e) => {
@@ -703,28 +775,47 @@ impl Validator<'_> {
             ok = false;
         }
         if let Some(s) = &secret {
-            match env::expand(s.get_ref(), self.env) {
-                Ok(v) if v.is_empty() => {}
-                Ok(v) => {
-                    if self.check_secret(v.as_bytes(), s.span()) {
-                        hmac = Some(HmacKey {
-                            secret: Secret::new(v.into_bytes()),
-                            source: SecretSource::Inline,
-                        });
-                    } else {
+            // Each entry expanded; empty ones (an unset `${OLD_SECRET:-}`)
+            // dropped, so a rotation can run through the environment.
+            let entries: Vec<(Option<usize>, Spanned<String>)> = match s.get_ref() {
+                Secrets::One(v) => vec![(None, Spanned::new(s.span(), v.clone()))],
+                Secrets::Many(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (Some(i + 1), v.clone()))
+                    .collect(),
+            };
+            let mut keys = Vec::new();
+            for (position, entry) in &entries {
+                let label = position.map_or("secret".to_owned(), |p| format!("secret {p}"));
+                match self.expand_value(entry) {
+                    Ok(v) if v.is_empty() => {}
+                    Ok(v) => {
+                        if self.check_secret(v.as_bytes(), entry.span(), *position, &label) {
+                            keys.push(Secret::new(v.into_bytes()));
+                        } else {
+                            ok = false;
+                        }
+                    }
+                    Err(env::ExpandError::Unset { .. }) if self.opts.dev => {}
+                    Err(e) => {
+                        let at = self.offset_in_value(entry, e.offset());
+                        self.err(at..at, format!("{label}: {e}"));
                         ok = false;
                     }
                 }
-                Err(env::ExpandError::Unset { .. }) if self.opts.dev => {}
-                Err(e) => {
-                    let at = self.offset_in_value(s, e.offset());
-                    self.err(at..at, format!("secret: {e}"));
-                    ok = false;
-                }
+            }
+            if ok {
+                hmac = self.hmac_key(keys, SecretSource::Inline, s.span());
             }
         } else if let Some(f) = &secret_file {
             if let Some(path) = self.path(f, "secret_file", false) {
-                match read_regular_file(&path, MAX_SECRET_FILE) {
+                let read = if self.placeholders.contains(&f.span().start) {
+                    Ok(schema::placeholder("auth.secret").as_bytes().to_vec())
+                } else {
+                    read_regular_file(&path, MAX_SECRET_FILE)
+                };
+                match read {
                     Ok(bytes) => {
                         if is_world_writable(&path) {
                             self.warn(
@@ -735,15 +826,38 @@ impl Validator<'_> {
                                 ),
                             );
                         }
-                        let trimmed = trim_trailing_newlines(bytes);
-                        if self.check_secret(&trimmed, f.span()) {
-                            hmac = Some(HmacKey {
-                                secret: Secret::new(trimmed),
-                                source: SecretSource::File(path),
-                            });
-                        } else {
-                            ok = false;
+                        let lines = secret_lines(bytes);
+                        let several = lines.len() > 1;
+                        let mut keys = Vec::new();
+                        for (line, bytes) in lines {
+                            let label = format!("secret_file line {line}");
+                            let position = several.then_some(keys.len() + 1);
+                            if self.check_secret(&bytes, f.span(), position, &label) {
+                                keys.push(Secret::new(bytes));
+                            } else {
+                                ok = false;
+                            }
                         }
+                        if ok {
+                            hmac = self.hmac_key(keys, SecretSource::File(path), f.span());
+                        }
+                    }
+                    Err(e) if self.opts.allow_missing_env => {
+                        // It may exist only where the gateway runs: checked
+                        // as if it held a valid secret.
+                        self.warn(
+                            f.span(),
+                            format!(
+                                "secret_file: cannot read {}: {e} (--allow-missing-env)",
+                                path.display()
+                            ),
+                        );
+                        let placeholder = schema::placeholder("auth.secret").as_bytes().to_vec();
+                        hmac = self.hmac_key(
+                            vec![Secret::new(placeholder)],
+                            SecretSource::File(path),
+                            f.span(),
+                        );
                     }
                     Err(e) => {
                         self.err(
@@ -781,6 +895,7 @@ impl Validator<'_> {
             hmac = Some(HmacKey {
                 secret: ephemeral_secret(),
                 source: SecretSource::Ephemeral,
+                older: Vec::new(),
             });
             let at = secret.as_ref().map_or(section_span.clone(), |s| s.span());
             self.warn(at, "no HMAC secret is set: --dev uses an ephemeral random secret; tokens minted now stop working when the gateway restarts");
@@ -877,16 +992,55 @@ impl Validator<'_> {
         })
     }
 
-    fn check_secret(&mut self, secret: &[u8], span: Range<usize>) -> bool {
-        if secret == INSECURE_PLACEHOLDER.as_bytes() {
-            self.err(span, "the secret is the old gateway's insecure placeholder; set GATEWAY_JWT_SECRET to your Supabase project's JWT secret");
-            return false;
+    /// Refuses a secret that [`secret_problem`] finds wrong; `position`
+    /// (1-based, `None` when it is the only one) prefixes the message with
+    /// `label`, never with the value.
+    fn check_secret(
+        &mut self,
+        secret: &[u8],
+        span: Range<usize>,
+        position: Option<usize>,
+        label: &str,
+    ) -> bool {
+        match secret_problem(secret) {
+            None => true,
+            Some(m) if position.is_none() => {
+                self.err(span, m);
+                false
+            }
+            Some(m) => {
+                self.err(span, format!("{label}: {m}"));
+                false
+            }
         }
-        if secret.len() < MIN_SECRET_LEN {
-            self.err(span, format!("the HMAC secret is {} bytes; at least {MIN_SECRET_LEN} are needed (use your Supabase project's JWT secret, or `openssl rand -base64 48`)", secret.len()));
-            return false;
+    }
+
+    /// The HMAC key from the secrets left after dropping empty ones (`None`
+    /// when none is left), with a warning when more than two are listed:
+    /// a rotation needs two, more means an old one was never removed.
+    fn hmac_key(
+        &mut self,
+        keys: Vec<Secret>,
+        source: SecretSource,
+        span: Range<usize>,
+    ) -> Option<HmacKey> {
+        let mut keys = keys.into_iter();
+        let secret = keys.next()?;
+        let older: Vec<Secret> = keys.collect();
+        if older.len() > 1 {
+            self.warn(
+                span,
+                format!(
+                    "{} HMAC secrets are listed; a rotation needs two (the new one first, the old one until its tokens expire): remove the ones no token is signed with any more (nyro_token_verifications_total shows which positions still verify)",
+                    older.len() + 1
+                ),
+            );
         }
-        true
+        Some(HmacKey {
+            secret,
+            source,
+            older,
+        })
     }
 
     fn cors(&mut self, raw: Option<RawCors>) -> Option<Cors> {
@@ -1583,6 +1737,40 @@ impl Validator<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// Why an HMAC secret is refused: the old gateway's placeholder, or
+/// shorter than [`MIN_SECRET_LEN`].
+fn secret_problem(secret: &[u8]) -> Option<String> {
+    if secret == INSECURE_PLACEHOLDER.as_bytes() {
+        return Some("the secret is the old gateway's insecure placeholder; set GATEWAY_JWT_SECRET to your Supabase project's JWT secret".into());
+    }
+    if secret.len() < MIN_SECRET_LEN {
+        return Some(format!(
+            "the HMAC secret is {} bytes; at least {MIN_SECRET_LEN} are needed (use your Supabase project's JWT secret, or `openssl rand -base64 48`)",
+            secret.len()
+        ));
+    }
+    None
+}
+
+/// The secrets of a `secret_file`, one per line, each with its 1-based
+/// line number; a trailing `\r` is trimmed and blank lines are dropped.
+fn secret_lines(bytes: Vec<u8>) -> Vec<(usize, Vec<u8>)> {
+    let bytes = trim_trailing_newlines(bytes);
+    if !bytes.contains(&b'\n') {
+        return if bytes.is_empty() {
+            Vec::new()
+        } else {
+            vec![(1, bytes)]
+        };
+    }
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line).to_vec()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect()
 }
 
 fn trim_trailing_newlines(mut bytes: Vec<u8>) -> Vec<u8> {

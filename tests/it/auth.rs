@@ -483,7 +483,7 @@ fn b64(s: &str) -> String {
 }
 
 /// An ES256 key pair: (PEM private key for signing, JWK for the JWKS).
-fn es256_key(kid: &str) -> (String, Value) {
+pub(crate) fn es256_key(kid: &str) -> (String, Value) {
     use base64::Engine;
     let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let raw = kp.public_key_raw();
