@@ -122,9 +122,10 @@ async fn every_auth_refusal_reason_jwks_fetch_and_cache_lookup_is_counted() {
     let gw = Gateway::start(&cfg).await;
     wait_series(&gw, "nyro_jwks_fetches_total{result=\"error\"}", 1.0).await;
 
-    // keys_unavailable: an ES256 token before any JWKS was fetched.
+    // keys_unavailable: an ES256 token before any JWKS was fetched (503:
+    // the gateway cannot verify, README "On the wire").
     let es = es256_token(&pem, "key-1", &good_claims());
-    assert_eq!(get_bearer(&gw, "/req/x", Some(&es)).await, 401);
+    assert_eq!(get_bearer(&gw, "/req/x", Some(&es)).await, 503);
 
     let with = |f: &dyn Fn(&mut Value)| {
         let mut c = good_claims();
@@ -219,7 +220,8 @@ async fn every_auth_refusal_reason_jwks_fetch_and_cache_lookup_is_counted() {
             &page,
             "nyro_requests_total{route=\"req\",method=\"GET\",class=\"4xx\"}"
         ),
-        Some(13.0),
+        // Every refusal above but keys_unavailable, which is a 503.
+        Some(12.0),
         "{page}"
     );
 }
