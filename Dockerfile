@@ -12,12 +12,14 @@
 # The builder's Debian release matches the runtime's (glibc 2.36).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# aws-lc-rs (rustls' crypto) builds C code: a compiler, cmake and perl.
+# aws-lc-rs (rustls' crypto) and jemalloc build C code: a compiler, cmake, perl, make.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake perl clang \
+ && apt-get install -y --no-install-recommends cmake perl clang make \
  && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
+# jemalloc's start-up options (README "Performance").
+COPY .cargo ./.cargo
 COPY src ./src
 COPY examples ./examples
 COPY gateway.toml gateway.schema.json ./

@@ -8,17 +8,14 @@ use nyro_gw::cli::{Cli, Command, TokenCommand};
 use nyro_gw::cmd;
 
 /// jemalloc instead of glibc's malloc: per-thread caches suit the
-/// thread-per-core workers, and with its background thread freed pages go
-/// back to the system within seconds of a load ending (glibc kept 84 MiB
-/// after 1,000 connections closed; jemalloc is back near 25 MiB in 10 s).
+/// thread-per-core workers, and with its background thread and a 1 s decay
+/// (`.cargo/config.toml`) freed pages go back to the system within seconds
+/// of a load ending (glibc kept 84 MiB after 1,000 connections closed).
 /// README "Performance".
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    // Purging without allocation activity needs jemalloc's background
-    // thread; without it (an error here) RSS still falls, only later.
-    let _ = tikv_jemalloc_ctl::background_thread::write(true);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args, cli.log_format),
