@@ -281,21 +281,12 @@ impl Validator<'_> {
         });
         let mut ok = true;
         let endpoint = match &otlp_endpoint {
-            Some(s) => match self.expand(s) {
-                Some(v) if v.is_empty() => None,
-                Some(v) => match otlp_uri(&v) {
-                    Ok(u) => Some(u),
-                    Err(m) => {
-                        self.err(s.span(), format!("telemetry.otlp_endpoint: {m}"));
-                        ok = false;
-                        None
-                    }
-                },
-                None => {
+            Some(s) => self
+                .optional_uri(s, "telemetry.otlp_endpoint", otlp_uri)
+                .unwrap_or_else(|()| {
                     ok = false;
                     None
-                }
-            },
+                }),
             None => match (self.env)("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()) {
                 Some(v) => match otlp_uri(&v) {
                     Ok(u) => Some(u),
@@ -429,6 +420,24 @@ impl Validator<'_> {
     }
 
     /// A count of at least 1 (connections), or `default` when absent.
+    /// A URL value that may expand to empty (then `None`: the feature is
+    /// off), checked by `parse`; `Err` once the problem is reported at the
+    /// value (or the variable it names is reported unset).
+    fn optional_uri(
+        &mut self,
+        s: &Spanned<String>,
+        key: &str,
+        parse: fn(&str) -> Result<Uri, String>,
+    ) -> Result<Option<Uri>, ()> {
+        match self.expand(s) {
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) => parse(&v).map(Some).map_err(|m| {
+                self.err(s.span(), format!("{key}: {m}"));
+            }),
+            None => Err(()),
+        }
+    }
+
     fn count(&mut self, n: Option<Spanned<i64>>, default: usize, key: &str) -> Option<usize> {
         let Some(n) = n else { return Some(default) };
         match usize::try_from(*n.get_ref()) {
@@ -874,21 +883,12 @@ impl Validator<'_> {
 
         let jwks = match &jwks_url {
             None => None,
-            Some(s) => match self.expand(s) {
-                Some(v) if v.is_empty() => None,
-                Some(v) => match jwks_uri(&v) {
-                    Ok(u) => Some(u),
-                    Err(m) => {
-                        self.err(s.span(), format!("jwks_url: {m}"));
-                        ok = false;
-                        None
-                    }
-                },
-                None => {
+            Some(s) => self
+                .optional_uri(s, "jwks_url", jwks_uri)
+                .unwrap_or_else(|()| {
                     ok = false;
                     None
-                }
-            },
+                }),
         };
 
         if hmac.is_none() && jwks.is_none() && ok && self.opts.dev && secret_file.is_none() {

@@ -11,7 +11,6 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -229,25 +228,12 @@ async fn every_auth_refusal_reason_jwks_fetch_and_cache_lookup_is_counted() {
 #[tokio::test]
 async fn every_upstream_failure_kind_is_counted_and_odd_methods_share_one_label() {
     let up = echo_upstream().await;
-    let dead = dead_addr().await;
-    let garbage = raw_upstream(|mut s| async move {
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf).await;
-        let _ = s.write_all(b"NOT HTTP AT ALL\r\n\r\n").await;
-    })
-    .await;
-    let reset = raw_upstream(|mut s| async move {
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf).await;
-        let _ = s.set_zero_linger();
-        drop(s);
-    })
-    .await;
-    let slow = upstream(|_req| async move {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        Response::new(full("late"))
-    })
-    .await;
+    let FailingUpstreams {
+        dead,
+        garbage,
+        reset,
+        slow,
+    } = failing_upstreams().await;
     let none = "auth = \"none\"";
     let cfg = with_admin(&config(
         &[

@@ -206,25 +206,12 @@ async fn forwarded_headers_and_request_id() {
 #[tokio::test]
 async fn gateway_errors_are_json_with_the_contract_status() {
     let up = echo_upstream().await;
-    let dead = dead_addr().await;
-    let garbage = raw_upstream(|mut s| async move {
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf).await;
-        let _ = s.write_all(b"NOT HTTP AT ALL\r\n\r\n").await;
-    })
-    .await;
-    let reset = raw_upstream(|mut s| async move {
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf).await;
-        let _ = s.set_zero_linger();
-        drop(s);
-    })
-    .await;
-    let slow = upstream(|_req| async move {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        Response::new(full("late"))
-    })
-    .await;
+    let FailingUpstreams {
+        dead,
+        garbage,
+        reset,
+        slow,
+    } = failing_upstreams().await;
     let cfg = config(
         &[
             route(

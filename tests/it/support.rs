@@ -446,3 +446,48 @@ pub async fn raw_request(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> S
     let _ = tokio::time::timeout(timeout, s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Upstreams that fail each way the gateway tells apart (README "On the
+/// wire"): nothing listening (503), an answer that is not HTTP (502), a
+/// reset after the request (502), and an answer after 3 s (504 under a
+/// shorter route timeout).
+pub struct FailingUpstreams {
+    /// Nothing listens here.
+    pub dead: SocketAddr,
+    /// Answers `NOT HTTP AT ALL`.
+    pub garbage: SocketAddr,
+    /// Reads the request, then resets the connection.
+    pub reset: SocketAddr,
+    /// Answers 200 after 3 s.
+    pub slow: SocketAddr,
+}
+
+/// Starts the [`FailingUpstreams`].
+pub async fn failing_upstreams() -> FailingUpstreams {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dead = dead_addr().await;
+    let garbage = raw_upstream(|mut s| async move {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s.write_all(b"NOT HTTP AT ALL\r\n\r\n").await;
+    })
+    .await;
+    let reset = raw_upstream(|mut s| async move {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s.set_zero_linger();
+        drop(s);
+    })
+    .await;
+    let slow = upstream(|_req| async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Response::new(full("late"))
+    })
+    .await;
+    FailingUpstreams {
+        dead,
+        garbage,
+        reset,
+        slow,
+    }
+}
