@@ -173,6 +173,24 @@ pub fn check(config: &Config, places: &Places) -> Vec<Diagnostic> {
     }
 }
 
+/// The claims a verified token is reduced to (`auth::Identity`): those the
+/// routes inject and those rate limits are keyed by. The gateway's
+/// authenticator and `token inspect`'s are both built with this list, so
+/// they keep the same claims.
+pub fn claim_paths(config: &Config) -> Vec<crate::config::ClaimPath> {
+    let injected = config
+        .routes
+        .iter()
+        .flat_map(|r| r.inject.iter().map(|i| i.claim.clone()));
+    let limited = config.routes.iter().flat_map(|r| {
+        r.limits.iter().filter_map(|l| match &l.key {
+            crate::config::LimitKey::Claim(p) => Some(p.clone()),
+            _ => None,
+        })
+    });
+    injected.chain(limited).collect()
+}
+
 impl Runtime {
     /// Compiles `config`. `prev` lends its JWKS store (when the URL is the
     /// same) so keys survive a reload; `pools` lends upstream clients.
@@ -192,19 +210,7 @@ impl Runtime {
             };
         let auth = Arc::new(
             Authenticator::new(&config.auth, jwks)?
-                .injecting(
-                    config
-                        .routes
-                        .iter()
-                        .flat_map(|r| r.inject.iter().map(|i| i.claim.clone()))
-                        // The claims rate limits are keyed by are projected too.
-                        .chain(config.routes.iter().flat_map(|r| {
-                            r.limits.iter().filter_map(|l| match &l.key {
-                                crate::config::LimitKey::Claim(p) => Some(p.clone()),
-                                _ => None,
-                            })
-                        })),
-                )
+                .injecting(claim_paths(&config))
                 .counting(|position| metrics.token_verifications(position)),
         );
         let limiter = Arc::new(crate::ratelimit::Limiter::new(

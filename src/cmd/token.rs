@@ -377,13 +377,8 @@ fn verify_with(cfg: &Config, token: &str, fetch: bool) -> anyhow::Result<Checked
         .build()
         .context("cannot start the runtime for JWKS fetching")?;
     rt.block_on(async {
-        // The claim paths the routes inject, as the gateway's runtime keeps
-        // them (`Runtime::compile`).
-        let auth = Authenticator::new(&cfg.auth, None)?.injecting(
-            cfg.routes
-                .iter()
-                .flat_map(|r| r.inject.iter().map(|i| i.claim.clone())),
-        );
+        // The claims the gateway's runtime keeps (`Runtime::compile`).
+        let auth = Authenticator::new(&cfg.auth, None)?.injecting(crate::runtime::claim_paths(cfg));
         let mut fetch_error = None;
         if fetch
             && let Some(store) = auth.jwks()
