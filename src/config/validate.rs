@@ -264,7 +264,6 @@ impl Validator<'_> {
             routes,
             injected_headers,
             rate_limit: rate_limit?,
-
             telemetry: telemetry?,
         })
     }
