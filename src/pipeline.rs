@@ -37,6 +37,7 @@ use crate::cors::{self, Verdict};
 use crate::error::{GatewayError, UpstreamError, json_response};
 use crate::framing::Framing;
 use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamBody, full};
+use crate::proxy::client::Sent;
 use crate::proxy::{forward, headers, tunnel, upstream};
 use crate::runtime::{CompiledRoute, Runtime};
 use crate::state::Shared;
@@ -394,7 +395,7 @@ async fn process(
         .record_faults(client_fault.clone());
     let upstream_req = Request::from_parts(parts, body);
 
-    let resp = forward::send(
+    let sent = forward::send(
         target.clients.get(),
         upstream_req,
         route.timeout,
@@ -404,7 +405,7 @@ async fn process(
 
     // 7a. upstream response headers
     upstream_response(
-        resp,
+        sent,
         client_upgrade.zip(upgrade_offer),
         request_id,
         route,
@@ -417,13 +418,17 @@ async fn process(
 /// the upgrade the client offered (then the tunnel starts); hop-by-hop
 /// headers are dropped, and `Content-Length` beside `Transfer-Encoding`.
 fn upstream_response(
-    mut resp: Response<Incoming>,
+    sent: Sent,
     upgrade: Option<(hyper::upgrade::OnUpgrade, HeaderValue)>,
     request_id: &HeaderValue,
     route: &CompiledRoute,
     tunnel_idle_timeout: std::time::Duration,
     client_fault: ClientFaultRecord,
 ) -> Result<Response<ResponseBody>, GatewayError> {
+    let Sent {
+        response: mut resp,
+        lease,
+    } = sent;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some((client_upgrade, offer)) = upgrade {
             if !headers::upgrade_was_offered(&offer, resp.headers()) {
@@ -459,7 +464,9 @@ fn upstream_response(
     headers::strip_hop_by_hop(resp.headers_mut(), false);
     Ok(resp.map(|b| {
         Either::Left(
-            UpstreamBody::new(b, request_id.clone(), route.name.clone()).client_fault(client_fault),
+            UpstreamBody::new(b, request_id.clone(), route.name.clone())
+                .client_fault(client_fault)
+                .lease(lease),
         )
     }))
 }

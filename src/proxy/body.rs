@@ -22,6 +22,8 @@ use http::{HeaderName, HeaderValue};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use super::pool::Lease;
+
 pub use crate::error::ClientFault;
 
 /// Why a request body stopped.
@@ -231,6 +233,8 @@ pub struct UpstreamBody {
     client_fault: Option<ClientFaultRecord>,
     /// The body ended (complete or failed) rather than being dropped.
     ended: bool,
+    /// The upstream connection, back to its pool when the body ends whole.
+    lease: Option<Lease<RequestBody>>,
 }
 
 impl UpstreamBody {
@@ -242,6 +246,21 @@ impl UpstreamBody {
             route,
             client_fault: None,
             ended: false,
+            lease: None,
+        }
+    }
+
+    /// Returns the connection the body arrives on to its pool once the
+    /// body has been read to its end (a body dropped before that closes
+    /// the connection instead).
+    pub fn lease(mut self, lease: Option<Lease<RequestBody>>) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    fn release(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.release();
         }
     }
 
@@ -257,6 +276,11 @@ impl UpstreamBody {
 
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
+        // hyper's server stops polling a body whose length says it is
+        // complete, so the last frame is often the only sign of its end.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
         // An HTTP/2 client that resets its stream drops the response body
         // without polling it again.
         if !self.ended
@@ -277,8 +301,16 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if matches!(frame, None | Some(Err(_))) {
-            this.ended = true;
+        match &frame {
+            None => {
+                this.ended = true;
+                this.release();
+            }
+            Some(Err(_)) => {
+                this.ended = true;
+                this.lease = None;
+            }
+            Some(Ok(_)) => {}
         }
         let client_fault = this.client_fault.as_ref().filter(|r| r.get().is_some());
         if let (Some(Err(_)), Some(record)) = (&frame, client_fault) {

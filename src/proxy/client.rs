@@ -1,47 +1,78 @@
-//! Upstream clients: hyper-util's pooled client over hyper-rustls.
+//! Upstream clients.
 //!
 //! One [`Clients`] set exists per distinct (protocol, extra CA, connect
 //! timeout); routes share it, and `Pools` keeps it across reloads so
 //! connection pools survive a config change that does not touch the
-//! upstream. A set holds one client per serving worker (`[server] workers`,
-//! README): each worker's requests use its own pool, whose connections are
-//! driven by tasks on that worker's runtime, so a request never hands off
-//! to another thread.
+//! upstream. A set holds one [`UpstreamClient`] per serving worker
+//! (`[server] workers`, README): each worker's requests use its own pools,
+//! whose connections are driven by tasks on that worker's runtime, so a
+//! request never hands off to another thread.
 //!
-//! Connections to one upstream (scheme, host, port) are capped by
-//! `[server] max_upstream_connections` across every client: the connector
-//! takes a place before it connects, and the connection holds it until it
-//! closes, idle in the pool included. A request that finds no place waits
-//! up to `connect_timeout` (an idle or freed pooled connection may serve it
-//! meanwhile), then fails with `UpstreamCapReached`, which is a 503.
+//! A worker's client has two pools. HTTP/1.1 to `http://` upstreams (the
+//! usual case inside a cluster) goes through [`Http1Pool`], this worker's
+//! own idle connections on hyper's `client::conn::http1`: a checkout is a
+//! pop from a list no other thread touches, and a connection goes back to
+//! the list when its response body ends. `https://` upstreams (HTTP/1.1 or
+//! HTTP/2 by ALPN) and h2c (`http2 = true`, multiplexed) use hyper-util's
+//! pooled client. Both reuse idle connections for up to 10 s, keep at most
+//! 256 per upstream and worker, and retry a request on a fresh connection
+//! when a pooled one turns out closed before the request was sent. Both
+//! connect through `connect::CappedConnector` (the per-upstream cap).
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::future::Future;
-use std::io;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
+use http::uri::Scheme;
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::body::RequestBody;
+use super::connect::{CappedConnector, HostCaps, connector};
+use super::pool::{Http1Pool, IDLE_TIMEOUT, Lease, MAX_IDLE, SendError};
 
-/// The connector: a place under the per-host cap, then TCP (with
-/// `TCP_NODELAY` and the connect timeout), then TLS for `https://`.
-pub type Connector = CappedConnector;
+/// hyper-util's pooled client (TLS upstreams and h2c).
+type LegacyClient = Client<CappedConnector, RequestBody>;
 
-/// TCP, then TLS for `https://`.
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+/// One serving worker's client for one [`ClientKey`].
+pub struct UpstreamClient {
+    /// HTTP/1.1 to `http://` upstreams (unless the key asks for h2c).
+    http1: Option<Arc<Http1Pool<RequestBody>>>,
+    /// Everything else.
+    legacy: LegacyClient,
+}
 
-/// A pooled upstream client.
-pub type UpstreamClient = Client<Connector, RequestBody>;
+/// A response, and the connection it came on when that connection goes
+/// back to a pool once the response body has been read to its end.
+pub struct Sent {
+    /// The upstream's response.
+    pub response: Response<Incoming>,
+    /// Give it to the response body ([`Lease::release`] at its end).
+    pub lease: Option<Lease<RequestBody>>,
+}
+
+impl UpstreamClient {
+    /// Sends `req` (absolute URI) to the upstream it names.
+    pub async fn send(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
+        match &self.http1 {
+            Some(pool) if req.uri().scheme() == Some(&Scheme::HTTP) => {
+                let (response, lease) = pool.send(req).await?;
+                Ok(Sent {
+                    response,
+                    lease: Some(lease),
+                })
+            }
+            _ => Ok(Sent {
+                response: self.legacy.request(req).await?,
+                lease: None,
+            }),
+        }
+    }
+}
 
 thread_local! {
     /// The serving worker this thread is (see [`set_worker`]); 0 on every
@@ -111,145 +142,6 @@ impl Default for Pools {
     /// Pools for one worker.
     fn default() -> Self {
         Pools::new(1)
-    }
-}
-
-/// The per-upstream caps: one semaphore per (`scheme://host:port`, cap).
-/// A reload that changes the cap builds new clients and new semaphores;
-/// the old clients' connections keep their old places until they close.
-#[derive(Default)]
-pub struct HostCaps {
-    map: Mutex<HashMap<(String, usize), Arc<Semaphore>>>,
-}
-
-impl HostCaps {
-    fn semaphore(&self, upstream: String, cap: usize) -> Arc<Semaphore> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((upstream, cap))
-            .or_insert_with(|| Arc::new(Semaphore::new(cap)))
-            .clone()
-    }
-
-    /// Forgets upstreams with no connection and no connector using them.
-    fn prune(&self) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|(_, cap), sem| Arc::strong_count(sem) > 1 || sem.available_permits() < *cap);
-    }
-}
-
-/// A request found its upstream's connection cap reached, and no
-/// connection freed within `connect_timeout` (a 503).
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{cap} connections to {upstream} are open (max_upstream_connections) and none freed in {wait:?}"
-)]
-pub struct UpstreamCapReached {
-    /// `scheme://host:port`.
-    pub upstream: String,
-    /// The cap.
-    pub cap: usize,
-    /// How long the request waited.
-    pub wait: Duration,
-}
-
-/// Wraps the TCP + TLS connector with the per-upstream cap.
-#[derive(Clone)]
-pub struct CappedConnector {
-    inner: Https,
-    caps: Arc<HostCaps>,
-    cap: usize,
-    wait: Duration,
-}
-
-impl tower_service::Service<Uri> for CappedConnector {
-    type Response = Capped<<Https as tower_service::Service<Uri>>::Response>;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let upstream = format!(
-            "{}://{}",
-            uri.scheme_str().unwrap_or("http"),
-            uri.authority().map_or("", |a| a.as_str())
-        );
-        let sem = self.caps.semaphore(upstream.clone(), self.cap);
-        // `poll_ready` was called on `self.inner`; the clone takes its turn.
-        let connecting = self.inner.call(uri);
-        let (cap, wait) = (self.cap, self.wait);
-        Box::pin(async move {
-            let permit = match tokio::time::timeout(wait, sem.acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                // The semaphore is never closed; treat it like the cap.
-                Ok(Err(_)) | Err(_) => {
-                    return Err(Box::new(UpstreamCapReached {
-                        upstream,
-                        cap,
-                        wait,
-                    }) as Self::Error);
-                }
-            };
-            let io = connecting.await?;
-            Ok(Capped {
-                io,
-                _permit: permit,
-            })
-        })
-    }
-}
-
-/// An upstream connection holding its place under the cap until dropped.
-pub struct Capped<T> {
-    io: T,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl<T: Connection> Connection for Capped<T> {
-    fn connected(&self) -> Connected {
-        self.io.connected()
-    }
-}
-
-impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Capped<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
-    }
-}
-
-impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Capped<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 }
 
@@ -339,39 +231,24 @@ pub fn build(
     Ok(Clients(clients))
 }
 
-/// One worker's client.
+/// One worker's client: both pools share one connector (TLS setup and
+/// per-upstream cap).
 fn client(key: &ClientKey, caps: &Arc<HostCaps>, tls: rustls::ClientConfig) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(key.connect_timeout));
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    let connector = CappedConnector {
-        inner: hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http),
-        caps: caps.clone(),
-        cap: key.max_upstream_connections,
-        wait: key.connect_timeout,
-    };
+    let connector = connector(tls, caps, key.max_upstream_connections, key.connect_timeout);
+    let http1 = (!key.http2_prior_knowledge).then(|| Arc::new(Http1Pool::new(connector.clone())));
     let mut builder = Client::builder(TokioExecutor::new());
-    // An idle pooled connection is closed after 10 s (README "Performance"):
-    // a burst's extra connections, ~40 KiB each, are gone within 20 s of
-    // it (the pool checks once per timeout), and busy ones never idle that
-    // long. Up to 256 stay pooled per worker: fewer made a 1,000-connection
-    // load close and reopen connections, which cost more than it saved.
     builder
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE)
         .retry_canceled_requests(true)
         .set_host(true);
     if key.http2_prior_knowledge {
         builder.http2_only(true);
     }
-    builder.build(connector)
+    UpstreamClient {
+        http1,
+        legacy: builder.build(connector),
+    }
 }

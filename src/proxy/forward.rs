@@ -3,11 +3,12 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
+use http::Request;
 
 use super::body::{ClientFault, ClientFaultRecord, RequestBody, RequestBodyError};
-use super::client::{UpstreamCapReached, UpstreamClient};
+use super::client::{Sent, UpstreamClient};
+use super::connect::UpstreamCapReached;
+use super::pool::SendError;
 pub use crate::error::cause_chain;
 use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 
@@ -22,10 +23,10 @@ pub async fn send(
     req: Request<RequestBody>,
     timeout: Duration,
     fault: &ClientFaultRecord,
-) -> Result<Response<Incoming>, GatewayError> {
-    match tokio::time::timeout(timeout, client.request(req)).await {
+) -> Result<Sent, GatewayError> {
+    match tokio::time::timeout(timeout, client.send(req)).await {
         Err(_) => Err(UpstreamError::timeout().into()),
-        Ok(Ok(resp)) => Ok(resp),
+        Ok(Ok(sent)) => Ok(sent),
         Ok(Err(e)) => match (classify(e), fault.get()) {
             (GatewayError::Upstream(u), Some(f))
                 if matches!(
@@ -49,7 +50,7 @@ pub async fn send(
 /// wraps the client's body error, found here by downcasting), 502 for
 /// everything the upstream did wrong after connecting. The error is kept
 /// as the cause, for the log.
-pub fn classify(e: hyper_util::client::legacy::Error) -> GatewayError {
+pub fn classify(e: SendError) -> GatewayError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(&e);
     let mut timed_out = false;
     while let Some(s) = source {
@@ -101,7 +102,7 @@ mod tests {
         let res = tokio::time::timeout(Duration::from_secs(10), client.request(req))
             .await
             .expect("the client gave up in time");
-        classify(res.expect_err("the request fails"))
+        classify(res.expect_err("the request fails").into())
     }
 
     fn kind(e: &GatewayError) -> UpstreamKind {

@@ -13,6 +13,7 @@ mod inspect_exit;
 mod jwks_unavailable;
 mod observe;
 mod ops;
+mod pool;
 mod props;
 mod proxy;
 mod proxy_hardening;
