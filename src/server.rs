@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -151,6 +153,144 @@ async fn unless_silent<R>(
     Some(conn.await)
 }
 
+/// An accepted connection, its place under `max_connections`, and its
+/// header-read deadline (from accept).
+type Accepted = (
+    tokio::net::TcpStream,
+    SocketAddr,
+    Slot,
+    tokio::time::Instant,
+);
+
+/// A connection accepted by one worker and handed to another.
+struct Handoff {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+    deadline: tokio::time::Instant,
+}
+
+impl Handoff {
+    /// The connection on the receiving worker's runtime.
+    fn into_tokio(self) -> Option<Accepted> {
+        match tokio::net::TcpStream::from_std(self.stream) {
+            Ok(stream) => Some((stream, self.peer, self.slot, self.deadline)),
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "handed-off connection lost");
+                None
+            }
+        }
+    }
+}
+
+/// How one worker sees the others: every worker's count of connections
+/// it serves, and a way to hand an accepted connection to each.
+///
+/// The workers share one listening socket, and the kernel wakes whichever
+/// it likes for a new connection: a burst can land on one worker. So the
+/// worker that accepts hands the connection to the one serving the fewest
+/// (itself on a tie), once, at accept; from then on the connection stays
+/// on that worker, requests and upstream side included.
+struct Peers {
+    me: usize,
+    /// `nyro_worker_connections{worker}`, by worker.
+    serving: Arc<[Gauge]>,
+    outboxes: Arc<[tokio::sync::mpsc::UnboundedSender<Handoff>]>,
+    inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
+}
+
+/// One connection counted in its worker's [`Peers::serving`].
+struct Serving {
+    serving: Arc<[Gauge]>,
+    me: usize,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.serving[self.me].dec();
+    }
+}
+
+impl Peers {
+    /// The views of the workers counted by `serving`, by index.
+    fn new(serving: Vec<Gauge>) -> Vec<Peers> {
+        let workers = serving.len();
+        let serving: Arc<[Gauge]> = serving.into();
+        let (outboxes, inboxes): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| tokio::sync::mpsc::unbounded_channel())
+            .unzip();
+        let outboxes: Arc<[_]> = outboxes.into();
+        inboxes
+            .into_iter()
+            .enumerate()
+            .map(|(me, inbox)| Peers {
+                me,
+                serving: serving.clone(),
+                outboxes: outboxes.clone(),
+                inbox,
+            })
+            .collect()
+    }
+
+    /// The guard of a connection another worker counted for this one.
+    fn counted(&self) -> Serving {
+        Serving {
+            serving: self.serving.clone(),
+            me: self.me,
+        }
+    }
+
+    /// Counts a connection this worker serves until the guard drops.
+    fn serving(&self) -> Serving {
+        self.serving[self.me].inc();
+        Serving {
+            serving: self.serving.clone(),
+            me: self.me,
+        }
+    }
+
+    /// Hands `stream` to the worker serving the fewest connections, or
+    /// gives it back when that is this one (or the hand-off fails).
+    fn hand_off(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        slot: Slot,
+        deadline: tokio::time::Instant,
+    ) -> Option<Accepted> {
+        let load = |i: usize| self.serving[i].get();
+        let target = (0..self.serving.len())
+            .min_by_key(|&i| (load(i), i != self.me))
+            .unwrap_or(self.me);
+        if target == self.me {
+            return Some((stream, peer, slot, deadline));
+        }
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(peer = %peer, error = %e, "accepted connection lost");
+                return None;
+            }
+        };
+        // Counted at once, so the next accept sees it.
+        self.serving[target].inc();
+        let handoff = Handoff {
+            stream,
+            peer,
+            slot,
+            deadline,
+        };
+        match self.outboxes[target].send(handoff) {
+            Ok(()) => None,
+            // That worker stopped (shutdown): serve it here.
+            Err(tokio::sync::mpsc::error::SendError(h)) => {
+                self.serving[target].dec();
+                h.into_tokio()
+            }
+        }
+    }
+}
+
 /// Serves the public listener with `workers` threads (`[server] workers`,
 /// README) until `shutdown` resolves; returns true when every connection
 /// closed within `shutdown_grace`.
@@ -173,8 +313,13 @@ pub async fn run_workers(
     let slots = Arc::new(Slots::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut done = Vec::with_capacity(workers);
+    let gauges = (0..workers.max(1))
+        .map(|i| shared.metrics.worker_connections(i))
+        .collect();
+    let mut peers = Peers::new(gauges).into_iter();
     for index in 0..workers.max(1) {
         let listener = listener.try_clone()?;
+        let Some(peers) = peers.next() else { break };
         let shared = shared.clone();
         let slots = slots.clone();
         let mut stop = stop_rx.clone();
@@ -197,7 +342,7 @@ pub async fn run_workers(
                     let stop = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    serve_until(listener, shared, slots, stop).await
+                    serve_until(listener, shared, slots, peers, stop).await
                 });
                 // Tasks left (a tunnel, a reload-spawned refresh) must not
                 // hold the exit up: the grace has passed.
@@ -237,7 +382,10 @@ pub async fn run(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> bool {
-    serve_until(listener, shared, Arc::default(), shutdown).await
+    let Some(peers) = Peers::new(vec![Gauge::default()]).pop() else {
+        return false;
+    };
+    serve_until(listener, shared, Arc::default(), peers, shutdown).await
 }
 
 /// One worker's accept loop and drain.
@@ -250,6 +398,7 @@ async fn serve_until(
     listener: TcpListener,
     shared: Arc<Shared>,
     slots: Arc<Slots>,
+    mut peers: Peers,
     shutdown: impl Future<Output = ()>,
 ) -> bool {
     let graceful = GracefulShutdown::new();
@@ -282,9 +431,18 @@ async fn serve_until(
             slot = slots.take(limit) => slot,
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
+        let (stream, peer, slot, deadline, load) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok((stream, peer)) => {
+                    let deadline = tokio::time::Instant::now() + header_read_timeout;
+                    // The least busy worker serves it (README `workers`).
+                    match peers.hand_off(stream, peer, slot, deadline) {
+                        Some((stream, peer, slot, deadline)) => {
+                            (stream, peer, slot, deadline, peers.serving())
+                        }
+                        None => continue,
+                    }
+                }
                 Err(e) => {
                     if let Some(count) = accept_errors.record(Instant::now()) {
                         tracing::warn!(error = %e, count, "accept failed");
@@ -294,9 +452,17 @@ async fn serve_until(
                     continue;
                 }
             },
+            Some(handed) = peers.inbox.recv() => {
+                drop(slot);
+                // Counted by the worker that handed it over.
+                let load = peers.counted();
+                match handed.into_tokio() {
+                    Some((stream, peer, slot, deadline)) => (stream, peer, slot, deadline, load),
+                    None => continue,
+                }
+            }
             () = &mut shutdown => break,
         };
-        let deadline = tokio::time::Instant::now() + header_read_timeout;
         let _ = stream.set_nodelay(true);
         let tls = shared.runtime.load().tls.clone();
         let framing = Arc::new(Framing::default());
@@ -321,6 +487,7 @@ async fn serve_until(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
+            let _load = load;
             let result = match tls {
                 None => {
                     let c = builder.serve_connection_with_upgrades(

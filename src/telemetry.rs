@@ -209,6 +209,13 @@ struct SecretLabel {
     secret_position: String,
 }
 
+/// Labels of `nyro_worker_connections`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WorkerLabel {
+    /// The serving worker's index (its thread is `nyro-worker-<index>`).
+    worker: String,
+}
+
 /// Labels of `nyro_config_reloads_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReloadResult {
@@ -362,6 +369,7 @@ pub struct Metrics {
     /// secret that verified: when an old secret's count stops growing,
     /// it can be removed (README "Rotating the HMAC secret").
     token_verifications: Family<SecretLabel, Counter>,
+    worker_connections: Family<WorkerLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -424,8 +432,15 @@ impl Default for Metrics {
             "HMAC token verifications (cache misses) by the 1-based position of the secret that verified",
             token_verifications.clone(),
         );
+        let worker_connections = Family::<WorkerLabel, Gauge>::default();
+        registry.register(
+            "nyro_worker_connections",
+            "Client connections each serving worker holds (an accepted connection goes to the worker holding the fewest)",
+            worker_connections.clone(),
+        );
         let reload = |result| ReloadCounter(reloads.get_or_create_owned(&ReloadResult { result }));
         Metrics {
+            worker_connections,
             reloads_ok: reload("applied"),
             reloads_failed: reload("rejected"),
             token_verifications,
@@ -529,6 +544,15 @@ impl Metrics {
     pub fn token_verifications(&self, position: usize) -> Counter {
         self.token_verifications.get_or_create_owned(&SecretLabel {
             secret_position: position.to_string(),
+        })
+    }
+
+    /// The `nyro_worker_connections` gauge of worker `index`; taken once
+    /// per worker when serving starts, and what hands connections to the
+    /// least busy worker reads.
+    pub fn worker_connections(&self, index: usize) -> Gauge {
+        self.worker_connections.get_or_create_owned(&WorkerLabel {
+            worker: index.to_string(),
         })
     }
 

@@ -59,7 +59,8 @@ static B64TOKEN_CHAR: [bool; 256] = {
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
         b += 1;
     }
     table
@@ -83,7 +84,11 @@ mod tests {
         for b in 0..=255u8 {
             let rfc = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
             assert_eq!(is_b64token(&[b]), rfc, "byte {b:#04x}");
-            assert_eq!(is_b64token(&[b, b'=', b'=']), rfc, "byte {b:#04x} then padding");
+            assert_eq!(
+                is_b64token(&[b, b'=', b'=']),
+                rfc,
+                "byte {b:#04x} then padding"
+            );
         }
         assert!(!is_b64token(b"==="), "padding alone");
         assert!(!is_b64token(b"a=b"), "padding inside");

@@ -136,3 +136,61 @@ async fn the_configured_workers_run_and_serve_from_the_shared_socket() {
     let busy: u64 = worker_ticks(gw.pid()).iter().map(|(_, t)| t).sum();
     assert!(busy > 0, "1,920 requests served by no worker thread");
 }
+
+/// `nyro_worker_connections{worker="N"}` from the admin page.
+async fn worker_connections(gw: &Gateway, workers: usize) -> Vec<i64> {
+    let page = gw.admin_get("/metrics").await;
+    (0..workers)
+        .map(|w| {
+            let series = format!("nyro_worker_connections{{worker=\"{w}\"}} ");
+            page.lines()
+                .find_map(|l| l.strip_prefix(&series))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn accepted_connections_go_to_the_least_busy_worker() {
+    let up = echo_upstream().await;
+    let gw = Gateway::start(
+        &config(&route(
+            "svc",
+            "/svc",
+            &format!("http://{up}"),
+            "auth = \"none\"",
+        ))
+        .replace("[server]\n", "[server]\nworkers = 2\n")
+        .replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]"),
+    )
+    .await;
+    // One connection at a time, each kept open after its request: whichever
+    // worker the kernel wakes, each new one goes to the worker holding fewer.
+    let mut open = Vec::new();
+    for i in 0..20 {
+        let c = client();
+        let r = tokio::time::timeout(Duration::from_secs(10), c.get(gw.url("/svc/x")).send())
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert_eq!(r.status(), 200, "connection {i}");
+        r.bytes().await.unwrap();
+        open.push(c);
+    }
+    assert_eq!(worker_connections(&gw, 2).await, [10, 10]);
+    // Closed connections are counted out.
+    drop(open);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = worker_connections(&gw, 2).await;
+        if now == [0, 0] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still counted: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
