@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, Uri};
 
+use super::values::redact_userinfo;
+
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -370,13 +372,7 @@ impl fmt::Debug for RedisUrl {
 impl RedisUrl {
     /// The URL with any `user:password@` replaced by `***@`, for logs.
     pub fn redacted(&self) -> String {
-        match self.0.split_once("://") {
-            Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rfind('@')) {
-                Some(at) => format!("{scheme}://***{}", &rest[at..]),
-                None => self.0.clone(),
-            },
-            None => self.0.clone(),
-        }
+        redact_userinfo(&self.0)
     }
 }
 
