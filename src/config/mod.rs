@@ -21,7 +21,7 @@ pub use diag::{Diagnostic, Severity};
 pub use model::*;
 pub use parse::{
     ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
-    parse_origin, parse_upstream,
+    parse_origin, parse_upstream, segment_prefix,
 };
 pub use schema::{KEYS, Key, keys_in};
 

@@ -278,6 +278,20 @@ pub fn parse_claim_path(s: &str) -> Result<ClaimPath, String> {
     Ok(ClaimPath::Dotted(keys))
 }
 
+/// True when `prefix` is `path` or a whole-segment prefix of it: what a
+/// route's prefix matches (README "Routes"), for the router and for the
+/// overlapping-auth warning.
+#[inline]
+pub fn segment_prefix(path: &str, prefix: &str) -> bool {
+    if prefix == "/" {
+        return path.starts_with('/');
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
 /// One entry of a route's `methods`: a method token as written
 /// (methods are case-sensitive, RFC 9110 §9.1, so `"get"` is refused with
 /// the spelling to use).
@@ -468,6 +482,22 @@ mod tests {
         }
         for bad in ["api", "/api/", "/a//b", "/a/../b", "/a?x", "/a b", ""] {
             assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn segment_prefixes_match_whole_segments() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("/api", "/api", true),
+            ("/api/x", "/api", true),
+            ("/apix", "/api", false),
+            ("/ap", "/api", false),
+            ("/anything", "/", true),
+            ("/", "/", true),
+            ("", "/", false),
+        ];
+        for (path, prefix, want) in cases {
+            assert_eq!(segment_prefix(path, prefix), *want, "{path} under {prefix}");
         }
     }
 

@@ -19,7 +19,7 @@ use super::model::*;
 use super::parse::{
     check_prefix, check_redis_url, is_label_safe, jwks_uri, otlp_uri, parse_algorithm, parse_cidr,
     parse_claim_path, parse_limit_key, parse_method, parse_origin, parse_rate, parse_upgrade,
-    parse_upstream, secret_lines, secret_problem,
+    parse_upstream, secret_lines, secret_problem, segment_prefix,
 };
 use super::raw::*;
 use super::values::{
@@ -1607,7 +1607,7 @@ impl Validator<'_> {
                     p.prefix != child.prefix
                         && p.server == child.server
                         && strength(p.auth) < strength(child.auth)
-                        && crate::routing::segment_prefix(&child.prefix, &p.prefix)
+                        && segment_prefix(&child.prefix, &p.prefix)
                 })
                 .max_by_key(|p| p.prefix.len());
             if let Some(p) = parent {
