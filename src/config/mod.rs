@@ -23,7 +23,7 @@ pub use parse::{
     ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
     parse_origin, parse_upstream, segment_prefix,
 };
-pub use schema::{KEYS, Key, keys_in};
+pub use schema::{KEYS, Key, Ty, keys_in};
 
 /// The config shipped with the binary (the repository's `gateway.toml`),
 /// used by `serve --dev` when no config file exists.
