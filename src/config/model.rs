@@ -243,8 +243,17 @@ pub enum AuthMode {
 }
 
 impl AuthMode {
+    /// Every mode, in the order the docs list them.
+    pub const ALL: [AuthMode; 3] = [AuthMode::Required, AuthMode::Optional, AuthMode::None];
+    /// The words `auth` takes: those of [`AuthMode::ALL`].
+    pub const WORDS: [&'static str; 3] = [
+        Self::ALL[0].as_str(),
+        Self::ALL[1].as_str(),
+        Self::ALL[2].as_str(),
+    ];
+
     /// The word used in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             AuthMode::Required => "required",
             AuthMode::Optional => "optional",
@@ -389,8 +398,18 @@ pub enum OnRedisError {
 }
 
 impl OnRedisError {
+    /// Every choice, in the order the docs list them.
+    pub const ALL: [OnRedisError; 3] =
+        [OnRedisError::Local, OnRedisError::Allow, OnRedisError::Deny];
+    /// The words `on_redis_error` takes: those of [`OnRedisError::ALL`].
+    pub const WORDS: [&'static str; 3] = [
+        Self::ALL[0].as_str(),
+        Self::ALL[1].as_str(),
+        Self::ALL[2].as_str(),
+    ];
+
     /// The word used in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             OnRedisError::Local => "local",
             OnRedisError::Allow => "allow",

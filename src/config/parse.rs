@@ -336,6 +336,31 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// The value of `all` whose word (`as_str`) is `text`, if any.
+pub(super) fn word<T: Copy>(text: &str, all: &[T], as_str: fn(T) -> &'static str) -> Option<T> {
+    all.iter().copied().find(|v| as_str(*v) == text)
+}
+
+/// A key that takes one of a few words (`auth`, `on_redis_error`): the
+/// value, or a message naming the words (`auth = "x": expected
+/// "required", "optional" or "none"`).
+pub(super) fn parse_word<T: Copy>(
+    key: &str,
+    text: &str,
+    all: &[T],
+    as_str: fn(T) -> &'static str,
+) -> Result<T, String> {
+    word(text, all, as_str).ok_or_else(|| {
+        let quoted: Vec<String> = all.iter().map(|v| format!("{:?}", as_str(*v))).collect();
+        let listed = match quoted.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        format!("{key} = {text:?}: expected {listed}")
+    })
+}
+
 // ---- trusted proxies and CORS origins -------------------------------------
 
 /// A `trusted_proxies` entry: a CIDR or a bare address; host bits set
@@ -518,6 +543,31 @@ mod tests {
         for bad in ["", "a/b/c", "a/", "sp ace", "h2c", "H2C/1"] {
             assert!(parse_upgrade(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn words_are_parsed_and_a_wrong_one_lists_them() {
+        use super::super::model::{AuthMode, OnRedisError};
+        for m in AuthMode::ALL {
+            assert_eq!(
+                parse_word("auth", m.as_str(), &AuthMode::ALL, AuthMode::as_str),
+                Ok(m)
+            );
+        }
+        assert_eq!(
+            parse_word("auth", "Required", &AuthMode::ALL, AuthMode::as_str),
+            Err("auth = \"Required\": expected \"required\", \"optional\" or \"none\"".to_owned())
+        );
+        assert_eq!(
+            parse_word(
+                "on_redis_error",
+                "x",
+                &OnRedisError::ALL,
+                OnRedisError::as_str
+            ),
+            Err("on_redis_error = \"x\": expected \"local\", \"allow\" or \"deny\"".to_owned())
+        );
+        assert_eq!(AuthMode::WORDS, ["required", "optional", "none"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::Sink;
+use super::model::{AuthMode, OnRedisError};
 
 /// One key of `gateway.toml`: the single table the unknown-key check and
 /// its suggestions read (and from which a JSON Schema, the
@@ -379,7 +380,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "routes.auth",
-        ty: Ty::Word(&["required", "optional", "none"]),
+        ty: Ty::Word(&AuthMode::WORDS),
         default: "\"required\"",
         doc: "whether a token is needed: required, optional or none",
         example: "\"required\"",
@@ -470,7 +471,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         path: "rate_limit.on_redis_error",
-        ty: Ty::Word(&["local", "allow", "deny"]),
+        ty: Ty::Word(&OnRedisError::WORDS),
         default: "\"local\"",
         doc: "when Redis fails or is slower than timeout: decide on this replica, let the request through, or answer 503",
         example: "\"local\"",
@@ -637,7 +638,7 @@ pub fn placeholder(path: &str) -> &'static str {
         "auth.jwks_url" => "http://127.0.0.1/.well-known/jwks.json",
         "auth.issuer" => "https://placeholder.invalid/auth/v1",
         "routes.prefix" => "/placeholder",
-        "routes.auth" => "required",
+        "routes.auth" => AuthMode::Required.as_str(),
         "routes.upstream" => "http://127.0.0.1:9",
         _ => match KEYS.iter().find(|k| k.path == path).map(|k| k.ty) {
             Some(Ty::Address) => "127.0.0.1:0",

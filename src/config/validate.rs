@@ -29,6 +29,7 @@ use toml::de::DeTable;
 
 use super::diag::Sink;
 use super::model::{AuthMode, Config, Limit, Route};
+use super::parse::word;
 use super::raw::RawFile;
 use super::{LoadOptions, LoadReport, Places, Position, schema};
 
@@ -214,8 +215,13 @@ impl Validator<'_> {
         // still counts: the missing key is reported along with it.
         let first_authenticated = routes_raw.iter().find_map(|r| {
             let auth = r.get_ref().auth.as_ref();
-            match auth.map(|a| (a.get_ref().as_str(), a.span())) {
-                Some(("required" | "optional", span)) => Some(span),
+            match auth.map(|a| {
+                (
+                    word(a.get_ref(), &AuthMode::ALL, AuthMode::as_str),
+                    a.span(),
+                )
+            }) {
+                Some((Some(AuthMode::Required | AuthMode::Optional), span)) => Some(span),
                 Some(_) => None, // "none", or a word reported on its own
                 None => Some(r.span()),
             }

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::Validator;
 use crate::config::model::{Limit, OnRedisError, RateLimit, RedisUrl};
-use crate::config::parse::{check_redis_url, parse_limit_key, parse_rate};
+use crate::config::parse::{check_redis_url, parse_limit_key, parse_rate, parse_word};
 use crate::config::raw::{RawLimit, RawRateLimit};
 
 impl Validator<'_> {
@@ -43,18 +43,13 @@ impl Validator<'_> {
         let on_redis_error = match on_redis_error {
             None => Some(OnRedisError::Local),
             Some(w) => {
-                match w.get_ref().as_str() {
-                    "local" => Some(OnRedisError::Local),
-                    "allow" => Some(OnRedisError::Allow),
-                    "deny" => Some(OnRedisError::Deny),
-                    other => {
-                        self.err(
-                        w.span(),
-                        format!("on_redis_error = {other:?}: expected \"local\", \"allow\" or \"deny\""),
-                    );
-                        None
-                    }
-                }
+                let parsed = parse_word(
+                    "on_redis_error",
+                    w.get_ref(),
+                    &OnRedisError::ALL,
+                    OnRedisError::as_str,
+                );
+                parsed.map_err(|m| self.err(w.span(), m)).ok()
             }
         };
         let timeout = self.positive_duration(timeout, Duration::from_millis(100), "timeout");

@@ -12,7 +12,7 @@ use super::{AuthFact, Validator};
 use crate::config::model::{AuthMode, Cors, Injection, Limit, LimitKey, Route};
 use crate::config::parse::{
     check_prefix, is_label_safe, parse_claim_path, parse_method, parse_upgrade, parse_upstream,
-    segment_prefix,
+    parse_word, segment_prefix,
 };
 use crate::config::raw::{RawInject, RawRoute};
 
@@ -149,20 +149,9 @@ impl Validator<'_> {
 
         let auth_mode = match auth {
             None => Some(AuthMode::Required),
-            Some(a) => match a.get_ref().as_str() {
-                "required" => Some(AuthMode::Required),
-                "optional" => Some(AuthMode::Optional),
-                "none" => Some(AuthMode::None),
-                other => {
-                    self.err(
-                        a.span(),
-                        format!(
-                            "auth = {other:?}: expected \"required\", \"optional\" or \"none\""
-                        ),
-                    );
-                    None
-                }
-            },
+            Some(a) => parse_word("auth", a.get_ref(), &AuthMode::ALL, AuthMode::as_str)
+                .map_err(|m| self.err(a.span(), m))
+                .ok(),
         };
 
         let methods = match methods {
