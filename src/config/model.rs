@@ -208,7 +208,8 @@ pub struct Cors {
     pub max_age: Duration,
     /// Headers a preflight may request; `None` echoes what was requested.
     pub allow_headers: Option<Vec<HeaderName>>,
-    /// `Access-Control-Expose-Headers`. Default `X-Request-ID, X-Process-Time`.
+    /// `Access-Control-Expose-Headers`. Default `X-Request-ID,
+    /// X-Process-Time, RateLimit, RateLimit-Policy, Retry-After`.
     pub expose_headers: Vec<HeaderName>,
 }
 

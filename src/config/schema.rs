@@ -353,7 +353,7 @@ pub const KEYS: &[Key] = &[
     Key {
         path: "cors.expose_headers",
         ty: Ty::HeaderNames,
-        default: "[\"X-Request-ID\", \"X-Process-Time\"]",
+        default: "[\"X-Request-ID\", \"X-Process-Time\", \"RateLimit\", \"RateLimit-Policy\", \"Retry-After\"]",
         doc: "Access-Control-Expose-Headers",
         example: "[\"X-Request-ID\", \"X-Process-Time\"]",
     },
