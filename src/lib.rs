@@ -8,6 +8,7 @@
 //! - `reload`    watch the files, debounce, compile, swap; keep the old config on error
 //! - `state`     the shared gateway state: active runtime, pools, metrics, reload status
 //! - `server`    listeners, TLS, connection tasks, graceful drain
+//! - `framing`   the HTTP/1.1 request-framing watch on the socket (400 for CL + TE)
 //! - `pipeline`  one request's phases in order, readable top to bottom
 //! - `routing`   longest whole-segment prefix matching
 //! - `cors`      preflights and CORS response headers

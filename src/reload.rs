@@ -336,10 +336,23 @@ fn fingerprint(path: &Path, cfg: &Config) -> u64 {
     })
 }
 
-/// One line per difference between two configs.
+/// One line per difference between two configs, each found by comparing
+/// values (the model types are `PartialEq`) and shown as the config
+/// writes them; a secret only by count.
 pub fn diff(old: &Config, new: &Config) -> Vec<String> {
+    // Destructured, so a new section cannot be forgotten here.
+    let Config {
+        server,
+        admin,
+        auth: _, // below, with the secrets told apart
+        cors,
+        routes,
+        injected_headers: _, // follows from the routes
+        rate_limit,
+        telemetry,
+    } = new;
     let mut out = Vec::new();
-    for r in &new.routes {
+    for r in routes {
         match old.routes.iter().find(|o| o.name == r.name) {
             None => out.push(format!(
                 "route {:?} added ({} -> {})",
@@ -358,7 +371,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         }
     }
     for o in &old.routes {
-        if !new.routes.iter().any(|r| r.name == o.name) {
+        if !routes.iter().any(|r| r.name == o.name) {
             out.push(format!("route {:?} removed", o.name));
         }
     }
@@ -389,14 +402,28 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("HMAC secrets changed ({was} -> {now} listed)"));
         }
     }
-    if old.cors != new.cors {
+    if old.cors != *cors {
         out.push("CORS defaults changed".into());
     }
-    if old.server != new.server {
+    if old.server != *server {
         out.push("server settings changed".into());
     }
-    if old.rate_limit != new.rate_limit {
+    if old.admin != *admin {
+        let show = |a: &Option<config::Admin>| {
+            a.as_ref()
+                .map_or_else(|| "none".to_owned(), |a| a.listen.to_string())
+        };
+        out.push(format!(
+            "admin.listen {} -> {}",
+            show(&old.admin),
+            show(admin)
+        ));
+    }
+    if old.rate_limit != *rate_limit {
         out.push("rate-limit settings changed".into());
+    }
+    if old.telemetry != *telemetry {
+        out.push("telemetry settings changed".into());
     }
     if out.is_empty() {
         out.push("settings unchanged; files the config names (secret_file, TLS cert or key, ca_file) were re-read".into());
@@ -423,12 +450,19 @@ fn route_changes(old: &config::Route, new: &config::Route) -> Vec<String> {
         upgrades,
         limits,
     } = new;
-    let mut out = Vec::new();
-    let mut note = |what: &str, was: String, now: String| {
+    // Compared by value, shown as the config writes the value.
+    fn note<T: PartialEq>(
+        out: &mut Vec<String>,
+        what: &str,
+        was: &T,
+        now: &T,
+        show: impl Fn(&T) -> String,
+    ) {
         if was != now {
-            out.push(format!("{what} {was} -> {now}"));
+            out.push(format!("{what} {} -> {}", show(was), show(now)));
         }
-    };
+    }
+    let mut out = Vec::new();
     let url = |u: &Option<config::Upstream>| {
         u.as_ref()
             .map_or_else(|| "\"\" (501)".to_owned(), |u| u.url.clone())
@@ -443,7 +477,17 @@ fn route_changes(old: &config::Route, new: &config::Route) -> Vec<String> {
                 .join(", ")
         ),
     };
-    let inject_text = |i: &[config::Injection]| {
+    let timeout_text = |t: &Option<std::time::Duration>| {
+        t.map_or_else(
+            || "server.request_timeout".to_owned(),
+            config::values::format_duration,
+        )
+    };
+    let ca_file_text = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or_else(|| "none".to_owned(), |p| p.display().to_string())
+    };
+    let inject_text = |i: &Vec<config::Injection>| {
         let list: Vec<String> = i
             .iter()
             .map(|i| {
@@ -457,44 +501,32 @@ fn route_changes(old: &config::Route, new: &config::Route) -> Vec<String> {
             .collect();
         format!("[{}]", list.join(" "))
     };
-    note("prefix", old.prefix.clone(), prefix.clone());
-    note("upstream", url(&old.upstream), url(upstream));
-    note(
-        "auth",
-        old.auth.as_str().to_owned(),
-        auth.as_str().to_owned(),
-    );
-    note(
-        "strip_prefix",
-        old.strip_prefix.to_string(),
-        strip_prefix.to_string(),
-    );
-    note("methods", methods_text(&old.methods), methods_text(methods));
-    note(
-        "timeout",
-        format!("{:?}", old.timeout),
-        format!("{timeout:?}"),
-    );
-    note("http2", old.http2.to_string(), http2.to_string());
-    note(
-        "ca_file",
-        format!("{:?}", old.ca_file),
-        format!("{ca_file:?}"),
-    );
-    note("inject", inject_text(&old.inject), inject_text(inject));
-    note(
-        "upgrades",
-        format!("{:?}", old.upgrades),
-        format!("{upgrades:?}"),
-    );
-    let limits_text = |l: &[config::Limit]| {
+    let limits_text = |l: &Vec<config::Limit>| {
         let list: Vec<String> = l
             .iter()
             .map(|l| format!("{}({} {} burst {})", l.name, l.key, l.rate, l.burst))
             .collect();
         format!("[{}]", list.join(" "))
     };
-    note("limits", limits_text(&old.limits), limits_text(limits));
+    note(&mut out, "prefix", &old.prefix, prefix, String::clone);
+    note(&mut out, "upstream", &old.upstream, upstream, url);
+    note(&mut out, "auth", &old.auth, auth, |a| a.as_str().to_owned());
+    note(
+        &mut out,
+        "strip_prefix",
+        &old.strip_prefix,
+        strip_prefix,
+        bool::to_string,
+    );
+    note(&mut out, "methods", &old.methods, methods, methods_text);
+    note(&mut out, "timeout", &old.timeout, timeout, timeout_text);
+    note(&mut out, "http2", &old.http2, http2, bool::to_string);
+    note(&mut out, "ca_file", &old.ca_file, ca_file, ca_file_text);
+    note(&mut out, "inject", &old.inject, inject, inject_text);
+    note(&mut out, "upgrades", &old.upgrades, upgrades, |u| {
+        format!("[{}]", u.join(", "))
+    });
+    note(&mut out, "limits", &old.limits, limits, limits_text);
     if old.cors != *cors {
         out.push("CORS settings changed".to_owned());
     }
@@ -729,6 +761,43 @@ mod tests {
         let no_admin = cfg("127.0.0.1:8080", None, A);
         let r = restart_needed(bound, &no_admin);
         assert!(r.len() == 1 && r[0].starts_with("admin.listen"), "{r:?}");
+    }
+
+    #[test]
+    fn diff_shows_route_settings_as_the_config_writes_them() {
+        let one = cfg("127.0.0.1:8080", None, A);
+        let changed = |extra: &str| cfg("127.0.0.1:8080", None, &format!("{A}{extra}"));
+        assert_eq!(
+            diff(&one, &changed("timeout = \"2m\"\n")),
+            vec!["route \"a\": timeout server.request_timeout -> 2m".to_owned()]
+        );
+        assert_eq!(
+            diff(&one, &changed("upgrades = [\"My-Proto\", \"x/1\"]\n")),
+            vec!["route \"a\": upgrades [] -> [my-proto, x/1]".to_owned()]
+        );
+        assert_eq!(
+            diff(&one, &changed("ca_file = \"Cargo.toml\"\n")),
+            vec!["route \"a\": ca_file none -> ./Cargo.toml".to_owned()]
+        );
+    }
+
+    #[test]
+    fn diff_names_telemetry_and_admin_changes() {
+        let one = cfg("127.0.0.1:8080", None, A);
+        let sampled = cfg(
+            "127.0.0.1:8080",
+            None,
+            &format!("[telemetry]\nsample_ratio = 0.5\n{A}"),
+        );
+        assert_eq!(
+            diff(&one, &sampled),
+            vec!["telemetry settings changed".to_owned()]
+        );
+        let admin = cfg("127.0.0.1:8080", Some("127.0.0.1:9901"), A);
+        assert_eq!(
+            diff(&one, &admin),
+            vec!["admin.listen none -> 127.0.0.1:9901".to_owned()]
+        );
     }
 
     #[test]

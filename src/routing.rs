@@ -4,6 +4,8 @@
 //! Matching allocates nothing: routes are kept longest prefix first and
 //! scanned (a gateway holds tens of routes, where a scan beats a trie).
 
+use crate::config::segment_prefix;
+
 /// Indexes of routes in match order.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
@@ -30,17 +32,6 @@ impl Router {
             .iter()
             .find(|(p, _)| segment_prefix(path, p))
             .map(|(_, i)| *i)
-    }
-}
-
-/// True when `prefix` is `path` or a whole-segment prefix of it.
-pub fn segment_prefix(path: &str, prefix: &str) -> bool {
-    if prefix == "/" {
-        return path.starts_with('/');
-    }
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
     }
 }
 

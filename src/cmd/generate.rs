@@ -337,7 +337,7 @@ fn config_man_page() -> anyhow::Result<Vec<u8>> {
     }
     let keys = crate::config::KEYS;
     for section in keys.iter().filter(|k| !k.path.contains('.')) {
-        let heading = if section.ty == "array of tables" {
+        let heading = if section.ty == crate::config::Ty::ArrayOfTables {
             format!("[[{}]]", section.path)
         } else {
             format!("[{}]", section.path)
@@ -353,7 +353,7 @@ fn config_man_page() -> anyhow::Result<Vec<u8>> {
             roff.text([
                 bold(k.path[prefix.len()..].to_owned()),
                 roman(" ("),
-                italic(k.ty),
+                italic(k.ty.to_string()),
                 roman(")"),
             ]);
             roff.text([roman(k.doc)]);

@@ -2,7 +2,7 @@
 //! `gateway.schema.json` for Taplo / Even Better TOML), derived from the
 //! one key table [`KEYS`] so it cannot drift from what the loader accepts.
 //!
-//! Each key's `ty` (as a user would name it) becomes a JSON type; `default`
+//! Each key's `ty` (a [`Ty`]) becomes a JSON type; `default`
 //! and `example` become `default` and `examples` when they parse as TOML
 //! values; a `default` of "required" makes the key required in its table.
 //! Tables reject unknown keys, as the loader does. Strings may hold
@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::schema::{KEYS, Key};
+use super::schema::{KEYS, Key, Ty};
 
 /// Where the committed copy lives, relative to the repository root, and
 /// the `$id` it states.
@@ -109,14 +109,13 @@ fn table(path: &str, doc: &str) -> Map<String, Value> {
 /// One key's schema: its type, description, default and example.
 fn key_schema(k: &Key) -> Value {
     let mut m = match k.ty {
-        "table" => table(k.path, ""),
-        "array of tables" => {
+        Ty::Table | Ty::InjectTable => table(k.path, ""),
+        Ty::ArrayOfTables => {
             let mut m = Map::new();
             m.insert("type".into(), json!("array"));
             m.insert("items".into(), Value::Object(table(k.path, "")));
             m
         }
-        _ if k.ty.starts_with("table of") => table(k.path, ""),
         ty => match type_schema(ty) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -152,42 +151,36 @@ fn toml_value(text: &str) -> Option<Value> {
     serde_json::to_value(doc.get("v")?).ok()
 }
 
-/// The JSON schema for a type as `KEYS` names it, or `{}` (anything) for a
-/// name this function does not know (a unit test keeps that list empty).
-pub fn type_schema(ty: &str) -> Value {
-    if let Some((a, b)) = ty.split_once(" or ") {
-        return json!({ "anyOf": [type_schema(a), type_schema(b)] });
-    }
-    if let Some(item) = ty.strip_prefix("list of ") {
-        let item = item.trim_end_matches('s');
-        return json!({ "type": "array", "items": type_schema(item) });
-    }
-    if ty.contains('|') {
-        let values: Vec<Value> = ty
-            .split('|')
-            .map(|v| json!(v.trim().trim_matches('"')))
-            .collect();
-        return with_env(json!({ "type": "string", "enum": values }));
-    }
+/// The JSON schema for a value of type `ty`; a table's is its keys',
+/// built by [`table`] (here only `{"type": "object"}`).
+pub fn type_schema(ty: Ty) -> Value {
+    let strings = || json!({ "type": "array", "items": { "type": "string" } });
     match ty {
-        "string" | "address" | "URL" | "path" | "claim path" | "origin" | "header name"
-        | "method" | "CIDR" => json!({ "type": "string" }),
-        "duration" => with_env(json!({
+        Ty::Table | Ty::InjectTable => json!({ "type": "object" }),
+        Ty::ArrayOfTables => json!({ "type": "array", "items": { "type": "object" } }),
+        Ty::String | Ty::Address | Ty::Url | Ty::Path | Ty::ClaimPath => {
+            json!({ "type": "string" })
+        }
+        Ty::Word(words) => with_env(json!({ "type": "string", "enum": words })),
+        Ty::Duration => with_env(json!({
             "type": "string",
             "pattern": r"^\s*([0-9]+(ms|s|m|h|d))+\s*$",
         })),
-        "size" => with_env(json!({
+        Ty::Size => with_env(json!({
             "type": "string",
             "pattern": r"^\s*[0-9]+\s*([bB]|[kKmMgG][iI]?[bB])\s*$",
         })),
-        "integer" => json!({ "type": "integer", "minimum": 0 }),
-        "integer >= 1" => json!({ "type": "integer", "minimum": 1 }),
-        "redis URL" => with_env(json!({ "type": "string", "pattern": r"^(rediss?://.*)?$" })),
-        "limit key" => json!({ "type": "string", "pattern": r"^(ip|route|claim:.+)$" }),
-        "rate" => with_env(json!({ "type": "string", "pattern": r"^\s*[0-9]+\s*/\s*(s|m|h)\s*$" })),
-        "number" | "float" => json!({ "type": "number" }),
-        "boolean" => json!({ "type": "boolean" }),
-        _ => json!({}),
+        Ty::Integer => json!({ "type": "integer", "minimum": 0 }),
+        Ty::PositiveInteger => json!({ "type": "integer", "minimum": 1 }),
+        Ty::RedisUrl => with_env(json!({ "type": "string", "pattern": r"^(rediss?://.*)?$" })),
+        Ty::LimitKey => json!({ "type": "string", "pattern": r"^(ip|route|claim:.+)$" }),
+        Ty::Rate => {
+            with_env(json!({ "type": "string", "pattern": r"^\s*[0-9]+\s*/\s*(s|m|h)\s*$" }))
+        }
+        Ty::Number => json!({ "type": "number" }),
+        Ty::Boolean => json!({ "type": "boolean" }),
+        Ty::StringOrStrings => json!({ "anyOf": [{ "type": "string" }, strings()] }),
+        Ty::Strings | Ty::Cidrs | Ty::Origins | Ty::HeaderNames | Ty::Methods => strings(),
     }
 }
 
@@ -203,10 +196,9 @@ mod tests {
     #[test]
     fn every_key_type_has_a_json_type() {
         for k in KEYS {
-            let known = matches!(k.ty, "table" | "array of tables") || k.ty.starts_with("table of");
             assert!(
-                known || type_schema(k.ty) != json!({}),
-                "key {}: type {:?} has no JSON Schema mapping; add it to type_schema",
+                type_schema(k.ty) != json!({}),
+                "key {}: type {} has no JSON Schema mapping",
                 k.path,
                 k.ty
             );

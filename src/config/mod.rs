@@ -6,6 +6,7 @@ pub mod diag;
 pub mod env;
 pub mod json_schema;
 pub mod model;
+mod parse;
 mod raw;
 mod schema;
 mod validate;
@@ -18,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Severity};
 pub use model::*;
-pub use schema::{KEYS, Key, keys_in};
-pub use validate::{
+pub use parse::{
     ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
-    parse_origin, parse_upstream,
+    parse_origin, parse_upstream, segment_prefix,
 };
+pub use schema::{KEYS, Key, Ty, keys_in};
 
 /// The config shipped with the binary (the repository's `gateway.toml`),
 /// used by `serve --dev` when no config file exists.

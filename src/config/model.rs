@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, Uri};
 
+use super::values::redact_userinfo;
+
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -206,7 +208,8 @@ pub struct Cors {
     pub max_age: Duration,
     /// Headers a preflight may request; `None` echoes what was requested.
     pub allow_headers: Option<Vec<HeaderName>>,
-    /// `Access-Control-Expose-Headers`. Default `X-Request-ID, X-Process-Time`.
+    /// `Access-Control-Expose-Headers`. Default `X-Request-ID,
+    /// X-Process-Time, RateLimit, RateLimit-Policy, Retry-After`.
     pub expose_headers: Vec<HeaderName>,
 }
 
@@ -241,8 +244,17 @@ pub enum AuthMode {
 }
 
 impl AuthMode {
+    /// Every mode, in the order the docs list them.
+    pub const ALL: [AuthMode; 3] = [AuthMode::Required, AuthMode::Optional, AuthMode::None];
+    /// The words `auth` takes: those of [`AuthMode::ALL`].
+    pub const WORDS: [&'static str; 3] = [
+        Self::ALL[0].as_str(),
+        Self::ALL[1].as_str(),
+        Self::ALL[2].as_str(),
+    ];
+
     /// The word used in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             AuthMode::Required => "required",
             AuthMode::Optional => "optional",
@@ -370,13 +382,7 @@ impl fmt::Debug for RedisUrl {
 impl RedisUrl {
     /// The URL with any `user:password@` replaced by `***@`, for logs.
     pub fn redacted(&self) -> String {
-        match self.0.split_once("://") {
-            Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rfind('@')) {
-                Some(at) => format!("{scheme}://***{}", &rest[at..]),
-                None => self.0.clone(),
-            },
-            None => self.0.clone(),
-        }
+        redact_userinfo(&self.0)
     }
 }
 
@@ -393,8 +399,18 @@ pub enum OnRedisError {
 }
 
 impl OnRedisError {
+    /// Every choice, in the order the docs list them.
+    pub const ALL: [OnRedisError; 3] =
+        [OnRedisError::Local, OnRedisError::Allow, OnRedisError::Deny];
+    /// The words `on_redis_error` takes: those of [`OnRedisError::ALL`].
+    pub const WORDS: [&'static str; 3] = [
+        Self::ALL[0].as_str(),
+        Self::ALL[1].as_str(),
+        Self::ALL[2].as_str(),
+    ];
+
     /// The word used in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             OnRedisError::Local => "local",
             OnRedisError::Allow => "allow",

@@ -3,12 +3,14 @@
 //! closest known key as a suggestion.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::LazyLock;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::Sink;
+use super::model::{AuthMode, OnRedisError};
 
 /// One key of `gateway.toml`: the single table the unknown-key check and
 /// its suggestions read (and from which a JSON Schema, the
@@ -19,8 +21,8 @@ pub struct Key {
     /// Dotted path from the top of the file; `routes.x` is a key of each
     /// `[[routes]]` entry, `*` stands for any name (an injected header).
     pub path: &'static str,
-    /// The value's type, as a user would name it.
-    pub ty: &'static str,
+    /// The value's type (its `Display`: the word a user reads).
+    pub ty: Ty,
     /// The default when the key is absent ("required", "none", or a value).
     pub default: &'static str,
     /// What it is for, in one line.
@@ -29,452 +31,545 @@ pub struct Key {
     pub example: &'static str,
 }
 
+/// The type of a key's value: the one list of value types, read by the
+/// type-error check ([`check_types`]), the JSON Schema
+/// (`json_schema::type_schema`), the `--allow-missing-env` placeholder
+/// ([`placeholder`]) and, through `Display`, the man page and the schema's
+/// descriptions. Each reads it with an exhaustive `match`, so a new type
+/// cannot be left unmapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// A section (`[server]`) or an inline table (`tls = { ... }`).
+    Table,
+    /// `[[routes]]`: a list of tables.
+    ArrayOfTables,
+    /// `[routes.inject]`: header = claim path, or header = { claim, required }.
+    InjectTable,
+    /// Free text.
+    String,
+    /// One of these words.
+    Word(&'static [&'static str]),
+    /// `ip:port`.
+    Address,
+    /// An `http(s)://` URL.
+    Url,
+    /// A `redis://` or `rediss://` URL, or empty.
+    RedisUrl,
+    /// A file path, relative to the config's directory.
+    Path,
+    /// `"10s"`, `"250ms"`.
+    Duration,
+    /// `"10MiB"`.
+    Size,
+    /// `a.b.c` or a JSON Pointer.
+    ClaimPath,
+    /// `ip`, `route` or `claim:<path>`.
+    LimitKey,
+    /// `"100/s"`, `"/m"`, `"/h"`.
+    Rate,
+    /// A whole number, 0 or more.
+    Integer,
+    /// A whole number, 1 or more.
+    PositiveInteger,
+    /// An integer or a float.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// One string, or a list of them.
+    StringOrStrings,
+    /// A list of strings.
+    Strings,
+    /// A list of CIDRs or addresses.
+    Cidrs,
+    /// A list of CORS origins.
+    Origins,
+    /// A list of header names.
+    HeaderNames,
+    /// A list of HTTP methods.
+    Methods,
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = match self {
+            Ty::Table => "table",
+            Ty::ArrayOfTables => "array of tables",
+            Ty::InjectTable => "table of header = claim path or { claim, required }",
+            Ty::String => "string",
+            Ty::Word(words) => {
+                let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+                return f.write_str(&quoted.join(" | "));
+            }
+            Ty::Address => "address",
+            Ty::Url => "URL",
+            Ty::RedisUrl => "redis URL",
+            Ty::Path => "path",
+            Ty::Duration => "duration",
+            Ty::Size => "size",
+            Ty::ClaimPath => "claim path",
+            Ty::LimitKey => "limit key",
+            Ty::Rate => "rate",
+            Ty::Integer => "integer",
+            Ty::PositiveInteger => "integer >= 1",
+            Ty::Number => "number",
+            Ty::Boolean => "boolean",
+            Ty::StringOrStrings => "string or list of strings",
+            Ty::Strings => "list of strings",
+            Ty::Cidrs => "list of CIDRs",
+            Ty::Origins => "list of origins",
+            Ty::HeaderNames => "list of header names",
+            Ty::Methods => "list of methods",
+        };
+        f.write_str(word)
+    }
+}
+
 /// Every key of `gateway.toml`, sections first, then in README order.
 pub const KEYS: &[Key] = &[
     Key {
         path: "server",
-        ty: "table",
+        ty: Ty::Table,
         default: "",
         doc: "the public listener, timeouts and limits",
         example: "[server]",
     },
     Key {
         path: "admin",
-        ty: "table",
+        ty: Ty::Table,
         default: "none",
         doc: "the admin listener (metrics, active config); absent: none",
         example: "[admin]",
     },
     Key {
         path: "auth",
-        ty: "table",
+        ty: Ty::Table,
         default: "",
         doc: "how tokens are verified",
         example: "[auth]",
     },
     Key {
         path: "cors",
-        ty: "table",
+        ty: Ty::Table,
         default: "",
         doc: "the default CORS policy for every route",
         example: "[cors]",
     },
     Key {
         path: "routes",
-        ty: "array of tables",
+        ty: Ty::ArrayOfTables,
         default: "[]",
         doc: "the routes, matched by longest prefix",
         example: "[[routes]]",
     },
     Key {
         path: "server.listen",
-        ty: "address",
+        ty: Ty::Address,
         default: "\"0.0.0.0:8080\"",
         doc: "the public listener's address (a change needs a restart)",
         example: "\"0.0.0.0:8080\"",
     },
     Key {
         path: "server.connect_timeout",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"10s\"",
         doc: "upstream TCP + TLS connect",
         example: "\"10s\"",
     },
     Key {
         path: "server.request_timeout",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"60s\"",
         doc: "until the upstream's response headers",
         example: "\"60s\"",
     },
     Key {
         path: "server.shutdown_grace",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"30s\"",
         doc: "after SIGTERM/SIGINT, time for requests in flight",
         example: "\"30s\"",
     },
     Key {
         path: "server.max_body",
-        ty: "size",
+        ty: Ty::Size,
         default: "none",
         doc: "request body cap, counted while streaming",
         example: "\"100MiB\"",
     },
     Key {
         path: "server.tls",
-        ty: "table",
+        ty: Ty::Table,
         default: "none",
         doc: "TLS for the public listener (h2 and http/1.1 by ALPN); the files are reloaded on change",
         example: "{ cert = \"tls.crt\", key = \"tls.key\" }",
     },
     Key {
         path: "server.tls.cert",
-        ty: "path",
+        ty: Ty::Path,
         default: "required",
         doc: "the certificate chain (PEM)",
         example: "\"tls.crt\"",
     },
     Key {
         path: "server.tls.key",
-        ty: "path",
+        ty: Ty::Path,
         default: "required",
         doc: "the private key (PEM)",
         example: "\"tls.key\"",
     },
     Key {
         path: "server.header_read_timeout",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"30s\"",
         doc: "from accept to a connection's first complete request head (also HTTP/1's keep-alive idle limit)",
         example: "\"30s\"",
     },
     Key {
         path: "server.max_connections",
-        ty: "integer",
+        ty: Ty::Integer,
         default: "10000",
         doc: "open client connections",
         example: "10000",
     },
     Key {
         path: "server.max_upstream_connections",
-        ty: "integer",
+        ty: Ty::Integer,
         default: "1024",
         doc: "connections to one upstream (scheme, host, port), idle pooled ones included",
         example: "1024",
     },
     Key {
         path: "server.trusted_proxies",
-        ty: "list of CIDRs",
+        ty: Ty::Cidrs,
         default: "[]",
         doc: "CIDRs (\"10.0.0.0/8\", \"fd00::/8\") or single addresses of the load balancers in front of the gateway",
         example: "[\"10.0.0.0/8\", \"fd00::/8\"]",
     },
     Key {
         path: "server.tunnel_idle_timeout",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"5m\"",
         doc: "an upgraded connection (WebSocket, a route's upgrades) is closed after this long without a byte either way",
         example: "\"5m\"",
     },
     Key {
         path: "server.workers",
-        ty: "integer",
+        ty: Ty::Integer,
         default: "the number of CPUs",
         doc: "serving threads, each with its own connections and upstream pools; needs a restart to change",
         example: "2",
     },
     Key {
         path: "admin.listen",
-        ty: "address",
+        ty: Ty::Address,
         default: "none",
         doc: "a second listener, never public: GET /metrics (Prometheus text), GET /config (active config with secrets redacted, generation, hash, last reload error), GET /health",
         example: "\"127.0.0.1:9901\"",
     },
     Key {
         path: "auth.audience",
-        ty: "string or list of strings",
+        ty: Ty::StringOrStrings,
         default: "\"authenticated\"",
         doc: "audiences accepted: a token's aud must hold one of them",
         example: "[\"authenticated\"]",
     },
     Key {
         path: "auth.issuer",
-        ty: "string",
+        ty: Ty::String,
         default: "none",
         doc: "when set, a token's iss must be present and one string equal to it (a list is refused, even one holding it)",
         example: "\"https://example.supabase.co/auth/v1\"",
     },
     Key {
         path: "auth.algorithms",
-        ty: "list of strings",
+        ty: Ty::Strings,
         default: "[\"HS256\"] with a secret, plus [\"ES256\", \"RS256\"] with jwks_url",
         doc: "the signature algorithms accepted (never \"none\")",
         example: "[\"HS256\"]",
     },
     Key {
         path: "auth.secret",
-        ty: "string or list of strings",
+        ty: Ty::StringOrStrings,
         default: "none",
         doc: "HMAC key, the string's raw bytes, at least 32 bytes; a list during a rotation (every one verifies, the first signs, empty entries dropped)",
         example: "\"${GATEWAY_JWT_SECRET}\"",
     },
     Key {
         path: "auth.secret_file",
-        ty: "path",
+        ty: Ty::Path,
         default: "none",
         doc: "instead of secret: a file holding the key, or one key per line during a rotation (the first signs), reloaded on change",
         example: "\"/run/secrets/jwt\"",
     },
     Key {
         path: "auth.jwks_url",
-        ty: "URL",
+        ty: Ty::Url,
         default: "none",
         doc: "public keys (https://<project>.supabase.co/auth/v1/.well-known/jwks.json)",
         example: "\"https://example.supabase.co/auth/v1/.well-known/jwks.json\"",
     },
     Key {
         path: "auth.leeway",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"0s\"",
         doc: "clock skew allowed on exp and nbf",
         example: "\"0s\"",
     },
     Key {
         path: "auth.required_claims",
-        ty: "list of strings",
+        ty: Ty::Strings,
         default: "[\"sub\", \"aud\", \"exp\"]",
         doc: "must be present and non-empty (a whitespace-only string counts as empty)",
         example: "[\"sub\", \"aud\", \"exp\"]",
     },
     Key {
         path: "cors.allowed_origins",
-        ty: "list of origins",
+        ty: Ty::Origins,
         default: "[]",
         doc: "exact origins (\"https://app.nyro.ai\"), wildcards on whole leftmost labels (\"https://*.vercel.app\"), \"*\" (only without credentials), \"null\" (only when listed)",
         example: "[\"https://*.vercel.app\"]",
     },
     Key {
         path: "cors.allow_credentials",
-        ty: "boolean",
+        ty: Ty::Boolean,
         default: "true",
         doc: "Access-Control-Allow-Credentials: true",
         example: "true",
     },
     Key {
         path: "cors.max_age",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"10m\"",
         doc: "Access-Control-Max-Age of preflights",
         example: "\"10m\"",
     },
     Key {
         path: "cors.allow_headers",
-        ty: "list of header names",
+        ty: Ty::HeaderNames,
         default: "echo the request",
         doc: "headers a preflight may ask for",
         example: "[\"Content-Type\"]",
     },
     Key {
         path: "cors.expose_headers",
-        ty: "list of header names",
-        default: "[\"X-Request-ID\", \"X-Process-Time\"]",
+        ty: Ty::HeaderNames,
+        default: "[\"X-Request-ID\", \"X-Process-Time\", \"RateLimit\", \"RateLimit-Policy\", \"Retry-After\"]",
         doc: "Access-Control-Expose-Headers",
         example: "[\"X-Request-ID\", \"X-Process-Time\"]",
     },
     Key {
         path: "routes.name",
-        ty: "string",
+        ty: Ty::String,
         default: "required",
         doc: "the route's unique name, in logs and metrics",
         example: "\"ingest\"",
     },
     Key {
         path: "routes.prefix",
-        ty: "string",
+        ty: Ty::String,
         default: "required",
         doc: "starts with /, no trailing / (\"/\" alone matches everything)",
         example: "\"/api/v1/ingest\"",
     },
     Key {
         path: "routes.upstream",
-        ty: "URL",
+        ty: Ty::Url,
         default: "required",
         doc: "where requests go: http(s)://host[:port][/base]; empty answers 501",
         example: "\"http://127.0.0.1:9000\"",
     },
     Key {
         path: "routes.auth",
-        ty: "\"required\" | \"optional\" | \"none\"",
+        ty: Ty::Word(&AuthMode::WORDS),
         default: "\"required\"",
         doc: "whether a token is needed: required, optional or none",
         example: "\"required\"",
     },
     Key {
         path: "routes.strip_prefix",
-        ty: "boolean",
+        ty: Ty::Boolean,
         default: "false",
         doc: "forward the path without the prefix",
         example: "false",
     },
     Key {
         path: "routes.methods",
-        ty: "list of methods",
+        ty: Ty::Methods,
         default: "all",
         doc: "others get 405 with Allow",
         example: "[\"GET\", \"POST\"]",
     },
     Key {
         path: "routes.cors_origins",
-        ty: "list of origins",
+        ty: Ty::Origins,
         default: "[cors].allowed_origins",
         doc: "replaces the default origins for this route",
         example: "[\"https://app.nyro.ai\"]",
     },
     Key {
         path: "routes.timeout",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "server.request_timeout",
         doc: "replaces server.request_timeout for this route",
         example: "\"120s\"",
     },
     Key {
         path: "routes.http2",
-        ty: "boolean",
+        ty: Ty::Boolean,
         default: "false",
         doc: "HTTP/2 with prior knowledge to an http:// upstream (https:// negotiates by ALPN)",
         example: "true",
     },
     Key {
         path: "routes.ca_file",
-        ty: "path",
+        ty: Ty::Path,
         default: "none",
         doc: "extra trusted roots (PEM) for an https:// upstream, beside the system's and webpki's",
         example: "\"ca.pem\"",
     },
     Key {
         path: "routes.inject",
-        ty: "table of header = claim path or { claim, required }",
+        ty: Ty::InjectTable,
         default: "{}",
         doc: "headers set from the token's claims (existing ones are replaced)",
         example: "{ \"X-User-ID\" = \"sub\" }",
     },
     Key {
         path: "routes.upgrades",
-        ty: "list of strings",
+        ty: Ty::Strings,
         default: "[] (websocket only)",
         doc: "Upgrade protocols tunnelled besides websocket, which is always allowed: tokens such as \"my-protocol\" or \"name/version\", case-insensitive",
         example: "[\"my-protocol\"]",
     },
     Key {
         path: "routes.inject.*.claim",
-        ty: "claim path",
+        ty: Ty::ClaimPath,
         default: "required",
         doc: "the claim (dots, or a JSON Pointer starting with /)",
         example: "\"app_metadata.company_id\"",
     },
     Key {
         path: "routes.inject.*.required",
-        ty: "boolean",
+        ty: Ty::Boolean,
         default: "false",
         doc: "true: a token without the claim gets 403",
         example: "true",
     },
     Key {
         path: "rate_limit",
-        ty: "table",
+        ty: Ty::Table,
         default: "none",
         doc: "rate limits: Redis for limits shared by every replica, and the default limits",
         example: "[rate_limit]",
     },
     Key {
         path: "rate_limit.redis_url",
-        ty: "redis URL",
+        ty: Ty::RedisUrl,
         default: "\"\" (local limits only)",
         doc: "the Redis that holds shared buckets; a password goes in the URL, e.g. from ${GATEWAY_REDIS_URL}",
         example: "\"${GATEWAY_REDIS_URL:-}\"",
     },
     Key {
         path: "rate_limit.on_redis_error",
-        ty: "\"local\" | \"allow\" | \"deny\"",
+        ty: Ty::Word(&OnRedisError::WORDS),
         default: "\"local\"",
         doc: "when Redis fails or is slower than timeout: decide on this replica, let the request through, or answer 503",
         example: "\"local\"",
     },
     Key {
         path: "rate_limit.timeout",
-        ty: "duration",
+        ty: Ty::Duration,
         default: "\"100ms\"",
         doc: "time allowed for one Redis decision",
         example: "\"100ms\"",
     },
     Key {
         path: "rate_limit.limits",
-        ty: "array of tables",
+        ty: Ty::ArrayOfTables,
         default: "[]",
         doc: "the limits of every route without its own limits",
         example: "[[rate_limit.limits]]",
     },
     Key {
         path: "rate_limit.limits.name",
-        ty: "string",
+        ty: Ty::String,
         default: "required",
         doc: "the budget's name: limits with one name share buckets (their key, rate and burst must be equal)",
         example: "\"per-company\"",
     },
     Key {
         path: "rate_limit.limits.key",
-        ty: "limit key",
+        ty: Ty::LimitKey,
         default: "required",
         doc: "what a bucket is keyed by: client IP (IPv6 by /64), the route, or a verified claim (callers without it: by IP)",
         example: "\"claim:app_metadata.company_id\"",
     },
     Key {
         path: "rate_limit.limits.rate",
-        ty: "rate",
+        ty: Ty::Rate,
         default: "required",
         doc: "the sustained rate",
         example: "\"100/s\"",
     },
     Key {
         path: "rate_limit.limits.burst",
-        ty: "integer >= 1",
+        ty: Ty::PositiveInteger,
         default: "the rate's N",
         doc: "the bucket's capacity: from idle at most burst requests pass at once; over any time t at most burst + rate x t",
         example: "200",
     },
     Key {
         path: "routes.limits",
-        ty: "array of tables",
+        ty: Ty::ArrayOfTables,
         default: "[[rate_limit.limits]]",
         doc: "replaces the default limits for this route ([] : none); all must allow a request",
         example: "[[routes.limits]]",
     },
     Key {
         path: "routes.limits.name",
-        ty: "string",
+        ty: Ty::String,
         default: "required",
         doc: "the budget's name: limits with one name share buckets (their key, rate and burst must be equal)",
         example: "\"per-company\"",
     },
     Key {
         path: "routes.limits.key",
-        ty: "limit key",
+        ty: Ty::LimitKey,
         default: "required",
         doc: "what a bucket is keyed by: client IP (IPv6 by /64), the route, or a verified claim (callers without it: by IP)",
         example: "\"claim:app_metadata.company_id\"",
     },
     Key {
         path: "routes.limits.rate",
-        ty: "rate",
+        ty: Ty::Rate,
         default: "required",
         doc: "the sustained rate",
         example: "\"100/s\"",
     },
     Key {
         path: "routes.limits.burst",
-        ty: "integer >= 1",
+        ty: Ty::PositiveInteger,
         default: "the rate's N",
         doc: "the bucket's capacity: from idle at most burst requests pass at once; over any time t at most burst + rate x t",
         example: "200",
     },
     Key {
         path: "telemetry",
-        ty: "table",
+        ty: Ty::Table,
         default: "",
         doc: "trace sampling and span export (OTLP/HTTP)",
         example: "[telemetry]",
     },
     Key {
         path: "telemetry.otlp_endpoint",
-        ty: "URL",
+        ty: Ty::Url,
         default: "$OTEL_EXPORTER_OTLP_ENDPOINT, else none (no export)",
         doc: "OTLP/HTTP base URL: spans are posted as protobuf to <base>/v1/traces; absent and the variable unset: no export (traceparent is still propagated); a change needs a restart",
         example: "\"http://otel-collector:4318\"",
     },
     Key {
         path: "telemetry.sample_ratio",
-        ty: "number",
+        ty: Ty::Number,
         default: "1.0",
         doc: "share of new traces sampled (0.0 to 1.0); a trace continued from a client follows its sampled flag",
         example: "0.1",
@@ -543,18 +638,18 @@ pub fn placeholder(path: &str) -> &'static str {
         "auth.jwks_url" => "http://127.0.0.1/.well-known/jwks.json",
         "auth.issuer" => "https://placeholder.invalid/auth/v1",
         "routes.prefix" => "/placeholder",
-        "routes.auth" => "required",
+        "routes.auth" => AuthMode::Required.as_str(),
         "routes.upstream" => "http://127.0.0.1:9",
         _ => match KEYS.iter().find(|k| k.path == path).map(|k| k.ty) {
-            Some("address") => "127.0.0.1:0",
-            Some("duration") => "1s",
-            Some("size") => "1MiB",
-            Some("integer") => "1",
-            Some("list of CIDRs") => "127.0.0.1/32",
-            Some("list of origins") => "https://placeholder.invalid",
-            Some("list of header names") => "x-placeholder",
-            Some("list of methods") => "GET",
-            Some("path") => "nyro-gw-check-config-placeholder",
+            Some(Ty::Address) => "127.0.0.1:0",
+            Some(Ty::Duration) => "1s",
+            Some(Ty::Size) => "1MiB",
+            Some(Ty::Integer) => "1",
+            Some(Ty::Cidrs) => "127.0.0.1/32",
+            Some(Ty::Origins) => "https://placeholder.invalid",
+            Some(Ty::HeaderNames) => "x-placeholder",
+            Some(Ty::Methods) => "GET",
+            Some(Ty::Path) => "nyro-gw-check-config-placeholder",
             _ => "placeholder",
         },
     }
@@ -602,7 +697,7 @@ fn types_in(t: &DeTable<'_>, prefix: &str, sink: &mut Sink<'_>) {
                 }
             }
             DeValue::Table(inner) => types_in(inner, &path, sink),
-            DeValue::Array(items) if key.ty == "array of tables" => {
+            DeValue::Array(items) if key.ty == Ty::ArrayOfTables => {
                 for item in items.iter() {
                     if let DeValue::Table(inner) = item.get_ref() {
                         types_in(inner, &path, sink);
@@ -616,16 +711,14 @@ fn types_in(t: &DeTable<'_>, prefix: &str, sink: &mut Sink<'_>) {
 
 /// Whether `v` has the shape `ty` names; reports each mismatch (the value,
 /// or each wrong item of a list).
-fn type_fits(ty: &str, v: &Spanned<DeValue<'_>>, sink: &mut Sink<'_>, key: &Key) -> bool {
+fn type_fits(ty: Ty, v: &Spanned<DeValue<'_>>, sink: &mut Sink<'_>, key: &Key) -> bool {
     let name = key.path.rsplit('.').next().unwrap_or(key.path);
     let found = kind(v.get_ref());
     let shape = match ty {
-        "table" | "table of header = claim path or { claim, required }" => {
-            matches!(v.get_ref(), DeValue::Table(_))
-                .then_some(())
-                .ok_or("a table")
-        }
-        "array of tables" => match v.get_ref() {
+        Ty::Table | Ty::InjectTable => matches!(v.get_ref(), DeValue::Table(_))
+            .then_some(())
+            .ok_or("a table"),
+        Ty::ArrayOfTables => match v.get_ref() {
             DeValue::Array(items) => {
                 let mut ok = true;
                 for item in items.iter() {
@@ -644,37 +737,41 @@ fn type_fits(ty: &str, v: &Spanned<DeValue<'_>>, sink: &mut Sink<'_>, key: &Key)
             }
             _ => Err("an array of tables ([[routes]])"),
         },
-        "integer" | "integer >= 1" => matches!(v.get_ref(), DeValue::Integer(_))
+        Ty::Integer | Ty::PositiveInteger => matches!(v.get_ref(), DeValue::Integer(_))
             .then_some(())
             .ok_or("a whole number"),
-        "number" | "float" => matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_))
+        Ty::Number => matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_))
             .then_some(())
             .ok_or("a number"),
-        "boolean" => matches!(v.get_ref(), DeValue::Boolean(_))
+        Ty::Boolean => matches!(v.get_ref(), DeValue::Boolean(_))
             .then_some(())
             .ok_or("true or false"),
-        "string or list of strings" => match v.get_ref() {
+        Ty::StringOrStrings => match v.get_ref() {
             DeValue::String(_) => Ok(()),
             DeValue::Array(items) => return strings(items, name, sink),
             _ => Err("a string or a list of strings"),
         },
-        t if t.starts_with("list of") => match v.get_ref() {
-            DeValue::Array(items) => return strings(items, name, sink),
-            _ => Err("a list"),
-        },
-        "duration" => string(v).ok_or("a duration string"),
-        "size" => string(v).ok_or("a size string"),
-        "address" => string(v).ok_or("an address string"),
-        "URL" => string(v).ok_or("a URL string"),
-        "path" => string(v).ok_or("a path string"),
-        _ => string(v).ok_or("a string"),
+        Ty::Strings | Ty::Cidrs | Ty::Origins | Ty::HeaderNames | Ty::Methods => {
+            match v.get_ref() {
+                DeValue::Array(items) => return strings(items, name, sink),
+                _ => Err("a list"),
+            }
+        }
+        Ty::Duration => string(v).ok_or("a duration string"),
+        Ty::Size => string(v).ok_or("a size string"),
+        Ty::Address => string(v).ok_or("an address string"),
+        Ty::Url => string(v).ok_or("a URL string"),
+        Ty::Path => string(v).ok_or("a path string"),
+        Ty::String | Ty::Word(_) | Ty::RedisUrl | Ty::ClaimPath | Ty::LimitKey | Ty::Rate => {
+            string(v).ok_or("a string")
+        }
     };
     match shape {
         Ok(()) => true,
         Err(expected) => {
             // A section's example is its header (`[auth]`), a value's an
             // assignment (`timeout = "120s"`).
-            let example = if key.example.starts_with("[[") || ty == "table" {
+            let example = if key.example.starts_with("[[") || ty == Ty::Table {
                 key.example.to_owned()
             } else {
                 format!("{name} = {}", key.example)
@@ -952,7 +1049,7 @@ mod tests {
                 let parent = parent.trim_end_matches(".*");
                 assert!(KEYS.iter().any(|p| p.path == parent), "{}", k.path);
             }
-            assert!(!k.doc.is_empty() && !k.example.is_empty() && !k.ty.is_empty());
+            assert!(!k.doc.is_empty() && !k.example.is_empty());
         }
     }
 }

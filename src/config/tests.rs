@@ -125,6 +125,53 @@ fn an_empty_file_is_a_valid_config_with_the_documented_defaults() {
     assert!(cfg.routes.is_empty());
 }
 
+/// Every default the key table states as a TOML value (what the man page,
+/// the JSON Schema and an editor's hover show) is the loader's: the key
+/// set to it gives the same config as the key left out.
+#[test]
+fn the_key_tables_defaults_are_the_loaders_defaults() {
+    let with = |section: &str, line: &str| {
+        let mut auth = "[auth]\nsecret = \"${GATEWAY_JWT_SECRET}\"\n".to_owned();
+        let mut route =
+            "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://127.0.0.1:1\"\n"
+                .to_owned();
+        let mut other = String::new();
+        match section {
+            "auth" => auth.push_str(line),
+            "routes" => route.push_str(line),
+            "" => {}
+            s => other = format!("[{s}]\n{line}"),
+        }
+        format!("{other}{auth}{route}")
+    };
+    let plain = load(&with("", ""))
+        .config
+        .expect("the base config is valid");
+    let mut checked = 0;
+    for k in KEYS {
+        let Some((section, name)) = k.path.rsplit_once('.') else {
+            continue; // a section
+        };
+        if section.contains('*')
+            || toml::from_str::<toml::Table>(&format!("v = {}", k.default)).is_err()
+        {
+            continue; // "required", "none", prose
+        }
+        let src = with(section, &format!("{name} = {}\n", k.default));
+        let report = load(&src);
+        assert_eq!(
+            report.config.as_ref(),
+            Some(&plain),
+            "{} = {} is not the default; {:?}",
+            k.path,
+            k.default,
+            report.diagnostics
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} defaults checked");
+}
+
 #[test]
 fn a_config_using_most_keys_loads_with_its_values() {
     let cfg = valid(

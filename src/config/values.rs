@@ -1,7 +1,9 @@
 //! Parsers for the value formats `gateway.toml` uses: durations (`"250ms"`,
 //! `"10s"`, `"2m"`, `"1h"`, `"7d"`) and sizes (`"512KiB"`, `"10MiB"`).
 //! Errors say what was expected, for the diagnostic. Also
-//! [`read_regular_file`], the bounded read of a file the config names.
+//! [`read_regular_file`], the bounded read of a file the config names, and
+//! [`redact_userinfo`], how a URL is shown without its password. The
+//! parsers that produce the model's types are in `parse.rs`.
 
 use std::time::Duration;
 
@@ -172,6 +174,21 @@ pub fn is_world_writable(path: &std::path::Path) -> bool {
     {
         let _ = path;
         false
+    }
+}
+
+/// `text` with the userinfo of its authority (RFC 3986 §3.2.1,
+/// `user:password@`) replaced by `***@`: a message names the URL that is
+/// wrong, never the password in it.
+pub fn redact_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let rest = &text[start..];
+    // The authority ends at the first `/`, `?` or `#`; only `/` is looked
+    // for, so a password holding a raw `?` or `#` is hidden too.
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &rest[at..]),
+        None => text.to_owned(),
     }
 }
 
