@@ -14,37 +14,96 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// TCP, then TLS for `https://`.
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// The per-upstream caps: one semaphore per (`scheme://host:port`, cap).
-/// A reload that changes the cap builds new clients and new semaphores;
-/// the old clients' connections keep their old places until they close.
+/// The per-upstream caps: one [`Cap`] per (`scheme://host:port`, cap).
+/// A reload that changes the cap builds new clients and new caps; the old
+/// clients' connections keep their old places until they close.
 #[derive(Default)]
 pub struct HostCaps {
-    map: Mutex<HashMap<(String, usize), Arc<Semaphore>>>,
+    map: Mutex<HashMap<(String, usize), Arc<Cap>>>,
+    /// Woken when a request starts waiting for a place: each worker's pool
+    /// then closes its idle connections to upstreams someone waits for, so
+    /// an idle connection on one worker never starves a request on another.
+    pressure: Notify,
+}
+
+/// One upstream's places.
+#[derive(Debug)]
+pub struct Cap {
+    places: Arc<Semaphore>,
+    cap: usize,
+    /// Requests waiting for a place now.
+    waiting: AtomicUsize,
+}
+
+impl Cap {
+    /// True while a request waits for a place: an idle connection to this
+    /// upstream should close rather than keep its place.
+    pub fn is_wanted(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Counts a request among a cap's waiters until dropped.
+struct Waiting<'a>(&'a Cap);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl HostCaps {
-    fn semaphore(&self, upstream: String, cap: usize) -> Arc<Semaphore> {
+    /// The cap of `upstream` (`scheme://host:port`).
+    pub fn cap(&self, upstream: String, cap: usize) -> Arc<Cap> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.entry((upstream, cap))
-            .or_insert_with(|| Arc::new(Semaphore::new(cap)))
+            .or_insert_with(|| {
+                Arc::new(Cap {
+                    places: Arc::new(Semaphore::new(cap)),
+                    cap,
+                    waiting: AtomicUsize::new(0),
+                })
+            })
             .clone()
+    }
+
+    /// What pools wait on to close idle connections someone needs the
+    /// place of (see [`Cap::is_wanted`]).
+    pub fn pressure(&self) -> &Notify {
+        &self.pressure
+    }
+
+    /// A place under `cap`, waiting up to `wait`; while it waits, pools are
+    /// asked to close idle connections to the upstream.
+    async fn place(&self, cap: &Cap, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = cap.places.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        cap.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(cap);
+        self.pressure.notify_waiters();
+        tokio::time::timeout(wait, cap.places.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Forgets upstreams with no connection and no connector using them.
     pub fn prune(&self) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|(_, cap), sem| Arc::strong_count(sem) > 1 || sem.available_permits() < *cap);
+        map.retain(|_, c| Arc::strong_count(c) > 1 || c.places.available_permits() < c.cap);
     }
 }
 
@@ -72,6 +131,18 @@ pub struct CappedConnector {
     wait: Duration,
 }
 
+impl CappedConnector {
+    /// The caps this connector counts under.
+    pub fn caps(&self) -> &Arc<HostCaps> {
+        &self.caps
+    }
+
+    /// The cap of `upstream` (`scheme://host:port`) for this connector.
+    pub fn cap(&self, upstream: String) -> Arc<Cap> {
+        self.caps.cap(upstream, self.cap)
+    }
+}
+
 impl tower_service::Service<Uri> for CappedConnector {
     type Response = Capped<<Https as tower_service::Service<Uri>>::Response>;
     type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -87,21 +158,18 @@ impl tower_service::Service<Uri> for CappedConnector {
             uri.scheme_str().unwrap_or("http"),
             uri.authority().map_or("", |a| a.as_str())
         );
-        let sem = self.caps.semaphore(upstream.clone(), self.cap);
+        let cap = self.caps.cap(upstream.clone(), self.cap);
+        let caps = self.caps.clone();
         // `poll_ready` was called on `self.inner`; the clone takes its turn.
         let connecting = self.inner.call(uri);
-        let (cap, wait) = (self.cap, self.wait);
+        let wait = self.wait;
         Box::pin(async move {
-            let permit = match tokio::time::timeout(wait, sem.acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                // The semaphore is never closed; treat it like the cap.
-                Ok(Err(_)) | Err(_) => {
-                    return Err(Box::new(UpstreamCapReached {
-                        upstream,
-                        cap,
-                        wait,
-                    }) as Self::Error);
-                }
+            let Some(permit) = caps.place(&cap, wait).await else {
+                return Err(Box::new(UpstreamCapReached {
+                    upstream,
+                    cap: cap.cap,
+                    wait,
+                }) as Self::Error);
             };
             let io = connecting.await?;
             Ok(Capped {

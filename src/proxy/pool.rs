@@ -22,7 +22,7 @@ use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
 use tokio::sync::Notify;
 
-use super::connect::CappedConnector;
+use super::connect::{Cap, CappedConnector};
 
 /// How long an idle upstream connection stays pooled (README
 /// "Performance"): a burst's extra connections, ~40 KiB each, are gone
@@ -81,6 +81,9 @@ struct HostIdle<B> {
     host: HeaderValue,
     /// Oldest first; taken from the back (the warmest connection).
     idle: VecDeque<Idle<B>>,
+    /// The upstream's cap: while a request anywhere waits for a place, an
+    /// idle connection here closes instead of keeping its place.
+    cap: Arc<Cap>,
     /// Wakes requests waiting to connect (the upstream's cap may hold
     /// them) when a connection comes back; each waiter holds a clone, so
     /// with none the return costs nothing.
@@ -151,7 +154,9 @@ where
         };
         let host = HeaderValue::from_str(text)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-host"));
+        let cap = self.connector.cap(format!("http://{authority}"));
         hosts.push(HostIdle {
+            cap,
             authority: authority.clone(),
             host: host.clone(),
             idle: VecDeque::new(),
@@ -182,9 +187,13 @@ where
             return;
         };
         expire(&mut entry.idle, now);
-        if entry.idle.len() < MAX_IDLE {
+        let local_waiters = Arc::strong_count(&entry.returned) > 1;
+        // A request of this worker waiting to connect takes it; else, when
+        // a request elsewhere waits for a place under the upstream's cap,
+        // closing it frees one.
+        if entry.idle.len() < MAX_IDLE && (local_waiters || !entry.cap.is_wanted()) {
             entry.idle.push_back(Idle { sender, since: now });
-            if Arc::strong_count(&entry.returned) > 1 {
+            if local_waiters {
                 entry.returned.notify_waiters();
             }
         }
@@ -201,10 +210,14 @@ where
         self.hosts().get(i).is_some_and(|h| !h.idle.is_empty())
     }
 
-    /// Closes every connection idle for longer than [`IDLE_TIMEOUT`].
+    /// Closes every connection idle for longer than [`IDLE_TIMEOUT`], and
+    /// every idle one to an upstream whose cap a request waits at.
     fn expire_all(&self) {
         let now = Instant::now();
         for entry in self.hosts().iter_mut() {
+            if entry.cap.is_wanted() {
+                entry.idle.clear();
+            }
             expire(&mut entry.idle, now);
         }
     }
@@ -314,14 +327,23 @@ where
             return;
         }
         let pool: Weak<Self> = Arc::downgrade(self);
+        let caps = self.connector.caps().clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(IDLE_TIMEOUT / 2);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                // Registered before the sweep, so a request that starts
+                // waiting meanwhile still wakes the next one.
+                let pressure = caps.pressure().notified();
+                tokio::pin!(pressure);
+                pressure.as_mut().enable();
                 match pool.upgrade() {
                     Some(pool) => pool.expire_all(),
                     None => return,
+                }
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = pressure => {}
                 }
             }
         });
