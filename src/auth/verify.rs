@@ -80,34 +80,68 @@ pub(crate) struct Decoded {
     pub(crate) alg: Result<Algorithm, TokenError>,
 }
 
+/// A token split at its dots, with its header and payload each decoded
+/// (base64url, then JSON) on their own: the one decoding that the verifier
+/// ([`decode_parts`]) and `token inspect` (`inspect::decode_unverified`)
+/// share, so what inspect shows is what the verifier read.
+pub(crate) struct Parts<'a> {
+    /// The header as JSON, or why it is not.
+    pub(crate) header: Result<Value, TokenError>,
+    /// The payload as JSON, or why it is not.
+    pub(crate) claims: Result<Value, TokenError>,
+    /// The third part, undecoded.
+    pub(crate) signature: &'a str,
+}
+
+/// Splits a token into its three parts (RFC 7515 §7.1: `header.payload.
+/// signature`, base64url without padding) and decodes the first two; fails
+/// only when there are not exactly three parts.
+pub(crate) fn split(token: &str) -> Result<Parts<'_>, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed(
+            "expected three base64url parts separated by dots",
+        ));
+    };
+    Ok(Parts {
+        header: json_part(h, "header"),
+        claims: json_part(p, "payload"),
+        signature: s,
+    })
+}
+
+/// One base64url part as JSON; errors name `what` it is.
+fn json_part(part: &str, what: &str) -> Result<Value, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| malformed(&format!("the {what} is not base64url")))?;
+    serde_json::from_slice(&bytes).map_err(|_| malformed(&format!("the {what} is not JSON")))
+}
+
+fn malformed(m: &str) -> TokenError {
+    TokenError::Malformed(m.to_owned())
+}
+
 /// Splits and decodes a token without verifying it. Fails on structure
 /// only (not three parts, not base64url, not JSON objects, no `alg`).
 pub(crate) fn decode_parts(token: &str) -> Result<Decoded, TokenError> {
-    let bad = |m: &str| TokenError::Malformed(m.to_owned());
+    let bad = malformed;
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::TooLarge);
     }
     if token.is_empty() {
         return Err(bad("the token is empty"));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("expected three base64url parts separated by dots"));
+    let parts = split(token)?;
+    let object = |part: Result<Value, TokenError>, what: &str| match part? {
+        Value::Object(m) => Ok(m),
+        _ => Err(bad(&format!("the {what} is not a JSON object"))),
     };
-    let object = |part: &str, what: &str| -> Result<Map<String, Value>, TokenError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| bad(&format!("the {what} is not base64url")))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(bad(&format!("the {what} is not a JSON object"))),
-            Err(_) => Err(bad(&format!("the {what} is not JSON"))),
-        }
-    };
-    let header = object(h, "header")?;
-    let claims = object(p, "payload")?;
+    let header = object(parts.header, "header")?;
+    let claims = object(parts.claims, "payload")?;
+    let s = parts.signature;
     let alg = match header.get("alg") {
         None => return Err(bad("the header has no alg")),
         Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => Err(TokenError::Unsigned),
