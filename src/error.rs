@@ -328,21 +328,30 @@ impl GatewayError {
 /// with the description reduced to the characters a quoted-string may
 /// hold (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).
 pub fn invalid_token_challenge(description: &str) -> HeaderValue {
-    let clean: String = description
-        .chars()
-        .map(|c| {
-            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
-                c
-            } else {
-                '\''
-            }
-        })
-        .take(200)
-        .collect();
+    let clean = quotable(description, 200, '\'');
     HeaderValue::try_from(format!(
         "Bearer error=\"invalid_token\", error_description=\"{clean}\""
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
+}
+
+/// The first `max` characters of `s`, each that a quoted-string cannot hold
+/// unescaped replaced by `replacement`: what remains is printable ASCII
+/// without `"` and `\` (RFC 6750 §3, `error_description`: %x20-21 /
+/// %x23-5B / %x5D-7E; RFC 9110 §5.6.4 qdtext without HTAB and obs-text), so
+/// it can go between quotes in a header or a log line as it is. The one
+/// rule for the `WWW-Authenticate` challenge and for `auth::clean`.
+pub fn quotable(s: &str, max: usize, replacement: char) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                replacement
+            }
+        })
+        .collect()
 }
 
 /// A JSON `{"detail": …}` response.
@@ -448,6 +457,23 @@ mod tests {
             cause_chain(&e),
             "Malformed request body.: invalid chunk size"
         );
+    }
+
+    #[test]
+    fn quotable_keeps_only_what_a_quoted_string_may_hold() {
+        for (input, max, replacement, want) in [
+            ("plain text", 80, '?', "plain text"),
+            ("a \"quote\" and \\", 80, '?', "a ?quote? and ?"),
+            ("tab\there\r\n", 80, '\'', "tab'here''"),
+            ("caf\u{e9} \u{1F600}", 80, '?', "caf? ?"),
+            ("\u{7f}del", 80, '?', "?del"),
+            (" !#[]~", 80, '?', " !#[]~"),
+            ("abcdef", 3, '?', "abc"),
+            ("\"\"\"\"", 2, '?', "??"),
+            ("", 80, '?', ""),
+        ] {
+            assert_eq!(quotable(input, max, replacement), want, "{input:?}");
+        }
     }
 
     #[test]

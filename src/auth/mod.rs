@@ -52,20 +52,12 @@ pub fn now_unix() -> u64 {
 pub use crate::error::human_span;
 
 /// Makes text safe for an RFC 6750 `error_description` (and a log line):
-/// printable ASCII without `"` and `\`, at most 80 characters. Anything a
-/// token carries goes through this before it reaches a message.
+/// printable ASCII without `"` and `\` (others become `?`,
+/// [`crate::error::quotable`]), at most 80 characters, then `...` when it
+/// was longer. Anything a token carries goes through this before it
+/// reaches a message.
 pub fn clean(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(80)
-        .map(|c| {
-            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let mut out = crate::error::quotable(s, 80, '?');
     if s.chars().nth(80).is_some() {
         out.push_str("...");
     }
