@@ -10,7 +10,8 @@
 //! - `claims`: [`injected_headers`], verified claims -> upstream headers;
 //!   [`Identity`], what the request path (and the cache) keeps of a token
 //! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction
-//! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`;
+//! - `mint`: [`mint_for_config`], HS* signing with the config's secret for
+//!   `token mint` and `serve --dev`;
 //!   [`mint_token_with_key`], PEM private-key signing for `token mint --key`
 //! - `inspect`: decoding and wording helpers for `token inspect`
 //! - `decide`: [`decide`], a route's auth verdict for a request (forward
@@ -30,7 +31,9 @@ pub use bearer::{BearerError, bearer_token};
 pub use claims::{Identity, InjectError, injected_headers};
 pub use decide::{Decision, decide};
 pub use jwks::{AuthBuildError, JwksError, JwksStore};
-pub use mint::{MintError, PemSigningKey, mint_token, mint_token_with_key};
+pub use mint::{
+    MintError, PemSigningKey, claim_defaults, mint_for_config, mint_token, mint_token_with_key,
+};
 pub use verify::{Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
 
 #[cfg(test)]

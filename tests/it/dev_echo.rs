@@ -206,3 +206,39 @@ async fn dev_signature_failure_says_the_ephemeral_secret_changes_on_every_start(
         .await;
     assert!(!gw.logs().join("\n").contains(HINT));
 }
+
+/// Regression: with an HMAC secret but no HS* algorithm allowed, `serve
+/// --dev` printed an HS256 token (and a curl line with it) that its own
+/// gateway refuses; `token mint` refuses that config. Both mint through
+/// `auth::mint_for_config` now, so `--dev` prints no token and says why.
+#[tokio::test]
+async fn dev_prints_no_token_its_own_gateway_would_refuse() {
+    let live = echo_upstream().await;
+    let jwks = dead_addr().await;
+    let cfg = config(&route("live", "/live", &format!("http://{live}"), INJECT)).replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!(
+            "secret = \"{SECRET}\"\njwks_url = \"http://{jwks}/jwks.json\"\nalgorithms = [\"ES256\"]"
+        ),
+    );
+    let gw = Gateway::start_with(&cfg, &[], &["--dev", "--log-format", "json"]).await;
+    let refused = gw
+        .wait_log(Duration::from_secs(10), |v| {
+            v["message"] == "could not mint a dev token"
+        })
+        .await
+        .unwrap_or_else(|| panic!("no refusal logged:\n{}", gw.logs().join("\n")));
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allows no HS* algorithm")),
+        "{refused}"
+    );
+    assert!(
+        !gw.logs()
+            .iter()
+            .any(|l| l.trim_start().starts_with("curl ")),
+        "{}",
+        gw.logs().join("\n")
+    );
+}
