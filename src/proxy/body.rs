@@ -45,7 +45,7 @@ impl ClientFault {
     /// other failure (a reset, an HTTP/2 `RST_STREAM`) is the client
     /// leaving.
     pub fn of(e: &hyper::Error) -> ClientFault {
-        let chain = crate::proxy::forward::cause_chain(e);
+        let chain = crate::error::cause_chain(e);
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(s) = source {
             if let Some(io) = s.downcast_ref::<std::io::Error>()
