@@ -34,7 +34,7 @@ impl Router {
 }
 
 /// True when `prefix` is `path` or a whole-segment prefix of it.
-pub fn segment_prefix(path: &str, prefix: &str) -> bool {
+pub(crate) fn segment_prefix(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return path.starts_with('/');
     }

@@ -7,18 +7,18 @@ use super::TokenError;
 
 /// A token's header and claims, decoded but NOT verified.
 #[derive(Debug, Clone)]
-pub struct Unverified {
+pub(crate) struct Unverified {
     /// The JOSE header.
-    pub header: Value,
+    pub(crate) header: Value,
     /// The payload.
-    pub claims: Value,
+    pub(crate) claims: Value,
 }
 
 /// Decodes header and payload without checking anything else (so even an
 /// `alg: none` token, or one over the gateway's 16 KiB cap, can be shown).
 /// Errors name the broken part. The decoding is the verifier's own
-/// ([`super::verify::split`]), so the two cannot read a token differently.
-pub fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
+/// (`verify::split`), so the two cannot read a token differently.
+pub(crate) fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
     let parts = super::verify::split(token)?;
     Ok(Unverified {
         header: parts.header?,
@@ -27,7 +27,7 @@ pub fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
 }
 
 /// `2025-06-01 10:00:00 UTC`.
-pub fn format_utc(unix: i64) -> String {
+pub(crate) fn format_utc(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -49,7 +49,7 @@ pub fn format_utc(unix: i64) -> String {
 }
 
 /// A compact span: `40s`, `55m`, `3h5m`, `26h`, `3d`.
-pub fn compact_span(secs: u64) -> String {
+pub(crate) fn compact_span(secs: u64) -> String {
     match secs {
         0..=59 => format!("{secs}s"),
         60..=3_599 => format!("{}m", secs / 60),
@@ -60,7 +60,7 @@ pub fn compact_span(secs: u64) -> String {
 }
 
 /// `in 55m` or `3h ago` (`expired 3h ago` for `exp`).
-pub fn relative(claim: &str, unix: i64, now: i64) -> String {
+pub(crate) fn relative(claim: &str, unix: i64, now: i64) -> String {
     let d = unix - now;
     if d > 0 {
         format!("in {}", compact_span(d.unsigned_abs()))
@@ -72,7 +72,7 @@ pub fn relative(claim: &str, unix: i64, now: i64) -> String {
 }
 
 /// What a person can do about a refusal.
-pub fn hint(err: &TokenError) -> Option<&'static str> {
+pub(crate) fn hint(err: &TokenError) -> Option<&'static str> {
     Some(match err {
         TokenError::Expired { .. } => {
             "Tokens are short-lived: its exp (expiry time) has passed, so every route answers 401. \

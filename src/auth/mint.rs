@@ -42,7 +42,7 @@ pub enum MintError {
 /// RSA -> RS256, Ed25519 -> EdDSA.
 pub struct PemSigningKey {
     /// The algorithm the key's type implies.
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// The key, ready for `jsonwebtoken`.
     key: EncodingKey,
 }
@@ -65,7 +65,7 @@ impl PemSigningKey {
     /// Reads an unencrypted private key: PKCS#8 (`BEGIN PRIVATE KEY`, what
     /// `openssl genpkey` writes) for EC, RSA and Ed25519, or PKCS#1
     /// (`BEGIN RSA PRIVATE KEY`) for RSA.
-    pub fn from_pem(pem: &[u8]) -> Result<PemSigningKey, MintError> {
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<PemSigningKey, MintError> {
         let text = String::from_utf8_lossy(pem);
         let Some(label) = text
             .lines()

@@ -35,34 +35,35 @@ use super::cache::TokenCache;
 use super::claims::{ClaimPaths, Identity};
 use super::jwks::{AuthBuildError, JwkKey, JwksStore};
 use super::{InjectError, blank, clean, now_unix};
-pub use crate::config::is_hmac;
+pub(crate) use crate::config::is_hmac;
 use crate::config::{Auth, ClaimPath, Injection};
-pub use crate::error::TokenError;
+pub(crate) use crate::error::TokenError;
 
 /// Tokens longer than this are refused before any parsing (a real Supabase
 /// token is about 1 KiB).
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// A verified token.
 #[derive(Debug, Clone)]
-pub struct Verified {
+pub(crate) struct Verified {
     /// The claims (a JSON object).
-    pub claims: Arc<Value>,
+    pub(crate) claims: Arc<Value>,
     /// The algorithm it was verified with.
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// The JWKS key id used (`None` for HMAC or a key without `kid`).
-    pub kid: Option<String>,
+    pub(crate) kid: Option<String>,
     /// `exp`, unix seconds.
-    pub exp: u64,
+    pub(crate) exp: u64,
     /// When several HMAC secrets are configured, the 1-based position of
     /// the one that verified (README "Rotating the HMAC secret"); `None`
     /// with a single secret or for a JWKS key.
-    pub secret_position: Option<usize>,
+    pub(crate) secret_position: Option<usize>,
 }
 
 impl Verified {
     /// The `sub` claim, when a string that is not empty or whitespace.
-    pub fn subject(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn subject(&self) -> Option<&str> {
         self.claims
             .get("sub")
             .and_then(Value::as_str)
@@ -224,7 +225,7 @@ impl Authenticator {
     /// generation when the URL is unchanged (so keys and readiness survive
     /// reloads); `None` (or a store for another URL) -> a new one is created
     /// when `cfg.jwks_url` is set, which needs a tokio runtime.
-    pub fn new(cfg: &Auth, jwks: Option<Arc<JwksStore>>) -> Result<Self, AuthBuildError> {
+    pub(crate) fn new(cfg: &Auth, jwks: Option<Arc<JwksStore>>) -> Result<Self, AuthBuildError> {
         let Auth {
             audience,
             issuer,
@@ -308,7 +309,7 @@ impl Authenticator {
 
     /// Sets the claim paths the routes inject (every route's `inject`),
     /// which [`Self::identify`] keeps of each token.
-    pub fn injecting(mut self, paths: impl IntoIterator<Item = ClaimPath>) -> Self {
+    pub(crate) fn injecting(mut self, paths: impl IntoIterator<Item = ClaimPath>) -> Self {
         self.paths = ClaimPaths::new(paths);
         self
     }
@@ -316,14 +317,14 @@ impl Authenticator {
     /// Where the value of claim `path` sits in every [`Identity`] this
     /// authenticator makes (`Identity::claim_value`), when it was given
     /// to [`Self::injecting`].
-    pub fn claim_slot(&self, path: &ClaimPath) -> Option<usize> {
+    pub(crate) fn claim_slot(&self, path: &ClaimPath) -> Option<usize> {
         self.paths.slot(path)
     }
 
     /// Sets the counters of verifications by HMAC secret position (from
     /// `Metrics::token_verifications`), counted on each verification that
     /// is not a cache hit.
-    pub fn counting(
+    pub(crate) fn counting(
         mut self,
         counters: impl FnMut(usize) -> prometheus_client::metrics::counter::Counter,
     ) -> Self {
@@ -334,7 +335,7 @@ impl Authenticator {
 
     /// The request path's verification: the token's [`Identity`], from the
     /// cache when the token was verified recently (see `auth::cache`).
-    pub async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
+    pub(crate) async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -357,7 +358,7 @@ impl Authenticator {
 
     /// The headers `inject` (a route's) adds for `identity`, which must
     /// come from [`Self::identify`] on this authenticator.
-    pub fn injected_headers(
+    pub(crate) fn injected_headers(
         &self,
         identity: &Identity,
         inject: &[Injection],
@@ -374,19 +375,19 @@ impl Authenticator {
     }
 
     /// The JWKS store, to hand to the next generation.
-    pub fn jwks(&self) -> Option<&Arc<JwksStore>> {
+    pub(crate) fn jwks(&self) -> Option<&Arc<JwksStore>> {
         self.jwks.as_ref()
     }
 
     /// False until a configured JWKS has been fetched once.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.jwks.as_ref().is_none_or(|s| s.is_ready())
     }
 
     /// Verifies a token (without the `Bearer ` prefix) and returns its
     /// whole claim set; never cached (`token inspect`, and
     /// [`Self::identify`] on a cache miss).
-    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }

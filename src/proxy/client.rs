@@ -35,13 +35,13 @@ use super::body::RequestBody;
 
 /// The connector: a place under the per-host cap, then TCP (with
 /// `TCP_NODELAY` and the connect timeout), then TLS for `https://`.
-pub type Connector = CappedConnector;
+pub(crate) type Connector = CappedConnector;
 
 /// TCP, then TLS for `https://`.
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A pooled upstream client.
-pub type UpstreamClient = Client<Connector, RequestBody>;
+pub(crate) type UpstreamClient = Client<Connector, RequestBody>;
 
 thread_local! {
     /// The serving worker this thread is (see [`set_worker`]); 0 on every
@@ -51,17 +51,17 @@ thread_local! {
 
 /// Marks the calling thread as serving worker `index`: requests it serves
 /// use that worker's client of each [`Clients`] set.
-pub fn set_worker(index: usize) {
+pub(crate) fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
 }
 
 /// One pooled client per serving worker, for one [`ClientKey`].
 #[derive(Clone)]
-pub struct Clients(Arc<[UpstreamClient]>);
+pub(crate) struct Clients(Arc<[UpstreamClient]>);
 
 impl Clients {
     /// The calling worker's client.
-    pub fn get(&self) -> &UpstreamClient {
+    pub(crate) fn get(&self) -> &UpstreamClient {
         let i = WORKER.with(Cell::get);
         &self.0[i % self.0.len()]
     }
@@ -69,22 +69,22 @@ impl Clients {
 
 /// What makes two routes need different clients.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientKey {
+pub(crate) struct ClientKey {
     /// HTTP/2 with prior knowledge (h2c) for `http://` upstreams.
-    pub http2_prior_knowledge: bool,
+    pub(crate) http2_prior_knowledge: bool,
     /// Extra trusted roots, with a hash of the file's content so an edited
     /// file builds a new client.
-    pub ca_file: Option<(PathBuf, u64)>,
+    pub(crate) ca_file: Option<(PathBuf, u64)>,
     /// TCP + TLS connect timeout; also the longest a request waits for a
     /// connection when the upstream's cap is reached.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// `[server] max_upstream_connections`: connections per upstream.
-    pub max_upstream_connections: usize,
+    pub(crate) max_upstream_connections: usize,
 }
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// The CA file could not be read or holds no certificate.
     #[error("ca_file {path}: {reason}")]
     CaFile {
@@ -99,7 +99,7 @@ pub enum ClientError {
 }
 
 /// Clients kept across reloads.
-pub struct Pools {
+pub(crate) struct Pools {
     clients: Mutex<HashMap<ClientKey, Clients>>,
     /// Places under the per-upstream cap, shared by every client.
     caps: Arc<HostCaps>,
@@ -118,7 +118,7 @@ impl Default for Pools {
 /// A reload that changes the cap builds new clients and new semaphores;
 /// the old clients' connections keep their old places until they close.
 #[derive(Default)]
-pub struct HostCaps {
+pub(crate) struct HostCaps {
     map: Mutex<HashMap<(String, usize), Arc<Semaphore>>>,
 }
 
@@ -143,18 +143,18 @@ impl HostCaps {
 #[error(
     "{cap} connections to {upstream} are open (max_upstream_connections) and none freed in {wait:?}"
 )]
-pub struct UpstreamCapReached {
+pub(crate) struct UpstreamCapReached {
     /// `scheme://host:port`.
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// The cap.
-    pub cap: usize,
+    pub(crate) cap: usize,
     /// How long the request waited.
-    pub wait: Duration,
+    pub(crate) wait: Duration,
 }
 
 /// Wraps the TCP + TLS connector with the per-upstream cap.
 #[derive(Clone)]
-pub struct CappedConnector {
+pub(crate) struct CappedConnector {
     inner: Https,
     caps: Arc<HostCaps>,
     cap: usize,
@@ -202,7 +202,7 @@ impl tower_service::Service<Uri> for CappedConnector {
 }
 
 /// An upstream connection holding its place under the cap until dropped.
-pub struct Capped<T> {
+pub(crate) struct Capped<T> {
     io: T,
     _permit: OwnedSemaphorePermit,
 }
@@ -255,7 +255,7 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Capped<T> {
 
 impl Pools {
     /// Pools whose sets hold a client for each of `workers` workers.
-    pub fn new(workers: usize) -> Self {
+    pub(crate) fn new(workers: usize) -> Self {
         Pools {
             clients: Mutex::default(),
             caps: Arc::default(),
@@ -264,7 +264,7 @@ impl Pools {
     }
 
     /// The client set for `key`, reusing the existing one.
-    pub fn get(&self, key: &ClientKey) -> Result<Clients, ClientError> {
+    pub(crate) fn get(&self, key: &ClientKey) -> Result<Clients, ClientError> {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
@@ -275,7 +275,7 @@ impl Pools {
     }
 
     /// Drops clients no route of the active config uses any more.
-    pub fn retain(&self, used: &[ClientKey]) {
+    pub(crate) fn retain(&self, used: &[ClientKey]) {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|k, _| used.contains(k));
         drop(map);
@@ -284,7 +284,7 @@ impl Pools {
 }
 
 /// Reads a PEM CA bundle and hashes it (for `ClientKey`).
-pub fn ca_key(path: &std::path::Path) -> Result<(PathBuf, u64), ClientError> {
+pub(crate) fn ca_key(path: &std::path::Path) -> Result<(PathBuf, u64), ClientError> {
     let bytes = std::fs::read(path).map_err(|e| ClientError::CaFile {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -321,7 +321,7 @@ fn root_store(ca_file: Option<&PathBuf>) -> Result<rustls::RootCertStore, Client
 
 /// Builds the client set for `key`: `workers` clients sharing one TLS
 /// setup, their connections capped per upstream by `caps`.
-pub fn build(
+pub(crate) fn build(
     key: &ClientKey,
     caps: &Arc<HostCaps>,
     workers: usize,

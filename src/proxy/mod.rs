@@ -2,9 +2,9 @@
 //! (`body`), header rules (`headers`), the upstream request (`upstream`),
 //! sending (`forward`) and upgraded connections (`tunnel`).
 
-pub mod body;
-pub mod client;
-pub mod forward;
+pub(crate) mod body;
+pub(crate) mod client;
+pub(crate) mod forward;
 pub mod headers;
-pub mod tunnel;
-pub mod upstream;
+pub(crate) mod tunnel;
+pub(crate) mod upstream;
