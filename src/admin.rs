@@ -16,7 +16,7 @@ use crate::error::json_response;
 use crate::state::Shared;
 
 /// Answers one admin request.
-pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
+pub(crate) fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
     if req.method() != Method::GET {
         return json_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     }
@@ -65,7 +65,7 @@ pub fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
 
 /// The config as JSON, with every secret replaced by a description of its
 /// source.
-pub fn describe(c: &Config) -> Value {
+pub(crate) fn describe(c: &Config) -> Value {
     let secret = c.auth.hmac.as_ref().map(|h| {
         let described = match &h.source {
             SecretSource::Inline => "*** (inline)".to_owned(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Declared with the logging it selects; `--log-format` takes it here.
-pub use crate::telemetry::LogFormat;
+pub(crate) use crate::telemetry::LogFormat;
 
 /// A single-binary API gateway: routes by prefix, verifies Supabase JWTs,
 /// injects the caller's identity, answers CORS, and streams everything else.
@@ -27,7 +27,7 @@ pub struct Cli {
 
 /// How `check-config` and `token inspect` print their findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// For people.
     #[default]
     Text,
@@ -58,13 +58,13 @@ pub enum Command {
 pub struct ServeArgs {
     /// Config file [default: $NYRO_GW_CONFIG, else ./gateway.toml].
     #[arg(long, short, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// First run on a laptop: an ephemeral HMAC secret when none is set,
     /// the built-in gateway.toml when no file exists, pretty logs, and a
     /// ready curl line with a freshly minted token. Never for production.
     #[arg(long)]
-    pub dev: bool,
+    pub(crate) dev: bool,
 }
 
 /// `nyro-gw check-config`.
@@ -72,16 +72,16 @@ pub struct ServeArgs {
 pub struct CheckConfigArgs {
     /// Config file [default: $NYRO_GW_CONFIG, else ./gateway.toml].
     #[arg(value_name = "PATH", conflicts_with = "config")]
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
 
     /// Config file, as `serve` and `token` take it (same as PATH).
     #[arg(long, short, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Output format; json prints an array of
     /// {severity, file, line, column, message} to stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 
     /// For CI without the production environment: an unset ${VAR} is a
     /// warning naming it, checked as a placeholder of the type its key
@@ -89,7 +89,7 @@ pub struct CheckConfigArgs {
     /// an unreadable secret_file, TLS cert or key, or ca_file is a warning.
     /// Nothing else is relaxed.
     #[arg(long)]
-    pub allow_missing_env: bool,
+    pub(crate) allow_missing_env: bool,
 }
 
 /// `nyro-gw token ...`.
@@ -111,16 +111,16 @@ pub struct TokenInspectArgs {
     /// The token, or `-` (or nothing) to read it from stdin. A leading
     /// `Bearer ` is ignored.
     #[arg(value_name = "TOKEN|-")]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
 
     /// Config whose keys and routes to check against; without one (and no
     /// $NYRO_GW_CONFIG or ./gateway.toml) the token is only decoded.
     #[arg(long, short, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 }
 
 /// `nyro-gw token mint`.
@@ -130,27 +130,27 @@ pub struct TokenMintArgs {
     /// `aud` (first configured audience), `iss` (the configured issuer, if any), `iat` and `exp`
     /// are filled unless given.
     #[arg(long, value_name = "JSON")]
-    pub claims: String,
+    pub(crate) claims: String,
 
     /// Lifetime of the token, e.g. 15m, 1h, 7d.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
-    pub ttl: String,
+    pub(crate) ttl: String,
 
     /// Config whose HMAC secret signs the token. With --key it is optional
     /// and only supplies the `aud` and `iss` defaults.
     #[arg(long, short, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Sign with this PEM private key instead of the HMAC secret; the
     /// algorithm follows the key's type: EC P-256 -> ES256, EC P-384 ->
     /// ES384, RSA -> RS256, Ed25519 -> EdDSA. For testing a JWKS setup.
     #[arg(long, value_name = "PRIVATE.pem")]
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
 
     /// The `kid` header: the id under which the JWKS publishes the public
     /// key. Only with --key.
     #[arg(long, value_name = "ID", requires = "key")]
-    pub kid: Option<String>,
+    pub(crate) kid: Option<String>,
 }
 
 /// `nyro-gw generate` (hidden).
@@ -158,12 +158,12 @@ pub struct TokenMintArgs {
 pub struct GenerateArgs {
     /// Directory that holds `man/` and `completions/`.
     #[arg(long, default_value = ".", value_name = "DIR")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// The config path a command uses: the flag, then `$NYRO_GW_CONFIG`, then
 /// `./gateway.toml`.
-pub fn resolve_config_path(flag: Option<PathBuf>) -> PathBuf {
+pub(crate) fn resolve_config_path(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| {
         std::env::var_os("NYRO_GW_CONFIG")
             .filter(|v| !v.is_empty())

@@ -16,7 +16,7 @@ use crate::config::{Cors, OriginRule};
 
 /// A route's compiled CORS policy.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     rules: Vec<OriginRule>,
     credentials: bool,
     max_age: HeaderValue,
@@ -27,7 +27,7 @@ pub struct Policy {
 
 /// What a request means for CORS.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// No `Origin` header, or an origin this policy does not allow: no CORS
     /// headers are added (the browser then blocks the page from reading).
     NotAllowed,
@@ -38,7 +38,7 @@ pub enum Verdict {
 /// The CORS decision carried from the phases that make it to the response
 /// step, which adds the headers it calls for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A preflight was answered with its own headers
     /// (`Policy::preflight_headers`): nothing more to add.
     Preflight,
@@ -49,11 +49,11 @@ pub enum Outcome {
 
 /// Every method a route without `methods` accepts, as an `Allow` /
 /// `Access-Control-Allow-Methods` value.
-pub const ALL_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
+pub(crate) const ALL_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
 
 impl Policy {
     /// Compiles a policy; `methods` is the route's method list (`None`: all).
-    pub fn new(cfg: &Cors, methods: Option<&[Method]>) -> Policy {
+    pub(crate) fn new(cfg: &Cors, methods: Option<&[Method]>) -> Policy {
         let join = |items: Vec<&str>| HeaderValue::try_from(items.join(", ")).ok();
         let allow_methods = match methods {
             Some(m) => join(m.iter().map(Method::as_str).collect()),
@@ -78,12 +78,12 @@ impl Policy {
     }
 
     /// True when the policy allows no origin at all (CORS is off).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
     /// Checks the request's `Origin`.
-    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Verdict {
         let Some(origin) = headers.get(ORIGIN) else {
             return Verdict::NotAllowed;
         };
@@ -95,7 +95,7 @@ impl Policy {
 
     /// True when `origin` matches a rule. Matching is ASCII case-insensitive
     /// on scheme and host; a wildcard stands for one or more whole labels.
-    pub fn allows(&self, origin: &str) -> bool {
+    pub(crate) fn allows(&self, origin: &str) -> bool {
         self.rules.iter().any(|rule| match rule {
             OriginRule::Any => origin != "null",
             OriginRule::Exact(o) => o.eq_ignore_ascii_case(origin),
@@ -114,7 +114,7 @@ impl Policy {
 
     /// Adds the headers of an actual (non-preflight) response for an
     /// allowed origin, replacing any `Access-Control-*` the upstream sent.
-    pub fn apply(&self, verdict: &Verdict, headers: &mut HeaderMap) {
+    pub(crate) fn apply(&self, verdict: &Verdict, headers: &mut HeaderMap) {
         strip_cors_headers(headers);
         if self.is_empty() {
             return;
@@ -145,7 +145,7 @@ impl Policy {
     }
 
     /// The headers of a successful preflight answer.
-    pub fn preflight_headers(&self, origin: &HeaderValue, request: &HeaderMap) -> HeaderMap {
+    pub(crate) fn preflight_headers(&self, origin: &HeaderValue, request: &HeaderMap) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(
             VARY,
@@ -174,21 +174,21 @@ impl Policy {
 
 /// True for a CORS preflight: `OPTIONS` with `Origin` and
 /// `Access-Control-Request-Method`.
-pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
+pub(crate) fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS
         && headers.contains_key(ORIGIN)
         && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// The method a preflight asks about.
-pub fn requested_method(headers: &HeaderMap) -> Option<Method> {
+pub(crate) fn requested_method(headers: &HeaderMap) -> Option<Method> {
     headers
         .get(ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
 }
 
 /// Removes every `Access-Control-*` response header (the gateway owns CORS).
-pub fn strip_cors_headers(headers: &mut HeaderMap) {
+pub(crate) fn strip_cors_headers(headers: &mut HeaderMap) {
     for name in [
         ACCESS_CONTROL_ALLOW_ORIGIN,
         ACCESS_CONTROL_ALLOW_CREDENTIALS,

@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use crate::config::{self, Config};
 
 /// The response header that marks an answer from the echo.
-pub const HEADER: &str = "x-nyro-dev-echo";
+pub(crate) const HEADER: &str = "x-nyro-dev-echo";
 
 /// How long all probes of one config may take together.
 const PROBE_BUDGET: Duration = Duration::from_millis(1500);
@@ -35,12 +35,12 @@ const PROBE_BUDGET: Duration = Duration::from_millis(1500);
 static ECHO: OnceLock<Option<SocketAddr>> = OnceLock::new();
 
 /// The echo's address, when it has been started.
-pub fn addr() -> Option<SocketAddr> {
+pub(crate) fn addr() -> Option<SocketAddr> {
     ECHO.get().copied().flatten()
 }
 
 /// Whether `up` points at the echo.
-pub fn is_echo(up: &config::Upstream) -> bool {
+pub(crate) fn is_echo(up: &config::Upstream) -> bool {
     addr().is_some_and(|a| up.authority.as_str() == a.to_string())
 }
 
@@ -48,7 +48,7 @@ pub fn is_echo(up: &config::Upstream) -> bool {
 /// [`PROBE_BUDGET`] in all) and points each unreachable one at the echo,
 /// starting it on first use. Returns the names of the routes switched.
 /// Blocking: call it off the async runtime.
-pub fn divert_unreachable(cfg: &mut Config) -> Vec<String> {
+pub(crate) fn divert_unreachable(cfg: &mut Config) -> Vec<String> {
     let (tx, rx) = mpsc::channel();
     let mut probed = 0;
     for (i, r) in cfg.routes.iter().enumerate() {

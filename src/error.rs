@@ -12,21 +12,22 @@ use http_body_util::Full;
 /// 499 Client Closed Request: not an HTTP status but nginx's log code
 /// for a client that went away before the answer, kept for the same
 /// dashboards.
-pub const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+pub(crate) const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
     Ok(s) => s,
     Err(_) => StatusCode::BAD_REQUEST,
 };
 
 /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers): the remaining
 /// quota of the limit nearest to refusing.
-pub static RATELIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+pub(crate) static RATELIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the quota
 /// and window of that limit.
-pub static RATELIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+pub(crate) static RATELIMIT_POLICY: http::HeaderName =
+    http::HeaderName::from_static("ratelimit-policy");
 
 /// Who a failed request is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
+pub(crate) enum Blame {
     /// The request was wrong (4xx).
     Client,
     /// The upstream failed (5xx from 502/503/504).
@@ -37,7 +38,7 @@ pub enum Blame {
 
 impl Blame {
     /// Lower-case word for logs.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Blame::Client => "client",
             Blame::Upstream => "upstream",
@@ -51,7 +52,7 @@ impl Blame {
 /// the upstream's or the client body's error) stays reachable through
 /// `source()`, so the log line can print the whole chain.
 #[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
+pub(crate) enum GatewayError {
     /// No route matches the path (404).
     #[error("Not Found")]
     NotFound,
@@ -111,13 +112,13 @@ pub enum GatewayError {
 
 /// The headers of a 429, made by the limiter that refused.
 #[derive(Debug)]
-pub struct RateLimitRefusal {
+pub(crate) struct RateLimitRefusal {
     /// `Retry-After`: whole seconds until the request would pass.
-    pub retry_after: HeaderValue,
+    pub(crate) retry_after: HeaderValue,
     /// `RateLimit-Policy` of the limit that refused.
-    pub policy: HeaderValue,
+    pub(crate) policy: HeaderValue,
     /// `RateLimit` of the limit that refused (`r=0`).
-    pub limit: HeaderValue,
+    pub(crate) limit: HeaderValue,
 }
 
 impl From<ClientFault> for GatewayError {
@@ -129,7 +130,7 @@ impl From<ClientFault> for GatewayError {
 /// How the upstream failed; decided from the error's types (see
 /// `proxy::forward::classify`), never from its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamKind {
+pub(crate) enum UpstreamKind {
     /// No connection could be made: refused, DNS, or the upstream's
     /// connection cap reached for `connect_timeout` (503).
     Unavailable,
@@ -145,17 +146,17 @@ pub enum UpstreamKind {
 /// An upstream failure: its kind, and the error that shows it.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", upstream_detail(*.kind))]
-pub struct UpstreamError {
+pub(crate) struct UpstreamError {
     /// What the status is decided from.
-    pub kind: UpstreamKind,
+    pub(crate) kind: UpstreamKind,
     /// hyper's error, or what the upstream did wrong.
     #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    pub(crate) source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl UpstreamError {
     /// An upstream failure of `kind` shown by `source`.
-    pub fn new(
+    pub(crate) fn new(
         kind: UpstreamKind,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
@@ -166,7 +167,7 @@ impl UpstreamError {
     }
 
     /// No response headers within the route's `timeout`.
-    pub fn timeout() -> Self {
+    pub(crate) fn timeout() -> Self {
         UpstreamError {
             kind: UpstreamKind::Timeout,
             source: None,
@@ -174,7 +175,7 @@ impl UpstreamError {
     }
 
     /// A response the gateway refuses to pass on, for `why` (502).
-    pub fn misbehaved(why: &'static str) -> Self {
+    pub(crate) fn misbehaved(why: &'static str) -> Self {
         Self::new(UpstreamKind::BadResponse, Misbehaved(why))
     }
 }
@@ -182,7 +183,7 @@ impl UpstreamError {
 /// What the upstream did wrong in a response hyper accepted.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Misbehaved(pub &'static str);
+pub(crate) struct Misbehaved(pub &'static str);
 
 fn bearer_detail(e: &BearerError) -> String {
     match e {
@@ -210,7 +211,7 @@ fn upstream_detail(kind: UpstreamKind) -> &'static str {
 
 impl GatewayError {
     /// The status code this error answers with.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -242,7 +243,7 @@ impl GatewayError {
     }
 
     /// Who caused it.
-    pub fn blame(&self) -> Blame {
+    pub(crate) fn blame(&self) -> Blame {
         match self {
             GatewayError::Upstream(_) => Blame::Upstream,
             GatewayError::NotImplemented
@@ -265,7 +266,7 @@ impl GatewayError {
 
     /// The client-facing `detail` (the `Display` text; the cause stays in
     /// `source()` for the log).
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             GatewayError::InvalidToken(TokenError::KeysUnavailable) => {
                 "Token verification is unavailable: the signing keys could not be fetched yet."
@@ -277,7 +278,7 @@ impl GatewayError {
 
     /// The response: status, JSON body, and the headers the status needs
     /// (`Allow`, `WWW-Authenticate`, `Connection: close`).
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let mut resp = json_response(self.status(), &self.detail());
         let headers = resp.headers_mut();
         match &self {
@@ -327,26 +328,35 @@ impl GatewayError {
 /// `Bearer error="invalid_token", error_description="…"` (RFC 6750 §3),
 /// with the description reduced to the characters a quoted-string may
 /// hold (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).
-pub fn invalid_token_challenge(description: &str) -> HeaderValue {
-    let clean: String = description
-        .chars()
-        .map(|c| {
-            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
-                c
-            } else {
-                '\''
-            }
-        })
-        .take(200)
-        .collect();
+pub(crate) fn invalid_token_challenge(description: &str) -> HeaderValue {
+    let clean = quotable(description, 200, '\'');
     HeaderValue::try_from(format!(
         "Bearer error=\"invalid_token\", error_description=\"{clean}\""
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
 }
 
+/// The first `max` characters of `s`, each that a quoted-string cannot hold
+/// unescaped replaced by `replacement`: what remains is printable ASCII
+/// without `"` and `\` (RFC 6750 §3, `error_description`: %x20-21 /
+/// %x23-5B / %x5D-7E; RFC 9110 §5.6.4 qdtext without HTAB and obs-text), so
+/// it can go between quotes in a header or a log line as it is. The one
+/// rule for the `WWW-Authenticate` challenge and for `auth::clean`.
+pub(crate) fn quotable(s: &str, max: usize, replacement: char) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                replacement
+            }
+        })
+        .collect()
+}
+
 /// A JSON `{"detail": …}` response.
-pub fn json_response(status: StatusCode, detail: &str) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, detail: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "detail": detail }).to_string();
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -451,6 +461,23 @@ mod tests {
     }
 
     #[test]
+    fn quotable_keeps_only_what_a_quoted_string_may_hold() {
+        for (input, max, replacement, want) in [
+            ("plain text", 80, '?', "plain text"),
+            ("a \"quote\" and \\", 80, '?', "a ?quote? and ?"),
+            ("tab\there\r\n", 80, '\'', "tab'here''"),
+            ("caf\u{e9} \u{1F600}", 80, '?', "caf? ?"),
+            ("\u{7f}del", 80, '?', "?del"),
+            (" !#[]~", 80, '?', " !#[]~"),
+            ("abcdef", 3, '?', "abc"),
+            ("\"\"\"\"", 2, '?', "??"),
+            ("", 80, '?', ""),
+        ] {
+            assert_eq!(quotable(input, max, replacement), want, "{input:?}");
+        }
+    }
+
+    #[test]
     fn challenge_is_a_valid_quoted_string() {
         let v = invalid_token_challenge("bad \"quote\" and \\ and \r\n and é");
         let s = v.to_str().unwrap();
@@ -469,11 +496,11 @@ mod tests {
 /// forge the log.
 #[derive(Debug, thiserror::Error)]
 #[error("origin {0:?} is not allowed on this route")]
-pub struct RefusedOrigin(String);
+pub(crate) struct RefusedOrigin(String);
 
 impl RefusedOrigin {
     /// From the request's `Origin` header, if any.
-    pub fn of(origin: Option<&HeaderValue>) -> Self {
+    pub(crate) fn of(origin: Option<&HeaderValue>) -> Self {
         let text = origin.map_or(String::new(), |v| {
             String::from_utf8_lossy(v.as_bytes())
                 .chars()
@@ -494,7 +521,7 @@ impl RefusedOrigin {
 /// printable ASCII without `"` or `\` (values from the token are quoted with
 /// `'` and cleaned).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     /// Over [`MAX_TOKEN_LEN`] bytes.
     #[error("token is larger than 16 KiB")]
     TooLarge,
@@ -622,7 +649,7 @@ pub enum InjectError {
 /// text (the record is shared by the request's two bodies and read after
 /// hyper's error is gone).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientFault {
+pub(crate) enum ClientFault {
     /// Framing the HTTP parser refused (a malformed chunk size, an
     /// LF-only chunk line, a chunk extension over hyper's limit): 400.
     #[error("{0}")]
@@ -634,7 +661,7 @@ pub enum ClientFault {
 }
 
 /// `outer: inner: innermost`, for logs.
-pub fn cause_chain(e: &(dyn StdError + 'static)) -> String {
+pub(crate) fn cause_chain(e: &(dyn StdError + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -650,7 +677,7 @@ pub fn cause_chain(e: &(dyn StdError + 'static)) -> String {
 
 /// "5 minutes", "1 hour", "3 days": a span for people, rounded down to its
 /// largest unit.
-pub fn human_span(secs: u64) -> String {
+pub(crate) fn human_span(secs: u64) -> String {
     let (n, unit) = match secs {
         0..=119 => (secs, "second"),
         120..=7_199 => (secs / 60, "minute"),

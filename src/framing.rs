@@ -34,7 +34,7 @@ const MAX_HEADERS: usize = 100;
 
 /// What the watch learned, shared between the socket and the service.
 #[derive(Debug, Default)]
-pub struct Framing {
+pub(crate) struct Framing {
     /// 1-based index of the request whose head had both framings; 0: none.
     ambiguous: AtomicU32,
     /// Requests handed to the service so far.
@@ -45,7 +45,7 @@ impl Framing {
     /// Called once per request, in the order hyper serves them (an HTTP/1
     /// connection serves one request at a time): true when this request's
     /// head carried both `Content-Length` and `Transfer-Encoding`.
-    pub fn next_request(&self) -> bool {
+    pub(crate) fn next_request(&self) -> bool {
         let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         self.ambiguous.load(Ordering::Acquire) == n
     }
@@ -288,14 +288,14 @@ fn last_coding_is_chunked(value: &[u8]) -> bool {
 
 /// A client socket whose reads go through the framing watch.
 #[derive(Debug)]
-pub struct Watched<T> {
+pub(crate) struct Watched<T> {
     inner: T,
     scanner: Scanner,
 }
 
 impl<T> Watched<T> {
     /// Wraps `inner`; `framing` is what the service consults.
-    pub fn new(inner: T, framing: Arc<Framing>) -> Self {
+    pub(crate) fn new(inner: T, framing: Arc<Framing>) -> Self {
         Watched {
             inner,
             scanner: Scanner::new(framing),

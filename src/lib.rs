@@ -23,23 +23,23 @@
 //! - `trace`     W3C Trace Context propagation and OTLP span export
 #![forbid(unsafe_code)]
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod auth;
 pub mod cli;
 pub mod cmd;
 pub mod config;
-pub mod cors;
-pub mod dev_echo;
-pub mod error;
-pub mod framing;
-pub mod metrics;
-pub mod pipeline;
+pub(crate) mod cors;
+pub(crate) mod dev_echo;
+pub(crate) mod error;
+pub(crate) mod framing;
+pub(crate) mod metrics;
+pub(crate) mod pipeline;
 pub mod proxy;
-pub mod ratelimit;
-pub mod reload;
+pub(crate) mod ratelimit;
+pub(crate) mod reload;
 pub mod routing;
-pub mod runtime;
-pub mod server;
+pub(crate) mod runtime;
+pub(crate) mod server;
 pub mod state;
-pub mod telemetry;
-pub mod trace;
+pub(crate) mod telemetry;
+pub(crate) mod trace;

@@ -33,7 +33,7 @@ struct Pad(AtomicI64);
 /// A number summed over per-thread shards: an add is one uncontended
 /// atomic on the calling thread's shard.
 #[derive(Debug)]
-pub struct Sharded([Pad; SHARDS]);
+pub(crate) struct Sharded([Pad; SHARDS]);
 
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
@@ -59,12 +59,12 @@ impl Sharded {
     }
 
     /// Adds `n` (negative to subtract) on this thread's shard.
-    pub fn add(&self, n: i64) {
+    pub(crate) fn add(&self, n: i64) {
         self.0[shard()].0.fetch_add(n, Relaxed);
     }
 
     /// The sum over all shards.
-    pub fn get(&self) -> i64 {
+    pub(crate) fn get(&self) -> i64 {
         self.0.iter().map(|p| p.0.load(Relaxed)).sum()
     }
 }
@@ -73,11 +73,11 @@ impl Sharded {
 /// `nyro_auth_refusals_total{reason="expired"}` is `AUTH_REFUSALS` at the
 /// index of `"expired"`.
 #[derive(Debug)]
-pub struct Labelled<const N: usize> {
+pub(crate) struct Labelled<const N: usize> {
     /// The label's name.
-    pub label: &'static str,
+    pub(crate) label: &'static str,
     /// The label's values, one per cell.
-    pub values: [&'static str; N],
+    pub(crate) values: [&'static str; N],
     cells: [Sharded; N],
     kind: MetricType,
 }
@@ -93,24 +93,25 @@ impl<const N: usize> Labelled<N> {
     }
 
     /// Adds one to the series at `i` (an index into `values`).
-    pub fn inc(&self, i: usize) {
+    pub(crate) fn inc(&self, i: usize) {
         self.add(i, 1);
     }
 
     /// Adds `n` to the series at `i`.
-    pub fn add(&self, i: usize, n: i64) {
+    pub(crate) fn add(&self, i: usize, n: i64) {
         if let Some(c) = self.cells.get(i) {
             c.add(n);
         }
     }
 
     /// The value of the series at `i`.
-    pub fn get(&self, i: usize) -> i64 {
+    pub(crate) fn get(&self, i: usize) -> i64 {
         self.cells.get(i).map_or(0, Sharded::get)
     }
 
     /// The value of the series labelled `value`, for tests.
-    pub fn get_by(&self, value: &str) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn get_by(&self, value: &str) -> i64 {
         self.values
             .iter()
             .position(|v| *v == value)
@@ -120,7 +121,7 @@ impl<const N: usize> Labelled<N> {
 
 /// A registry handle on a process-wide [`Labelled`] set.
 #[derive(Debug, Clone, Copy)]
-pub struct Registered<const N: usize>(pub &'static Labelled<N>);
+pub(crate) struct Registered<const N: usize>(pub &'static Labelled<N>);
 
 impl<const N: usize> prometheus_client::metrics::TypedMetric for Registered<N> {}
 
@@ -148,7 +149,7 @@ impl<const N: usize> EncodeMetric for Registered<N> {
 
 /// A registry handle on a process-wide gauge without labels.
 #[derive(Debug, Clone, Copy)]
-pub struct RegisteredGauge(pub &'static Sharded);
+pub(crate) struct RegisteredGauge(pub &'static Sharded);
 
 impl prometheus_client::metrics::TypedMetric for RegisteredGauge {
     const TYPE: MetricType = MetricType::Gauge;
@@ -169,12 +170,12 @@ impl EncodeMetric for RegisteredGauge {
 /// The `method` label values of `nyro_requests_total`: the methods of RFC
 /// 9110 §9 and PATCH (RFC 5789); anything else is `other`, so a client
 /// cannot mint series.
-pub const METHODS: [&str; 10] = [
+pub(crate) const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other",
 ];
 
 /// The index of `m` in [`METHODS`].
-pub fn method_index(m: &Method) -> usize {
+pub(crate) fn method_index(m: &Method) -> usize {
     // Standard methods compare as enum tags, not as strings.
     if *m == Method::GET {
         0
@@ -201,16 +202,16 @@ pub fn method_index(m: &Method) -> usize {
 
 /// `nyro_requests_in_flight`: requests received and not yet answered
 /// (response head not yet produced).
-pub static IN_FLIGHT: Sharded = Sharded::new();
+pub(crate) static IN_FLIGHT: Sharded = Sharded::new();
 
 /// Counts one request in flight until dropped (answered, or abandoned by
 /// the client and dropped by hyper).
 #[derive(Debug)]
-pub struct InFlight(());
+pub(crate) struct InFlight(());
 
 impl InFlight {
     /// One more request in flight.
-    pub fn enter() -> Self {
+    pub(crate) fn enter() -> Self {
         IN_FLIGHT.add(1);
         InFlight(())
     }
@@ -226,7 +227,7 @@ impl Drop for InFlight {
 
 /// `nyro_auth_refusals_total{reason}`: one value per kind of token
 /// refusal (README "Metrics" says which error each covers).
-pub static AUTH_REFUSALS: Labelled<12> = Labelled::new(
+pub(crate) static AUTH_REFUSALS: Labelled<12> = Labelled::new(
     MetricType::Counter,
     "reason",
     [
@@ -247,7 +248,7 @@ pub static AUTH_REFUSALS: Labelled<12> = Labelled::new(
 
 /// The refusal reason of a token error, an index into [`AUTH_REFUSALS`].
 /// Exhaustive, so a new kind of refusal must be given its label here.
-pub fn token_reason(e: &TokenError) -> usize {
+pub(crate) fn token_reason(e: &TokenError) -> usize {
     match e {
         TokenError::Malformed(_) | TokenError::Critical => 1,
         TokenError::Expired { .. } => 2,
@@ -266,7 +267,7 @@ pub fn token_reason(e: &TokenError) -> usize {
 }
 
 /// The refusal reason of an answer, when it is an auth refusal.
-pub fn refusal_reason(e: &GatewayError) -> Option<usize> {
+pub(crate) fn refusal_reason(e: &GatewayError) -> Option<usize> {
     Some(match e {
         GatewayError::NotAuthenticated => 0,
         GatewayError::Bearer(
@@ -282,21 +283,22 @@ pub fn refusal_reason(e: &GatewayError) -> Option<usize> {
 
 /// `nyro_token_cache_lookups_total{result}`: verified-token cache hits
 /// and misses (a miss verifies the signature).
-pub static TOKEN_CACHE: Labelled<2> = Labelled::new(MetricType::Counter, "result", ["hit", "miss"]);
+pub(crate) static TOKEN_CACHE: Labelled<2> =
+    Labelled::new(MetricType::Counter, "result", ["hit", "miss"]);
 /// Index of `hit` in [`TOKEN_CACHE`].
-pub const CACHE_HIT: usize = 0;
+pub(crate) const CACHE_HIT: usize = 0;
 /// Index of `miss` in [`TOKEN_CACHE`].
-pub const CACHE_MISS: usize = 1;
+pub(crate) const CACHE_MISS: usize = 1;
 
 /// `nyro_jwks_fetches_total{result}`: JWKS fetches, `ok` or `error`.
-pub static JWKS_FETCHES: Labelled<2> =
+pub(crate) static JWKS_FETCHES: Labelled<2> =
     Labelled::new(MetricType::Counter, "result", ["ok", "error"]);
 
 /// `nyro_jwks_keys`: usable keys in the last JWKS fetched.
-pub static JWKS_KEYS: Sharded = Sharded::new();
+pub(crate) static JWKS_KEYS: Sharded = Sharded::new();
 
 /// Records a JWKS fetch: `Some(keys)` when it succeeded.
-pub fn jwks_fetched(keys: Option<usize>) {
+pub(crate) fn jwks_fetched(keys: Option<usize>) {
     match keys {
         Some(n) => {
             JWKS_FETCHES.inc(0);
@@ -315,7 +317,7 @@ pub fn jwks_fetched(keys: Option<usize>) {
 /// the route's timeout), `reset` (connection reset or closed before the
 /// response), `bad_response` (a response that is not valid HTTP, or a
 /// protocol switch nobody asked for).
-pub static UPSTREAM_FAILURES: Labelled<4> = Labelled::new(
+pub(crate) static UPSTREAM_FAILURES: Labelled<4> = Labelled::new(
     MetricType::Counter,
     "kind",
     ["connect", "timeout", "reset", "bad_response"],
@@ -325,7 +327,10 @@ pub static UPSTREAM_FAILURES: Labelled<4> = Labelled::new(
 /// [`UPSTREAM_FAILURES`]: from its [`UpstreamKind`], and for a bad
 /// response from the error's types (an I/O reset, or hyper's "closed
 /// before the message completed"), never from its text.
-pub fn upstream_kind(kind: UpstreamKind, source: Option<&(dyn StdError + 'static)>) -> usize {
+pub(crate) fn upstream_kind(
+    kind: UpstreamKind,
+    source: Option<&(dyn StdError + 'static)>,
+) -> usize {
     match kind {
         UpstreamKind::Unavailable | UpstreamKind::ConnectTimeout => 0,
         UpstreamKind::Timeout => 1,
@@ -356,7 +361,7 @@ pub fn upstream_kind(kind: UpstreamKind, source: Option<&(dyn StdError + 'static
 }
 
 /// Counts an answer's auth refusal or upstream failure, if it is one.
-pub fn record_error(e: &GatewayError) {
+pub(crate) fn record_error(e: &GatewayError) {
     if let Some(i) = refusal_reason(e) {
         AUTH_REFUSALS.inc(i);
     }
@@ -370,17 +375,17 @@ pub fn record_error(e: &GatewayError) {
 
 /// `nyro_open_connections{protocol}`: client connections of the public
 /// listener that have sent a request, by the protocol of their requests.
-pub static OPEN_CONNECTIONS: Labelled<2> =
+pub(crate) static OPEN_CONNECTIONS: Labelled<2> =
     Labelled::new(MetricType::Gauge, "protocol", ["http1", "http2"]);
 
 /// One client connection's place in [`OPEN_CONNECTIONS`]: counted from
 /// its first request (when its protocol is known) until dropped.
 #[derive(Debug, Default)]
-pub struct OpenConn(AtomicU8);
+pub(crate) struct OpenConn(AtomicU8);
 
 impl OpenConn {
     /// Notes a request's version; the first one counts the connection.
-    pub fn saw(&self, version: Version) {
+    pub(crate) fn saw(&self, version: Version) {
         if self.0.load(Relaxed) != 0 {
             return;
         }
@@ -405,7 +410,7 @@ impl Drop for OpenConn {
 /// `nyro_trace_spans_total{result}`: spans handed to the exporter
 /// (`exported`), refused because its queue was full (`dropped`), or lost
 /// in a failed export (`failed`).
-pub static SPANS: Labelled<3> = Labelled::new(
+pub(crate) static SPANS: Labelled<3> = Labelled::new(
     MetricType::Counter,
     "result",
     ["exported", "dropped", "failed"],

@@ -44,21 +44,21 @@ use crate::state::Shared;
 
 /// What the connection knows about the client.
 #[derive(Debug, Clone)]
-pub struct ConnInfo {
+pub(crate) struct ConnInfo {
     /// The peer's address.
-    pub peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     /// Whether the listener speaks TLS.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The peer's IP as `X-Forwarded-For` writes it, made once per
     /// connection rather than once per request.
-    pub forwarded_for: HeaderValue,
+    pub(crate) forwarded_for: HeaderValue,
     /// The framing watch on this connection's socket.
-    pub framing: Arc<Framing>,
+    pub(crate) framing: Arc<Framing>,
 }
 
 impl ConnInfo {
     /// What a connection from `peer` knows.
-    pub fn new(peer: SocketAddr, tls: bool, framing: Arc<Framing>) -> Self {
+    pub(crate) fn new(peer: SocketAddr, tls: bool, framing: Arc<Framing>) -> Self {
         ConnInfo {
             peer,
             tls,
@@ -134,7 +134,7 @@ impl Drop for Ctx<'_> {
 }
 
 /// Serves one request on the public listener.
-pub async fn handle(
+pub(crate) async fn handle(
     req: Request<Incoming>,
     conn: ConnInfo,
     shared: Arc<Shared>,

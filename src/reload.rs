@@ -42,16 +42,16 @@ use crate::state::Shared;
 
 /// Quiet time after the last file event before reloading (one reload per
 /// save, however many events the save makes).
-pub const DEBOUNCE: Duration = Duration::from_millis(200);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Longest wait between the first file event of a burst and the reload,
 /// however busy the watched directories are (the contract promises a
 /// change is live within 2 s).
-pub const MAX_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// What a reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A new generation is serving.
     Applied {
         /// Its generation.
@@ -64,7 +64,7 @@ pub enum Outcome {
 }
 
 /// Reloads one config file into a running gateway.
-pub struct Reloader {
+pub(crate) struct Reloader {
     path: PathBuf,
     opts: LoadOptions,
     shared: Arc<Shared>,
@@ -86,7 +86,7 @@ pub struct Reloader {
 impl Reloader {
     /// A reloader for `path`, whose current config is `config` (already
     /// serving in `shared`).
-    pub fn new(
+    pub(crate) fn new(
         path: PathBuf,
         opts: LoadOptions,
         shared: Arc<Shared>,
@@ -110,7 +110,7 @@ impl Reloader {
 
     /// Records the warnings logged at start, so that a reload does not log
     /// them again (only new ones).
-    pub fn known_warnings(&self, diagnostics: &[config::Diagnostic]) {
+    pub(crate) fn known_warnings(&self, diagnostics: &[config::Diagnostic]) {
         *self.warnings.lock().unwrap_or_else(|p| p.into_inner()) = diagnostics
             .iter()
             .filter(|d| d.severity == config::Severity::Warning)
@@ -118,15 +118,10 @@ impl Reloader {
             .collect();
     }
 
-    /// The config file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Loads, validates and compiles the config again, and swaps it in if
     /// anything changed. `reason` says why (for the log); `retry_refused`
     /// (SIGHUP) tries and logs again a config that was refused as it is.
-    pub fn reload(&self, reason: &str, retry_refused: bool) -> Outcome {
+    pub(crate) fn reload(&self, reason: &str, retry_refused: bool) -> Outcome {
         let mut report = config::load(&self.path, &self.opts);
         if self.opts.dev
             && let Some(cfg) = report.config.as_mut()
@@ -339,7 +334,7 @@ fn fingerprint(path: &Path, cfg: &Config) -> u64 {
 /// One line per difference between two configs, each found by comparing
 /// values (the model types are `PartialEq`) and shown as the config
 /// writes them; a secret only by count.
-pub fn diff(old: &Config, new: &Config) -> Vec<String> {
+pub(crate) fn diff(old: &Config, new: &Config) -> Vec<String> {
     // Destructured, so a new section cannot be forgotten here.
     let Config {
         server,
@@ -537,7 +532,7 @@ fn route_changes(old: &config::Route, new: &config::Route) -> Vec<String> {
 /// (`bound`: the public and admin listen addresses as configured then).
 /// Listeners are not rebound on reload, so these need a restart; they are
 /// reported on every applied reload until the config matches again.
-pub fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> Vec<String> {
+pub(crate) fn restart_needed(bound: (SocketAddr, Option<SocketAddr>), new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if bound.0 != new.server.listen {
         out.push(format!(
@@ -595,7 +590,7 @@ impl Trigger {
 /// SIGHUP. Runs until the process ends. Call it from inside the runtime:
 /// the SIGHUP handler is installed before this returns, so a SIGHUP sent
 /// once the gateway logs that it serves never kills the process.
-pub fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
+pub(crate) fn spawn(reloader: Arc<Reloader>) -> notify::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
     let event_tx = tx.clone();
     let names: Arc<Mutex<BTreeSet<OsString>>> = Arc::default();

@@ -18,94 +18,94 @@ use crate::routing::Router;
 use crate::telemetry::{Metrics, RouteStats};
 
 /// One compiled route.
-pub struct CompiledRoute {
+pub(crate) struct CompiledRoute {
     /// Route name, shared with logs.
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// The prefix it matches.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Token policy.
-    pub auth: AuthMode,
+    pub(crate) auth: AuthMode,
     /// Remove the prefix from the forwarded path.
-    pub strip_prefix: bool,
+    pub(crate) strip_prefix: bool,
     /// Allowed methods (`None`: all).
-    pub methods: Option<Vec<Method>>,
+    pub(crate) methods: Option<Vec<Method>>,
     /// The `Allow` header for a 405.
-    pub allow: HeaderValue,
+    pub(crate) allow: HeaderValue,
     /// CORS for this route.
-    pub cors: Policy,
+    pub(crate) cors: Policy,
     /// Where requests go; `None` answers 501.
-    pub upstream: Option<Target>,
+    pub(crate) upstream: Option<Target>,
     /// Time allowed to response headers.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Headers injected from claims.
-    pub inject: Vec<Injection>,
+    pub(crate) inject: Vec<Injection>,
     /// `Upgrade` protocols tunnelled besides `websocket` (lower-case).
-    pub upgrades: Vec<String>,
+    pub(crate) upgrades: Vec<String>,
     /// Counters.
-    pub stats: Arc<RouteStats>,
+    pub(crate) stats: Arc<RouteStats>,
     /// Rate limits checked before and after auth (README "Rate limits").
-    pub limits: crate::ratelimit::RouteLimits,
+    pub(crate) limits: crate::ratelimit::RouteLimits,
 }
 
 impl CompiledRoute {
     /// True when the route accepts `method`.
-    pub fn allows(&self, method: &Method) -> bool {
+    pub(crate) fn allows(&self, method: &Method) -> bool {
         self.methods.as_ref().is_none_or(|m| m.contains(method))
     }
 }
 
 /// A resolved upstream.
-pub struct Target {
+pub(crate) struct Target {
     /// `http` or `https`.
-    pub scheme: Scheme,
+    pub(crate) scheme: Scheme,
     /// `host[:port]`.
-    pub authority: Authority,
+    pub(crate) authority: Authority,
     /// Path prepended to forwarded paths (may be empty).
-    pub base_path: String,
+    pub(crate) base_path: String,
     /// The pooled clients, one per worker.
-    pub clients: Clients,
+    pub(crate) clients: Clients,
     /// Its pool key.
-    pub key: ClientKey,
+    pub(crate) key: ClientKey,
 }
 
 /// The whole compiled config.
-pub struct Runtime {
+pub(crate) struct Runtime {
     /// 1 for the config loaded at start, +1 per applied reload.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// Hash of the config file's bytes.
-    pub hash: u64,
+    pub(crate) hash: u64,
     /// When this snapshot was compiled.
-    pub loaded_at: SystemTime,
+    pub(crate) loaded_at: SystemTime,
     /// The file it came from.
-    pub source: String,
+    pub(crate) source: String,
     /// The validated config (for `/config` and reload diffs).
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// Routes in file order.
-    pub routes: Vec<CompiledRoute>,
+    pub(crate) routes: Vec<CompiledRoute>,
     /// Finds a route index for a path.
-    pub router: Router,
+    pub(crate) router: Router,
     /// CORS for responses that matched no route (404s).
-    pub default_cors: Policy,
+    pub(crate) default_cors: Policy,
     /// Every header name any route injects: stripped from every request
     /// (head and trailers; shared with each request body).
-    pub strip_headers: Arc<[HeaderName]>,
+    pub(crate) strip_headers: Arc<[HeaderName]>,
     /// Token verification.
-    pub auth: Arc<Authenticator>,
+    pub(crate) auth: Arc<Authenticator>,
     /// TLS for the public listener.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Request body cap.
-    pub max_body: Option<u64>,
+    pub(crate) max_body: Option<u64>,
     /// Counters for requests that matched no route.
-    pub no_route: Arc<RouteStats>,
+    pub(crate) no_route: Arc<RouteStats>,
     /// Rate-limit buckets and the Redis connection, lent to the next
     /// compiled config so unchanged limits keep their state.
-    pub limiter: Arc<crate::ratelimit::Limiter>,
+    pub(crate) limiter: Arc<crate::ratelimit::Limiter>,
 }
 
 /// Why a valid config could not be compiled (files that changed or broke
 /// since validation, or keys jsonwebtoken refused).
 #[derive(Debug, thiserror::Error)]
-pub enum CompileError {
+pub(crate) enum CompileError {
     /// An upstream client could not be built.
     #[error("route {route:?}: {source}")]
     Client {
@@ -124,7 +124,7 @@ pub enum CompileError {
 
 /// Why the listener's TLS files could not be used, by the key to blame.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// `tls.cert`: unreadable, or no PEM certificate in it.
     #[error("{0}")]
     Cert(String),
@@ -139,7 +139,7 @@ pub enum TlsError {
 impl CompileError {
     /// This failure as a diagnostic at the key that caused it (`places`
     /// from the same [`crate::config::Loaded`] as the compiled config).
-    pub fn diagnostic(&self, config: &Config, places: &Places) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, config: &Config, places: &Places) -> Diagnostic {
         let at = match self {
             CompileError::Client { route, .. } => config
                 .routes
@@ -158,7 +158,7 @@ impl CompileError {
 /// JWKS fetch) and with throwaway clients, and returns every refusal as a
 /// diagnostic at its key: `check-config` runs this, so whatever it passes,
 /// `serve` starts.
-pub fn check(config: &Config, places: &Places) -> Vec<Diagnostic> {
+pub(crate) fn check(config: &Config, places: &Places) -> Vec<Diagnostic> {
     let mut offline = config.clone();
     // The JWKS store fetches from the network (and needs a tokio runtime);
     // its URL was checked by validation.
@@ -177,7 +177,7 @@ pub fn check(config: &Config, places: &Places) -> Vec<Diagnostic> {
 /// routes inject and those rate limits are keyed by. The gateway's
 /// authenticator and `token inspect`'s are both built with this list, so
 /// they keep the same claims.
-pub fn claim_paths(config: &Config) -> Vec<crate::config::ClaimPath> {
+pub(crate) fn claim_paths(config: &Config) -> Vec<crate::config::ClaimPath> {
     let injected = config
         .routes
         .iter()
@@ -194,7 +194,7 @@ pub fn claim_paths(config: &Config) -> Vec<crate::config::ClaimPath> {
 impl Runtime {
     /// Compiles `config`. `prev` lends its JWKS store (when the URL is the
     /// same) so keys survive a reload; `pools` lends upstream clients.
-    pub fn compile(
+    pub(crate) fn compile(
         config: Config,
         prev: Option<&Runtime>,
         pools: &Pools,
@@ -301,7 +301,7 @@ impl Runtime {
 
     /// The pool keys of every upstream client this runtime uses (after a
     /// swap, `Pools::retain` drops the others).
-    pub fn client_keys(&self) -> Vec<ClientKey> {
+    pub(crate) fn client_keys(&self) -> Vec<ClientKey> {
         self.routes
             .iter()
             .filter_map(|r| r.upstream.as_ref().map(|t| t.key.clone()))
@@ -309,14 +309,14 @@ impl Runtime {
     }
 
     /// Ready to serve: the authenticator has the keys it needs.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.auth.is_ready()
     }
 }
 
 /// Loads the listener's certificate chain and key into a rustls config that
 /// offers h2 and http/1.1 by ALPN.
-pub fn load_server_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+pub(crate) fn load_server_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)

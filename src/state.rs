@@ -16,29 +16,29 @@ use crate::runtime::Runtime;
 use crate::telemetry::Metrics;
 
 /// State shared by every connection for the life of the process.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The active config; swapped whole on reload.
-    pub runtime: ArcSwap<Runtime>,
+    pub(crate) runtime: ArcSwap<Runtime>,
     /// Upstream clients kept across reloads.
-    pub pools: Pools,
+    pub(crate) pools: Pools,
     /// The metrics registry behind `/metrics`.
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// The outcome of the last reload attempt, for the admin listener.
-    pub reload: Mutex<ReloadStatus>,
+    pub(crate) reload: Mutex<ReloadStatus>,
 }
 
 /// What the admin listener says about reloads.
 #[derive(Debug, Clone, Default)]
-pub struct ReloadStatus {
+pub(crate) struct ReloadStatus {
     /// When the last reload attempt ended.
-    pub last_attempt: Option<SystemTime>,
+    pub(crate) last_attempt: Option<SystemTime>,
     /// Its problems, when it was refused (`file:line:col: …` lines).
-    pub last_error: Option<Vec<String>>,
+    pub(crate) last_error: Option<Vec<String>>,
 }
 
 impl Shared {
     /// Shared state around a first runtime.
-    pub fn new(runtime: Runtime, pools: Pools, metrics: Metrics) -> Arc<Shared> {
+    pub(crate) fn new(runtime: Runtime, pools: Pools, metrics: Metrics) -> Arc<Shared> {
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             pools,

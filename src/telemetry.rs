@@ -38,7 +38,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global log subscriber. Safe to call once per process.
-pub fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     let (var, value) = ["GATEWAY_LOG_LEVEL", "RUST_LOG"]
         .into_iter()
         .find_map(|k| Some((k, std::env::var(k).ok().filter(|v| !v.is_empty())?)))
@@ -233,25 +233,25 @@ struct LimitResult {
 /// The decision counters of one (route, limit) pair, taken when the
 /// config is compiled: counting a decision is one atomic add.
 #[derive(Debug, Clone)]
-pub struct LimitStats {
+pub(crate) struct LimitStats {
     /// `result="allowed"`.
-    pub allowed: Counter,
+    pub(crate) allowed: Counter,
     /// `result="refused"` (429).
-    pub refused: Counter,
+    pub(crate) refused: Counter,
 }
 
 /// The Redis side of rate limiting: one round trip per decision.
 #[derive(Debug, Clone, Default)]
-pub struct RedisStats {
+pub(crate) struct RedisStats {
     latency: Latency,
     /// `nyro_rate_limit_redis_errors_total`: decisions Redis did not answer
     /// in time or answered with an error.
-    pub errors: Counter,
+    pub(crate) errors: Counter,
 }
 
 impl RedisStats {
     /// Records one Redis round trip.
-    pub fn observe(&self, elapsed: Duration) {
+    pub(crate) fn observe(&self, elapsed: Duration) {
         self.latency.observe(elapsed);
     }
 }
@@ -311,7 +311,7 @@ impl EncodeMetric for Latency {
 /// into the registry's families, taken once when the config is compiled,
 /// so recording a response is a few atomic adds and never takes a lock.
 #[derive(Debug)]
-pub struct RouteStats {
+pub(crate) struct RouteStats {
     /// `nyro_requests_total` by method (`metrics::METHODS`) and status
     /// class (index 0 is 1xx … 4 is 5xx).
     status: [[Counter; 5]; crate::metrics::METHODS.len()],
@@ -321,7 +321,7 @@ pub struct RouteStats {
 
 impl RouteStats {
     /// Records one response to a request of `method`.
-    pub fn record(&self, method: &http::Method, status: u16, elapsed: Duration) {
+    pub(crate) fn record(&self, method: &http::Method, status: u16, elapsed: Duration) {
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
         self.status[crate::metrics::method_index(method)][class].inc();
         self.duration.observe(elapsed);
@@ -331,7 +331,7 @@ impl RouteStats {
 /// A reload counter: a registry counter that also reads as the
 /// `AtomicU64` it wraps, so `reloads_ok.fetch_add(1, Relaxed)` records.
 #[derive(Debug, Clone, Default)]
-pub struct ReloadCounter(Counter);
+pub(crate) struct ReloadCounter(Counter);
 
 impl std::ops::Deref for ReloadCounter {
     type Target = AtomicU64;
@@ -351,20 +351,20 @@ impl std::ops::Deref for ReloadCounter {
 /// [`Metrics::route`]) so recording stays lock-free. CONTRIBUTING.md has
 /// the steps.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RouteClass, Counter>,
     durations: Family<RouteLabel, Latency>,
     generation: Gauge,
     ready: Gauge,
     /// Successful reloads (`nyro_config_reloads_total{result="applied"}`).
-    pub reloads_ok: ReloadCounter,
+    pub(crate) reloads_ok: ReloadCounter,
     /// Reloads refused because the new config was invalid
     /// (`nyro_config_reloads_total{result="rejected"}`).
-    pub reloads_failed: ReloadCounter,
+    pub(crate) reloads_failed: ReloadCounter,
     rate_limit_decisions: Family<LimitResult, Counter>,
     /// Redis round trips and errors of shared rate limits.
-    pub redis: RedisStats,
+    pub(crate) redis: RedisStats,
     /// HMAC token verifications (not cache hits) by the position of the
     /// secret that verified: when an old secret's count stops growing,
     /// it can be removed (README "Rotating the HMAC secret").
@@ -505,7 +505,7 @@ impl Metrics {
     /// The series of the route named `name` (`""` for no route, labelled
     /// `(none)`), created on first use. Called when a config is compiled,
     /// never per request.
-    pub fn route(&self, name: &str) -> Arc<RouteStats> {
+    pub(crate) fn route(&self, name: &str) -> Arc<RouteStats> {
         let route = if name.is_empty() { "(none)" } else { name };
         let status = crate::metrics::METHODS.map(|method| {
             CLASSES.map(|class| {
@@ -524,7 +524,7 @@ impl Metrics {
 
     /// The decision counters of limit `limit` on route `route`, created
     /// on first use. Called when a config is compiled, never per request.
-    pub fn rate_limit(&self, route: &str, limit: &str) -> LimitStats {
+    pub(crate) fn rate_limit(&self, route: &str, limit: &str) -> LimitStats {
         let get = |result| {
             self.rate_limit_decisions.get_or_create_owned(&LimitResult {
                 route: route.to_owned(),
@@ -541,7 +541,7 @@ impl Metrics {
     /// The `nyro_token_verifications_total` counter of HMAC secret
     /// `position` (1-based), created on first use; called when a config is
     /// compiled, never per request.
-    pub fn token_verifications(&self, position: usize) -> Counter {
+    pub(crate) fn token_verifications(&self, position: usize) -> Counter {
         self.token_verifications.get_or_create_owned(&SecretLabel {
             secret_position: position.to_string(),
         })
@@ -558,7 +558,7 @@ impl Metrics {
 
     /// Prometheus text exposition (version 0.0.4) of the registry, with
     /// the config generation and readiness as of this scrape.
-    pub fn render(&self, generation: u64, ready: bool) -> String {
+    pub(crate) fn render(&self, generation: u64, ready: bool) -> String {
         self.generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
         self.ready.set(i64::from(ready));

@@ -25,26 +25,26 @@ use rand::RngExt;
 use crate::metrics::SPANS;
 
 /// `traceparent` (W3C Trace Context §3.2).
-pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// `tracestate` (W3C Trace Context §3.3).
-pub static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// A request's place in a trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TraceContext {
+pub(crate) struct TraceContext {
     /// The trace, the client's or a new one; never zero.
-    pub trace_id: u128,
+    pub(crate) trace_id: u128,
     /// The client's span (the parent of ours), when its trace is continued.
-    pub parent_id: Option<u64>,
+    pub(crate) parent_id: Option<u64>,
     /// The gateway's span for this request; never zero.
-    pub span_id: u64,
+    pub(crate) span_id: u64,
     /// The sampled flag sent upstream (and whether the span is exported).
-    pub sampled: bool,
+    pub(crate) sampled: bool,
 }
 
 /// A trace id formatted as 32 lower-case hex digits, for log lines.
 #[derive(Debug, Clone, Copy)]
-pub struct TraceId(pub u128);
+pub(crate) struct TraceId(pub u128);
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,7 +85,7 @@ fn unhex(s: &[u8]) -> Option<u128> {
 /// exactly 55 characters; a later version may be longer, with a `-`
 /// after the 55th character, and is read as far as version 00 goes
 /// (§3.2.4). An all-zero trace id or parent id is invalid.
-pub fn parse_traceparent(v: &[u8]) -> Option<(u128, u64, bool)> {
+pub(crate) fn parse_traceparent(v: &[u8]) -> Option<(u128, u64, bool)> {
     if v.len() < 55 || v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
         return None;
     }
@@ -124,7 +124,7 @@ impl TraceContext {
     /// there is exactly one and it is valid, else a new trace, sampled at
     /// `sample_ratio` (parent-based: a continued trace keeps the client's
     /// sampled flag).
-    pub fn from_request(headers: &HeaderMap, sample_ratio: f64) -> Self {
+    pub(crate) fn from_request(headers: &HeaderMap, sample_ratio: f64) -> Self {
         let mut rng = rand::rng();
         let mut span_id: u64 = rng.random();
         while span_id == 0 {
@@ -158,13 +158,13 @@ impl TraceContext {
     }
 
     /// The trace id, for log lines.
-    pub fn trace_id(&self) -> TraceId {
+    pub(crate) fn trace_id(&self) -> TraceId {
         TraceId(self.trace_id)
     }
 
     /// `traceparent` naming the gateway's span as the parent: version 00,
     /// formatted into a 55-byte buffer.
-    pub fn traceparent(&self) -> HeaderValue {
+    pub(crate) fn traceparent(&self) -> HeaderValue {
         let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
         hex_into(&mut buf[3..35], &self.trace_id.to_be_bytes());
         hex_into(&mut buf[36..52], &self.span_id.to_be_bytes());
@@ -177,7 +177,7 @@ impl TraceContext {
     /// Sets the upstream request's `traceparent`; a `tracestate` goes on
     /// only with the client's trace it belongs to (§3.3: a vendor that
     /// could not read `traceparent` must not use `tracestate`).
-    pub fn apply(&self, headers: &mut HeaderMap) {
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         headers.insert(&TRACEPARENT, self.traceparent());
         if self.parent_id.is_none() {
             headers.remove(&TRACESTATE);
@@ -198,21 +198,21 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the log line knows of a finished request, for its span.
 #[derive(Debug)]
-pub struct Finished<'a> {
+pub(crate) struct Finished<'a> {
     /// The request's method.
-    pub method: &'a Method,
+    pub(crate) method: &'a Method,
     /// The request's path.
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// The route's name (empty when none matched).
-    pub route: &'a str,
+    pub(crate) route: &'a str,
     /// The status answered.
-    pub status: u16,
+    pub(crate) status: u16,
     /// The verified user's id, when there is one.
-    pub user_id: Option<&'a str>,
+    pub(crate) user_id: Option<&'a str>,
     /// The verified user's company id, when there is one.
-    pub company_id: Option<&'a str>,
+    pub(crate) company_id: Option<&'a str>,
     /// Time from the request head to the response head.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 static EXPORTER: OnceLock<tokio::sync::mpsc::Sender<opentelemetry_sdk::trace::SpanData>> =
@@ -222,13 +222,13 @@ static EXPORTER: OnceLock<tokio::sync::mpsc::Sender<opentelemetry_sdk::trace::Sp
 static ENDPOINT: OnceLock<Uri> = OnceLock::new();
 
 /// The OTLP base URL spans are exported to, when export was started.
-pub fn export_endpoint() -> Option<&'static Uri> {
+pub(crate) fn export_endpoint() -> Option<&'static Uri> {
     ENDPOINT.get()
 }
 
 /// Starts the export thread for spans to `<base>/v1/traces`. Called
 /// once at start (`serve`); export is off when it is not called.
-pub fn start_export(base: &Uri) -> Result<(), String> {
+pub(crate) fn start_export(base: &Uri) -> Result<(), String> {
     use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
     use opentelemetry_sdk::trace::SpanExporter as _;
 
@@ -296,7 +296,7 @@ pub fn start_export(base: &Uri) -> Result<(), String> {
 /// trace is sampled; never waits (a full queue drops it and counts it).
 /// Attributes: method, path, route, status, user and company id; never
 /// the token or any header.
-pub fn finish(tc: &TraceContext, done: &Finished<'_>) {
+pub(crate) fn finish(tc: &TraceContext, done: &Finished<'_>) {
     let Some(tx) = EXPORTER.get() else { return };
     if !tc.sampled {
         return;

@@ -134,15 +134,15 @@ impl ClaimPaths {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Identity {
     /// `sub`, for the log line (verification refused a blank one).
-    pub user_id: Option<Box<str>>,
+    pub(crate) user_id: Option<Box<str>>,
     /// `app_metadata.company_id`, for the log line: a string as it is,
     /// anything else as its JSON text.
-    pub company_id: Option<Box<str>>,
+    pub(crate) company_id: Option<Box<str>>,
     /// The value of each of the config's [`ClaimPaths`], in its order.
     claims: Box<[Projected]>,
     /// Which HMAC secret verified the token, by 1-based position, when
     /// several are configured (for the log line; never the value).
-    pub secret_position: Option<usize>,
+    pub(crate) secret_position: Option<usize>,
 }
 
 impl Identity {
@@ -162,7 +162,7 @@ impl Identity {
     /// The value of the claim at `slot` (from `Authenticator::claim_slot`)
     /// when it could be a header value: absent, empty, an object or an
     /// array give `None`.
-    pub fn claim_value(&self, slot: usize) -> Option<&HeaderValue> {
+    pub(crate) fn claim_value(&self, slot: usize) -> Option<&HeaderValue> {
         match self.claims.get(slot)? {
             Projected::Value(v) => Some(v),
             Projected::Absent | Projected::NotInjectable(_) => None,

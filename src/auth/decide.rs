@@ -16,12 +16,12 @@ use crate::error::GatewayError;
 pub struct Decision {
     /// The verified token's identity, for the log line; kept when the
     /// request is refused for a claim (403) too.
-    pub identity: Option<Arc<Identity>>,
+    pub(crate) identity: Option<Arc<Identity>>,
     /// The headers to inject upstream, in the route's order, or why the
     /// request is refused: 400 (repeated `Authorization`), 401 (no token
     /// where one is required, a malformed or refused token), 403 (a claim
     /// that is required and missing, or not injectable).
-    pub outcome: Result<Vec<(HeaderName, HeaderValue)>, GatewayError>,
+    pub(crate) outcome: Result<Vec<(HeaderName, HeaderValue)>, GatewayError>,
 }
 
 impl Decision {

@@ -1,46 +1,33 @@
 //! Helpers for `token inspect`: decoding without verifying, times for
 //! people, and advice on each refusal in words a new user understands.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use super::TokenError;
 
 /// A token's header and claims, decoded but NOT verified.
 #[derive(Debug, Clone)]
-pub struct Unverified {
+pub(crate) struct Unverified {
     /// The JOSE header.
-    pub header: Value,
+    pub(crate) header: Value,
     /// The payload.
-    pub claims: Value,
+    pub(crate) claims: Value,
 }
 
 /// Decodes header and payload without checking anything else (so even an
 /// `alg: none` token, or one over the gateway's 16 KiB cap, can be shown).
-/// Errors name the broken part.
-pub fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
-    let bad = |m: &str| TokenError::Malformed(m.to_owned());
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("expected three base64url parts separated by dots"));
-    };
-    let json = |part: &str, what: &str| -> Result<Value, TokenError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| bad(&format!("the {what} is not base64url")))?;
-        serde_json::from_slice(&bytes).map_err(|_| bad(&format!("the {what} is not JSON")))
-    };
+/// Errors name the broken part. The decoding is the verifier's own
+/// (`verify::split`), so the two cannot read a token differently.
+pub(crate) fn decode_unverified(token: &str) -> Result<Unverified, TokenError> {
+    let parts = super::verify::split(token)?;
     Ok(Unverified {
-        header: json(h, "header")?,
-        claims: json(p, "payload")?,
+        header: parts.header?,
+        claims: parts.claims?,
     })
 }
 
 /// `2025-06-01 10:00:00 UTC`.
-pub fn format_utc(unix: i64) -> String {
+pub(crate) fn format_utc(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -62,7 +49,7 @@ pub fn format_utc(unix: i64) -> String {
 }
 
 /// A compact span: `40s`, `55m`, `3h5m`, `26h`, `3d`.
-pub fn compact_span(secs: u64) -> String {
+pub(crate) fn compact_span(secs: u64) -> String {
     match secs {
         0..=59 => format!("{secs}s"),
         60..=3_599 => format!("{}m", secs / 60),
@@ -73,7 +60,7 @@ pub fn compact_span(secs: u64) -> String {
 }
 
 /// `in 55m` or `3h ago` (`expired 3h ago` for `exp`).
-pub fn relative(claim: &str, unix: i64, now: i64) -> String {
+pub(crate) fn relative(claim: &str, unix: i64, now: i64) -> String {
     let d = unix - now;
     if d > 0 {
         format!("in {}", compact_span(d.unsigned_abs()))
@@ -85,7 +72,7 @@ pub fn relative(claim: &str, unix: i64, now: i64) -> String {
 }
 
 /// What a person can do about a refusal.
-pub fn hint(err: &TokenError) -> Option<&'static str> {
+pub(crate) fn hint(err: &TokenError) -> Option<&'static str> {
     Some(match err {
         TokenError::Expired { .. } => {
             "Tokens are short-lived: its exp (expiry time) has passed, so every route answers 401. \
@@ -145,6 +132,9 @@ pub fn hint(err: &TokenError) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     #[test]
@@ -173,5 +163,37 @@ mod tests {
             decode_unverified("a.%%.c").unwrap_err().to_string(),
             "malformed token: the header is not base64url"
         );
+    }
+
+    /// Inspect's decoding is the verifier's: where inspect cannot decode a
+    /// token the verifier refuses it for the same reason, and where the
+    /// verifier decodes one inspect shows the same header and claims.
+    #[test]
+    fn inspect_and_the_verifier_decode_alike() {
+        let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let (h, p) = (enc(r#"{"alg":"HS256"}"#), enc(r#"{"sub":"x"}"#));
+        let tokens = [
+            format!("{h}.{p}.c2ln"),
+            format!("{h}.{p}"),
+            format!("{h}.{p}.c2ln.x"),
+            format!("%%.{p}.c2ln"),
+            format!("{h}.%%.c2ln"),
+            format!("{}.{p}.c2ln", enc("not json")),
+            format!("{h}.{}.c2ln", enc("{")),
+            "a.b.c".to_owned(),
+        ];
+        for t in &tokens {
+            match (decode_unverified(t), super::super::verify::decode_parts(t)) {
+                (Ok(u), Ok(d)) => {
+                    assert_eq!(u.header, Value::Object(d.header), "{t}");
+                    assert_eq!(u.claims, Value::Object(d.claims), "{t}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{t}"),
+                (Err(a), Ok(_)) => panic!("{t}: inspect cannot decode ({a}), the verifier can"),
+                (Ok(_), Err(b)) => {
+                    panic!("{t}: the verifier refuses ({b}) what inspect decodes")
+                }
+            }
+        }
     }
 }

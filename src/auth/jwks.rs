@@ -39,7 +39,7 @@ use tokio::sync::Notify;
 /// Why an [`Authenticator`](super::Authenticator) could not be built:
 /// only its JWKS store can fail, so the error lives with the store.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthBuildError {
+pub(crate) enum AuthBuildError {
     /// A JWKS store was needed outside a tokio runtime.
     #[error("the JWKS refresher needs a tokio runtime")]
     NoRuntime,
@@ -66,7 +66,7 @@ const MAX_BODY: usize = 1 << 20;
 
 /// Why a JWKS fetch failed (logged with the URL; the last good keys stay).
 #[derive(Debug, thiserror::Error)]
-pub enum JwksError {
+pub(crate) enum JwksError {
     /// Connection, TLS or HTTP failure.
     #[error("request failed: {0}")]
     Request(#[source] hyper_util::client::legacy::Error),
@@ -180,7 +180,7 @@ impl Drop for JwksStore {
 impl JwksStore {
     /// Creates the store and spawns its background refresher, which fetches
     /// at once. Must be called within a tokio runtime.
-    pub fn new(url: Uri) -> Result<Arc<Self>, AuthBuildError> {
+    pub(crate) fn new(url: Uri) -> Result<Arc<Self>, AuthBuildError> {
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| AuthBuildError::NoRuntime)?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -211,28 +211,30 @@ impl JwksStore {
     }
 
     /// The JWKS URL.
-    pub fn url(&self) -> &Uri {
+    pub(crate) fn url(&self) -> &Uri {
         &self.url
     }
 
     /// True once the keys have been fetched successfully at least once.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
     /// Number of usable keys held.
-    pub fn key_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn key_count(&self) -> usize {
         self.keys.load().keys.len()
     }
 
     /// The last fetch failure, when the last fetch failed.
-    pub fn last_error(&self) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) fn last_error(&self) -> Option<String> {
         self.state().last_error.clone()
     }
 
     /// Waits until a fetch has succeeded, fetching now if none has; returns
     /// the failure when this fetch fails. For `token inspect`.
-    pub async fn ensure_fetched(&self) -> Result<(), JwksError> {
+    pub(crate) async fn ensure_fetched(&self) -> Result<(), JwksError> {
         let _guard = self.fetch_lock.lock().await;
         if self.is_ready() {
             return Ok(());
@@ -241,7 +243,8 @@ impl JwksStore {
     }
 
     /// Fetches now, whatever the schedule and rate limit (tests, tools).
-    pub async fn refresh_now(&self) -> Result<usize, JwksError> {
+    #[cfg(test)]
+    pub(crate) async fn refresh_now(&self) -> Result<usize, JwksError> {
         let _guard = self.fetch_lock.lock().await;
         self.fetch_locked().await
     }

@@ -1,5 +1,6 @@
 //! Token signing, for `token mint` and the ready `curl` line of
-//! `serve --dev`: HS* with the config's secret, or ES256/ES384/RS256/EdDSA
+//! `serve --dev`: HS* with the config's secret ([`mint_for_config`], the
+//! one place both build it from the config), or ES256/ES384/RS256/EdDSA
 //! with a private key from a PEM file (`token mint --key`, for testing a
 //! JWKS setup). Never used to verify.
 
@@ -7,6 +8,8 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Map, Value};
+
+use crate::config::Auth;
 
 /// Why a token could not be minted.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,15 @@ pub enum MintError {
     /// The signing library refused (should not happen with an HMAC key).
     #[error("signing failed")]
     Sign(#[source] jsonwebtoken::errors::Error),
+    /// The config has no HMAC secret to sign with.
+    #[error("[auth] has no HMAC secret (secret or secret_file), so there is nothing to sign with")]
+    NoSecret,
+    /// The config allows no HS* algorithm: the gateway would refuse any
+    /// token signed with its secret.
+    #[error(
+        "[auth].algorithms allows no HS* algorithm, so the gateway would refuse a minted token; add \"HS256\""
+    )]
+    NoHmacAlgorithm,
 }
 
 /// A private key read from a PEM file and the algorithm it signs with,
@@ -30,7 +42,7 @@ pub enum MintError {
 /// RSA -> RS256, Ed25519 -> EdDSA.
 pub struct PemSigningKey {
     /// The algorithm the key's type implies.
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// The key, ready for `jsonwebtoken`.
     key: EncodingKey,
 }
@@ -53,7 +65,7 @@ impl PemSigningKey {
     /// Reads an unencrypted private key: PKCS#8 (`BEGIN PRIVATE KEY`, what
     /// `openssl genpkey` writes) for EC, RSA and Ed25519, or PKCS#1
     /// (`BEGIN RSA PRIVATE KEY`) for RSA.
-    pub fn from_pem(pem: &[u8]) -> Result<PemSigningKey, MintError> {
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<PemSigningKey, MintError> {
         let text = String::from_utf8_lossy(pem);
         let Some(label) = text
             .lines()
@@ -129,6 +141,38 @@ fn unsupported(what: &str) -> MintError {
         "unsupported key: {what}; token mint signs with EC P-256 (ES256), EC P-384 (ES384), \
          RSA (RS256) or Ed25519 (EdDSA) private keys in PEM"
     ))
+}
+
+/// Signs `claims` as the gateway configured by `auth` accepts them: with
+/// its first HMAC secret (the one that signs, README "Rotating the HMAC
+/// secret") and the first HS* algorithm it allows, `aud` and `iss`
+/// defaulting as [`claim_defaults`] says. The one way a token is minted from
+/// a config, for `token mint` and `serve --dev` alike. Refuses a config
+/// without a secret ([`MintError::NoSecret`]) or without an HS* algorithm
+/// ([`MintError::NoHmacAlgorithm`]).
+pub fn mint_for_config(
+    auth: &Auth,
+    claims: Map<String, Value>,
+    ttl: Duration,
+) -> Result<String, MintError> {
+    let Some(hmac) = &auth.hmac else {
+        return Err(MintError::NoSecret);
+    };
+    let Some(alg) = auth.algorithms.iter().copied().find(|a| super::is_hmac(*a)) else {
+        return Err(MintError::NoHmacAlgorithm);
+    };
+    let (audience, issuer) = claim_defaults(Some(auth));
+    mint_token(hmac.secret.expose(), alg, claims, audience, issuer, ttl)
+}
+
+/// `aud` (the first configured audience, else "authenticated", Supabase's
+/// user audience) and `iss` (the configured issuer) for claims that do not
+/// set them; without a config, "authenticated" and none.
+pub fn claim_defaults(auth: Option<&Auth>) -> (&str, Option<&str>) {
+    let audience = auth
+        .and_then(|a| a.audience.first())
+        .map_or("authenticated", String::as_str);
+    (audience, auth.and_then(|a| a.issuer.as_deref()))
 }
 
 /// Signs `claims` with `secret` using `alg` (HS256/384/512), filling `aud`

@@ -10,7 +10,8 @@
 //! - `claims`: [`injected_headers`], verified claims -> upstream headers;
 //!   [`Identity`], what the request path (and the cache) keeps of a token
 //! - `bearer`: [`bearer_token`], the `Authorization: Bearer` extraction
-//! - `mint`: [`mint_token`], HS* signing for `token mint` and `serve --dev`;
+//! - `mint`: [`mint_for_config`], HS* signing with the config's secret for
+//!   `token mint` and `serve --dev`;
 //!   [`mint_token_with_key`], PEM private-key signing for `token mint --key`
 //! - `inspect`: decoding and wording helpers for `token inspect`
 //! - `decide`: [`decide`], a route's auth verdict for a request (forward
@@ -21,7 +22,7 @@ mod bearer;
 mod cache;
 mod claims;
 mod decide;
-pub mod inspect;
+pub(crate) mod inspect;
 mod jwks;
 mod mint;
 mod verify;
@@ -29,9 +30,13 @@ mod verify;
 pub use bearer::{BearerError, bearer_token};
 pub use claims::{Identity, InjectError, injected_headers};
 pub use decide::{Decision, decide};
-pub use jwks::{AuthBuildError, JwksError, JwksStore};
-pub use mint::{MintError, PemSigningKey, mint_token, mint_token_with_key};
-pub use verify::{Authenticator, MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
+pub(crate) use jwks::AuthBuildError;
+pub use jwks::JwksStore;
+pub use mint::{
+    MintError, PemSigningKey, claim_defaults, mint_for_config, mint_token, mint_token_with_key,
+};
+pub use verify::Authenticator;
+pub(crate) use verify::{MAX_TOKEN_LEN, TokenError, Verified, is_hmac};
 
 #[cfg(test)]
 mod tests;
@@ -43,29 +48,19 @@ pub(crate) fn blank(s: &str) -> bool {
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
-pub fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-pub use crate::error::human_span;
-
 /// Makes text safe for an RFC 6750 `error_description` (and a log line):
-/// printable ASCII without `"` and `\`, at most 80 characters. Anything a
-/// token carries goes through this before it reaches a message.
-pub fn clean(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(80)
-        .map(|c| {
-            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+/// printable ASCII without `"` and `\` (others become `?`,
+/// [`crate::error::quotable`]), at most 80 characters, then `...` when it
+/// was longer. Anything a token carries goes through this before it
+/// reaches a message.
+pub(crate) fn clean(s: &str) -> String {
+    let mut out = crate::error::quotable(s, 80, '?');
     if s.chars().nth(80).is_some() {
         out.push_str("...");
     }

@@ -983,3 +983,11 @@ fn assert_refusal(name: &str, e: &impl std::fmt::Display, text: &str) -> String 
     );
     msg
 }
+
+#[test]
+fn clean_keeps_80_quotable_characters_and_marks_a_cut() {
+    assert_eq!(clean("kid \"x\"\n"), "kid ?x??");
+    let long = "k".repeat(81);
+    assert_eq!(clean(&long), format!("{}...", &long[..80]));
+    assert_eq!(clean(&long[..80]), long[..80]);
+}

@@ -35,34 +35,35 @@ use super::cache::TokenCache;
 use super::claims::{ClaimPaths, Identity};
 use super::jwks::{AuthBuildError, JwkKey, JwksStore};
 use super::{InjectError, blank, clean, now_unix};
-pub use crate::config::is_hmac;
+pub(crate) use crate::config::is_hmac;
 use crate::config::{Auth, ClaimPath, Injection};
-pub use crate::error::TokenError;
+pub(crate) use crate::error::TokenError;
 
 /// Tokens longer than this are refused before any parsing (a real Supabase
 /// token is about 1 KiB).
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// A verified token.
 #[derive(Debug, Clone)]
-pub struct Verified {
+pub(crate) struct Verified {
     /// The claims (a JSON object).
-    pub claims: Arc<Value>,
+    pub(crate) claims: Arc<Value>,
     /// The algorithm it was verified with.
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// The JWKS key id used (`None` for HMAC or a key without `kid`).
-    pub kid: Option<String>,
+    pub(crate) kid: Option<String>,
     /// `exp`, unix seconds.
-    pub exp: u64,
+    pub(crate) exp: u64,
     /// When several HMAC secrets are configured, the 1-based position of
     /// the one that verified (README "Rotating the HMAC secret"); `None`
     /// with a single secret or for a JWKS key.
-    pub secret_position: Option<usize>,
+    pub(crate) secret_position: Option<usize>,
 }
 
 impl Verified {
     /// The `sub` claim, when a string that is not empty or whitespace.
-    pub fn subject(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn subject(&self) -> Option<&str> {
         self.claims
             .get("sub")
             .and_then(Value::as_str)
@@ -80,34 +81,68 @@ pub(crate) struct Decoded {
     pub(crate) alg: Result<Algorithm, TokenError>,
 }
 
+/// A token split at its dots, with its header and payload each decoded
+/// (base64url, then JSON) on their own: the one decoding that the verifier
+/// ([`decode_parts`]) and `token inspect` (`inspect::decode_unverified`)
+/// share, so what inspect shows is what the verifier read.
+pub(crate) struct Parts<'a> {
+    /// The header as JSON, or why it is not.
+    pub(crate) header: Result<Value, TokenError>,
+    /// The payload as JSON, or why it is not.
+    pub(crate) claims: Result<Value, TokenError>,
+    /// The third part, undecoded.
+    pub(crate) signature: &'a str,
+}
+
+/// Splits a token into its three parts (RFC 7515 §7.1: `header.payload.
+/// signature`, base64url without padding) and decodes the first two; fails
+/// only when there are not exactly three parts.
+pub(crate) fn split(token: &str) -> Result<Parts<'_>, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed(
+            "expected three base64url parts separated by dots",
+        ));
+    };
+    Ok(Parts {
+        header: json_part(h, "header"),
+        claims: json_part(p, "payload"),
+        signature: s,
+    })
+}
+
+/// One base64url part as JSON; errors name `what` it is.
+fn json_part(part: &str, what: &str) -> Result<Value, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| malformed(&format!("the {what} is not base64url")))?;
+    serde_json::from_slice(&bytes).map_err(|_| malformed(&format!("the {what} is not JSON")))
+}
+
+fn malformed(m: &str) -> TokenError {
+    TokenError::Malformed(m.to_owned())
+}
+
 /// Splits and decodes a token without verifying it. Fails on structure
 /// only (not three parts, not base64url, not JSON objects, no `alg`).
 pub(crate) fn decode_parts(token: &str) -> Result<Decoded, TokenError> {
-    let bad = |m: &str| TokenError::Malformed(m.to_owned());
+    let bad = malformed;
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::TooLarge);
     }
     if token.is_empty() {
         return Err(bad("the token is empty"));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("expected three base64url parts separated by dots"));
+    let parts = split(token)?;
+    let object = |part: Result<Value, TokenError>, what: &str| match part? {
+        Value::Object(m) => Ok(m),
+        _ => Err(bad(&format!("the {what} is not a JSON object"))),
     };
-    let object = |part: &str, what: &str| -> Result<Map<String, Value>, TokenError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| bad(&format!("the {what} is not base64url")))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(bad(&format!("the {what} is not a JSON object"))),
-            Err(_) => Err(bad(&format!("the {what} is not JSON"))),
-        }
-    };
-    let header = object(h, "header")?;
-    let claims = object(p, "payload")?;
+    let header = object(parts.header, "header")?;
+    let claims = object(parts.claims, "payload")?;
+    let s = parts.signature;
     let alg = match header.get("alg") {
         None => return Err(bad("the header has no alg")),
         Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => Err(TokenError::Unsigned),
@@ -190,7 +225,7 @@ impl Authenticator {
     /// generation when the URL is unchanged (so keys and readiness survive
     /// reloads); `None` (or a store for another URL) -> a new one is created
     /// when `cfg.jwks_url` is set, which needs a tokio runtime.
-    pub fn new(cfg: &Auth, jwks: Option<Arc<JwksStore>>) -> Result<Self, AuthBuildError> {
+    pub(crate) fn new(cfg: &Auth, jwks: Option<Arc<JwksStore>>) -> Result<Self, AuthBuildError> {
         let Auth {
             audience,
             issuer,
@@ -274,7 +309,7 @@ impl Authenticator {
 
     /// Sets the claim paths the routes inject (every route's `inject`),
     /// which [`Self::identify`] keeps of each token.
-    pub fn injecting(mut self, paths: impl IntoIterator<Item = ClaimPath>) -> Self {
+    pub(crate) fn injecting(mut self, paths: impl IntoIterator<Item = ClaimPath>) -> Self {
         self.paths = ClaimPaths::new(paths);
         self
     }
@@ -282,14 +317,14 @@ impl Authenticator {
     /// Where the value of claim `path` sits in every [`Identity`] this
     /// authenticator makes (`Identity::claim_value`), when it was given
     /// to [`Self::injecting`].
-    pub fn claim_slot(&self, path: &ClaimPath) -> Option<usize> {
+    pub(crate) fn claim_slot(&self, path: &ClaimPath) -> Option<usize> {
         self.paths.slot(path)
     }
 
     /// Sets the counters of verifications by HMAC secret position (from
     /// `Metrics::token_verifications`), counted on each verification that
     /// is not a cache hit.
-    pub fn counting(
+    pub(crate) fn counting(
         mut self,
         counters: impl FnMut(usize) -> prometheus_client::metrics::counter::Counter,
     ) -> Self {
@@ -300,7 +335,7 @@ impl Authenticator {
 
     /// The request path's verification: the token's [`Identity`], from the
     /// cache when the token was verified recently (see `auth::cache`).
-    pub async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
+    pub(crate) async fn identify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -323,7 +358,7 @@ impl Authenticator {
 
     /// The headers `inject` (a route's) adds for `identity`, which must
     /// come from [`Self::identify`] on this authenticator.
-    pub fn injected_headers(
+    pub(crate) fn injected_headers(
         &self,
         identity: &Identity,
         inject: &[Injection],
@@ -340,19 +375,19 @@ impl Authenticator {
     }
 
     /// The JWKS store, to hand to the next generation.
-    pub fn jwks(&self) -> Option<&Arc<JwksStore>> {
+    pub(crate) fn jwks(&self) -> Option<&Arc<JwksStore>> {
         self.jwks.as_ref()
     }
 
     /// False until a configured JWKS has been fetched once.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.jwks.as_ref().is_none_or(|s| s.is_ready())
     }
 
     /// Verifies a token (without the `Bearer ` prefix) and returns its
     /// whole claim set; never cached (`token inspect`, and
     /// [`Self::identify`] on a cache miss).
-    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }

@@ -101,7 +101,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// The route table printed on success.
-pub fn route_table(cfg: &Config) -> String {
+pub(crate) fn route_table(cfg: &Config) -> String {
     let rows: Vec<[String; 5]> = cfg
         .routes
         .iter()

@@ -301,27 +301,8 @@ async fn dev_banner(cfg: &Config, local: std::net::SocketAddr) {
         "role": "authenticated",
         "app_metadata": { "company_id": "dev-company" }
     });
-    let aud = cfg
-        .auth
-        .audience
-        .first()
-        .map_or("authenticated", String::as_str);
-    let alg = cfg
-        .auth
-        .algorithms
-        .iter()
-        .copied()
-        .find(|a| crate::auth::is_hmac(*a))
-        .unwrap_or(jsonwebtoken::Algorithm::HS256);
     let claims = claims.as_object().cloned().unwrap_or_default();
-    match crate::auth::mint_token(
-        hmac.secret.expose(),
-        alg,
-        claims,
-        aud,
-        cfg.auth.issuer.as_deref(),
-        Duration::from_secs(12 * 3600),
-    ) {
+    match crate::auth::mint_for_config(&cfg.auth, claims, Duration::from_secs(12 * 3600)) {
         Ok(token) => {
             let kind = if hmac.source == SecretSource::Ephemeral {
                 "ephemeral secret, valid until restart"

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::auth::inspect::{Unverified, decode_unverified, format_utc, hint, relative};
 use crate::auth::{
-    Authenticator, BearerError, MAX_TOKEN_LEN, PemSigningKey, TokenError, Verified, bearer_token,
-    decide, mint_token, mint_token_with_key,
+    Authenticator, BearerError, MAX_TOKEN_LEN, MintError, PemSigningKey, TokenError, Verified,
+    bearer_token, claim_defaults, decide, mint_for_config, mint_token_with_key,
 };
 use crate::cli::{OutputFormat, TokenInspectArgs, TokenMintArgs, resolve_config_path};
 use crate::config::{self, AuthMode, Config, LoadOptions, Route, values::parse_duration};
@@ -229,34 +229,14 @@ fn mint_with_secret(
 ) -> anyhow::Result<String> {
     let path = resolve_config_path(config);
     let cfg = load(&path)?;
-    let Some(hmac) = &cfg.auth.hmac else {
-        bail!(
-            "{}: [auth] has no HMAC secret (secret or secret_file), so there is nothing to sign with; \
-             sign with a private key instead (--key PRIVATE.pem --kid ID, its public half in the JWKS)",
+    match mint_for_config(&cfg.auth, claims, ttl) {
+        Err(e @ MintError::NoSecret) => bail!(
+            "{}: {e}; sign with a private key instead (--key PRIVATE.pem --kid ID, its public half in the JWKS)",
             path.display()
-        );
-    };
-    let Some(alg) = cfg
-        .auth
-        .algorithms
-        .iter()
-        .copied()
-        .find(|a| crate::auth::is_hmac(*a))
-    else {
-        bail!(
-            "{}: [auth].algorithms allows no HS* algorithm, so the gateway would refuse a minted token; add \"HS256\"",
-            path.display()
-        );
-    };
-    let (audience, issuer) = claim_defaults(Some(&cfg));
-    Ok(mint_token(
-        hmac.secret.expose(),
-        alg,
-        claims,
-        audience,
-        issuer,
-        ttl,
-    )?)
+        ),
+        Err(e @ MintError::NoHmacAlgorithm) => bail!("{}: {e}", path.display()),
+        minted => Ok(minted?),
+    }
 }
 
 /// Signs with a PEM private key; the algorithm follows the key's type. The
@@ -284,19 +264,10 @@ fn mint_with_key(
             key.alg
         );
     }
-    let (audience, issuer) = claim_defaults(cfg.as_ref());
+    let (audience, issuer) = claim_defaults(cfg.as_ref().map(|c| &c.auth));
     Ok(mint_token_with_key(
         &key, kid, claims, audience, issuer, ttl,
     )?)
-}
-
-/// `aud` (the first configured audience, else "authenticated") and `iss`
-/// (the configured issuer) for claims that do not set them.
-fn claim_defaults(cfg: Option<&Config>) -> (&str, Option<&str>) {
-    let audience = cfg
-        .and_then(|c| c.auth.audience.first())
-        .map_or("authenticated", String::as_str);
-    (audience, cfg.and_then(|c| c.auth.issuer.as_deref()))
 }
 
 /// The token from the argument or stdin, without a leading `Bearer `.

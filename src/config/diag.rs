@@ -36,7 +36,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem with the file as a whole (unreadable, missing).
-    pub fn file_level(file: &str, message: String) -> Self {
+    pub(crate) fn file_level(file: &str, message: String) -> Self {
         Diagnostic {
             severity: Severity::Error,
             file: file.to_owned(),
@@ -64,18 +64,18 @@ impl fmt::Display for Diagnostic {
 
 /// Collects diagnostics for one source text, turning byte offsets into
 /// line and column.
-pub struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     src: &'a str,
     file: &'a str,
     /// Byte offset of the start of each line.
     line_starts: Vec<usize>,
     /// Everything reported so far.
-    pub items: Vec<Diagnostic>,
+    pub(crate) items: Vec<Diagnostic>,
 }
 
 impl<'a> Sink<'a> {
     /// A sink for `src`, named `file`.
-    pub fn new(src: &'a str, file: &'a str) -> Self {
+    pub(crate) fn new(src: &'a str, file: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
         Sink {
@@ -87,12 +87,12 @@ impl<'a> Sink<'a> {
     }
 
     /// The source text.
-    pub fn src(&self) -> &'a str {
+    pub(crate) fn src(&self) -> &'a str {
         self.src
     }
 
     /// 1-based line and character column of byte `offset`.
-    pub fn position(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.src.len());
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
@@ -104,22 +104,22 @@ impl<'a> Sink<'a> {
     }
 
     /// Reports an error at the start of `span`.
-    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.push(Severity::Error, span.start, message.into());
     }
 
     /// Reports a warning at the start of `span`.
-    pub fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(crate) fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.push(Severity::Warning, span.start, message.into());
     }
 
     /// Reports a note at the start of `span`.
-    pub fn info(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(crate) fn info(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.push(Severity::Info, span.start, message.into());
     }
 
     /// Reports at a byte offset.
-    pub fn push(&mut self, severity: Severity, offset: usize, message: String) {
+    pub(crate) fn push(&mut self, severity: Severity, offset: usize, message: String) {
         let (line, column) = self.position(offset);
         self.items.push(Diagnostic {
             severity,
@@ -131,12 +131,12 @@ impl<'a> Sink<'a> {
     }
 
     /// True when an error has been reported.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// The diagnostics sorted by position (stable for equal positions).
-    pub fn finish(mut self) -> Vec<Diagnostic> {
+    pub(crate) fn finish(mut self) -> Vec<Diagnostic> {
         self.items.sort_by_key(|d| (d.line, d.column));
         self.items.dedup();
         self.items

@@ -44,7 +44,7 @@ impl ExpandError {
 /// The names of the variables in `value` whose `${VAR:-default}` fell
 /// back to its default (unset or empty), in order; empty when the value
 /// does not expand.
-pub fn defaulted(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+pub(crate) fn defaulted(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
     // `${VAR:-d}` falls back exactly when VAR is unset or empty.
     references(value)
         .into_iter()
@@ -55,7 +55,7 @@ pub fn defaulted(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<St
 
 /// The names of the variables in `value` that are unset and have no
 /// default, in order (what makes [`expand`] fail with `Unset`).
-pub fn unset(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+pub(crate) fn unset(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
     references(value)
         .into_iter()
         .filter(|(name, has_default)| !has_default && lookup(name).is_none())
@@ -64,7 +64,7 @@ pub fn unset(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String
 }
 
 /// True when `value` is one `${VAR}` and nothing else.
-pub fn is_whole_reference(value: &str) -> bool {
+pub(crate) fn is_whole_reference(value: &str) -> bool {
     matches!(references(value).as_slice(), [(name, false)] if value == format!("${{{name}}}"))
 }
 

@@ -17,13 +17,13 @@ use super::schema::{KEYS, Key, Ty};
 
 /// Where the committed copy lives, relative to the repository root, and
 /// the `$id` it states.
-pub const FILE: &str = "gateway.schema.json";
+pub(crate) const FILE: &str = "gateway.schema.json";
 
 /// A string that `${…}` expansion will replace (config/env.rs).
 const ENV_PATTERN: &str = r"\$\{";
 
 /// The schema, as JSON Schema draft-07 (what Taplo reads).
-pub fn schema() -> Value {
+pub(crate) fn schema() -> Value {
     let mut root = table(
         "",
         "nyro-gw gateway.toml: the route table of the nyro-gw API gateway",
@@ -46,7 +46,7 @@ pub fn schema() -> Value {
 }
 
 /// The schema as committed: pretty JSON with a trailing newline.
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     let mut s = serde_json::to_string_pretty(&schema()).unwrap_or_default();
     s.push('\n');
     s
@@ -133,7 +133,7 @@ fn key_schema(k: &Key) -> Value {
 
 /// The description an editor shows on hover: what the key is for, its
 /// type and its default.
-pub fn description(k: &Key) -> String {
+pub(crate) fn description(k: &Key) -> String {
     let default = match k.default {
         "" => String::new(),
         d => format!(" Default: {d}."),
@@ -153,7 +153,7 @@ fn toml_value(text: &str) -> Option<Value> {
 
 /// The JSON schema for a value of type `ty`; a table's is its keys',
 /// built by [`table`] (here only `{"type": "object"}`).
-pub fn type_schema(ty: Ty) -> Value {
+pub(crate) fn type_schema(ty: Ty) -> Value {
     let strings = || json!({ "type": "array", "items": { "type": "string" } });
     match ty {
         Ty::Table | Ty::InjectTable => json!({ "type": "object" }),

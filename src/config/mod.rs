@@ -2,15 +2,15 @@
 //! (`model`), with every problem reported at once as a `Diagnostic`
 //! carrying `file:line:col`.
 
-pub mod diag;
+pub(crate) mod diag;
 pub mod env;
-pub mod json_schema;
-pub mod model;
+pub(crate) mod json_schema;
+pub(crate) mod model;
 mod parse;
 mod raw;
 mod schema;
 mod validate;
-pub mod values;
+pub(crate) mod values;
 
 #[cfg(test)]
 mod tests;
@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Severity};
 pub use model::*;
-pub use parse::{
-    ALGORITHM_NAMES, INSECURE_PLACEHOLDER, MIN_SECRET_LEN, check_prefix, parse_claim_path,
-    parse_origin, parse_upstream, segment_prefix,
-};
-pub use schema::{KEYS, Key, Ty, keys_in};
+pub use parse::parse_claim_path;
+#[cfg(test)]
+pub(crate) use parse::{INSECURE_PLACEHOLDER, MIN_SECRET_LEN, parse_origin};
+pub(crate) use parse::{parse_upstream, segment_prefix};
+pub(crate) use schema::{KEYS, Ty};
 
 /// The config shipped with the binary (the repository's `gateway.toml`),
 /// used by `serve --dev` when no config file exists.
@@ -34,12 +34,12 @@ pub const BUILTIN: &str = include_str!("../../gateway.toml");
 pub struct LoadOptions {
     /// `serve --dev`: an unset HMAC secret becomes an ephemeral random one
     /// (with a warning) instead of an error.
-    pub dev: bool,
+    pub(crate) dev: bool,
     /// `check-config --allow-missing-env`: an unset `${VAR}` is a warning
     /// and its value a placeholder of the type its key expects; files that
     /// only exist where the gateway runs (`secret_file`, TLS cert and key,
     /// `ca_file`) are warnings when unreadable. Nothing else is relaxed.
-    pub allow_missing_env: bool,
+    pub(crate) allow_missing_env: bool,
 }
 
 /// The outcome of loading: the config when there were no errors, and every
@@ -67,33 +67,31 @@ impl LoadReport {
 /// use one (compiling the `Runtime`: a CA bundle or TLS pair that does not
 /// parse) is reported at that key like any validation error.
 #[derive(Debug, Clone, Default)]
-pub struct Places {
+pub(crate) struct Places {
     /// The file as named in diagnostics.
-    pub file: String,
-    /// `[server] tls` (the table).
-    pub tls: Option<Position>,
+    pub(crate) file: String,
     /// `[server] tls.cert`.
-    pub tls_cert: Option<Position>,
+    pub(crate) tls_cert: Option<Position>,
     /// `[server] tls.key`.
-    pub tls_key: Option<Position>,
+    pub(crate) tls_key: Option<Position>,
     /// `[auth] jwks_url`.
-    pub jwks_url: Option<Position>,
+    pub(crate) jwks_url: Option<Position>,
     /// Each route's `ca_file`, in file order (`None`: not set).
-    pub ca_file: Vec<Option<Position>>,
+    pub(crate) ca_file: Vec<Option<Position>>,
 }
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Position {
+pub(crate) struct Position {
     /// 1-based line.
-    pub line: usize,
+    pub(crate) line: usize,
     /// 1-based character column.
-    pub column: usize,
+    pub(crate) column: usize,
 }
 
 impl Places {
     /// An error at `at`, or at the top of the file when unknown.
-    pub fn error(&self, at: Option<Position>, message: String) -> Diagnostic {
+    pub(crate) fn error(&self, at: Option<Position>, message: String) -> Diagnostic {
         let at = at.unwrap_or(Position { line: 1, column: 1 });
         Diagnostic {
             severity: Severity::Error,
@@ -108,29 +106,29 @@ impl Places {
 /// A loaded config: what `serve`, a reload, `check-config` and `token` all
 /// start from ([`load`] and [`load_builtin`] are the only entries).
 #[derive(Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// `Some` exactly when `diagnostics` holds no error.
-    pub config: Option<Config>,
+    pub(crate) config: Option<Config>,
     /// Errors and warnings, sorted by position.
-    pub diagnostics: Vec<Diagnostic>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
     /// Hash of the file's bytes (to skip reloads that change nothing).
-    pub hash: u64,
+    pub(crate) hash: u64,
     /// The file as named in messages.
-    pub source: String,
+    pub(crate) source: String,
     /// Where the keys naming files sit (for compile errors).
-    pub places: Places,
+    pub(crate) places: Places,
 }
 
 impl Loaded {
     /// True when any diagnostic is an error.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error)
     }
 
     /// The error diagnostics.
-    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+    pub(crate) fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -150,7 +148,7 @@ impl Loaded {
 
 /// Reads and validates the config at `path` (see [`load_path`]): the one
 /// entry `serve`, reloads, `check-config` and `token` use.
-pub fn load(path: &Path, opts: &LoadOptions) -> Loaded {
+pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Loaded {
     let name = path.display().to_string();
     let mut places = Places::default();
     let report = match std::fs::read(path) {
@@ -173,7 +171,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Loaded {
 
 /// The config shipped with the binary, for `serve --dev` when no file
 /// exists (relative paths resolve against the current directory).
-pub fn load_builtin(opts: &LoadOptions) -> Loaded {
+pub(crate) fn load_builtin(opts: &LoadOptions) -> Loaded {
     let name = "gateway.toml (built-in)";
     let env = |k: &str| std::env::var(k).ok();
     let (mut report, places) =
@@ -245,7 +243,7 @@ fn base_dir(path: &Path) -> PathBuf {
 
 /// A stable 64-bit FNV-1a hash of config bytes (not cryptographic; only to
 /// notice that a file did not change).
-pub fn hash_bytes(bytes: &[u8]) -> u64 {
+pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -15,37 +15,37 @@ use super::values::redact_userinfo;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Listener, timeouts and limits.
-    pub server: Server,
+    pub(crate) server: Server,
     /// The optional admin listener (metrics, active config).
-    pub admin: Option<Admin>,
+    pub(crate) admin: Option<Admin>,
     /// How tokens are verified.
-    pub auth: Auth,
+    pub(crate) auth: Auth,
     /// The CORS policy every route uses unless it names its own origins.
-    pub cors: Cors,
+    pub(crate) cors: Cors,
     /// Routes in file order; matching is by longest prefix, not by order.
-    pub routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
     /// Every header name any route injects, lower-case, deduplicated: these
     /// are stripped from every client request on every route.
-    pub injected_headers: Vec<HeaderName>,
+    pub(crate) injected_headers: Vec<HeaderName>,
     /// `[rate_limit]`: where limits are kept and the defaults.
-    pub rate_limit: RateLimit,
+    pub(crate) rate_limit: RateLimit,
 
     /// `[telemetry]`: span export and sampling.
-    pub telemetry: Telemetry,
+    pub(crate) telemetry: Telemetry,
 }
 
 /// `[telemetry]` (README "Tracing"). The endpoint is read at start (a
 /// reload that changes it is reported as needing a restart); the ratio
 /// applies to requests after a reload.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Telemetry {
+pub(crate) struct Telemetry {
     /// OTLP/HTTP base URL (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read):
     /// spans are posted to `<base>/v1/traces`. `None` (the default, when
     /// neither the key nor the variable is set): no export.
-    pub otlp_endpoint: Option<Uri>,
+    pub(crate) otlp_endpoint: Option<Uri>,
     /// Share of new traces sampled, 0.0 to 1.0; a trace continued from a
     /// client follows the client's sampled flag (parent-based). Default 1.0.
-    pub sample_ratio: f64,
+    pub(crate) sample_ratio: f64,
 }
 
 impl Default for Telemetry {
@@ -59,49 +59,49 @@ impl Default for Telemetry {
 
 /// `[server]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Server {
+pub(crate) struct Server {
     /// Address the public listener binds (restart needed to change it).
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Upstream TCP + TLS connect timeout. Default 10 s.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Time allowed until the upstream's response headers. Default 60 s.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Drain time after SIGTERM. Default 30 s.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// Cap on request bodies in bytes (413 past it); `None` means no cap.
-    pub max_body: Option<u64>,
+    pub(crate) max_body: Option<u64>,
     /// TLS for the public listener, when set.
-    pub tls: Option<TlsFiles>,
+    pub(crate) tls: Option<TlsFiles>,
     /// Time from accept to a connection's first complete request head
     /// (TLS handshake and protocol detection included); later heads on an
     /// HTTP/1 connection get the same time each. Default 30 s.
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// Cap on open client connections; at it the listener stops accepting
     /// until one closes. Default 10 000, lowered at start to what
     /// `RLIMIT_NOFILE` allows.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Cap on connections to one upstream (scheme, host and port); a
     /// request finding it reached waits up to `connect_timeout`, then gets
     /// 503. Default 1024.
-    pub max_upstream_connections: usize,
+    pub(crate) max_upstream_connections: usize,
     /// Address ranges of the load balancers and proxies in front of the
     /// gateway, whose `X-Forwarded-For` entries are believed when deciding
     /// the client's address (`proxy::headers::client_ip`). Default empty:
     /// the peer is the client.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// An upgraded connection (WebSocket or another `upgrades` protocol)
     /// is closed after this long without a byte either way. Default 5 min.
-    pub tunnel_idle_timeout: Duration,
+    pub(crate) tunnel_idle_timeout: Duration,
     /// Serving threads, each with its own runtime, connections and
     /// upstream pools; `None`: one per CPU the process may use. Needs a
     /// restart to change.
-    pub workers: Option<usize>,
+    pub(crate) workers: Option<usize>,
 }
 
 impl Server {
     /// How many serving workers `workers` asks for: the configured number,
     /// else one per CPU the process may use (cgroup quota included).
-    pub fn worker_count(&self) -> usize {
+    pub(crate) fn worker_count(&self) -> usize {
         self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
@@ -110,18 +110,18 @@ impl Server {
 
 /// PEM files for the public listener's TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     /// Certificate chain, PEM.
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// Private key, PEM.
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 /// `[admin]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Admin {
+pub(crate) struct Admin {
     /// Address of the admin listener; should be loopback or cluster-internal.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 }
 
 /// `[auth]`.
@@ -129,45 +129,45 @@ pub struct Admin {
 pub struct Auth {
     /// Accepted audiences; a token must carry at least one. Default
     /// `["authenticated"]` (Supabase user tokens).
-    pub audience: Vec<String>,
+    pub(crate) audience: Vec<String>,
     /// Exact issuer a token must carry, when set.
-    pub issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     /// Allowed algorithms; never contains `none`. HS* need `hmac`,
     /// asymmetric ones need `jwks_url`.
-    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    pub(crate) algorithms: Vec<jsonwebtoken::Algorithm>,
     /// The HMAC key and where it came from.
-    pub hmac: Option<HmacKey>,
+    pub(crate) hmac: Option<HmacKey>,
     /// JWKS endpoint for asymmetric keys.
-    pub jwks_url: Option<Uri>,
+    pub(crate) jwks_url: Option<Uri>,
     /// Clock skew allowed on `exp` and `nbf`. Default 0 s.
-    pub leeway: Duration,
+    pub(crate) leeway: Duration,
     /// Claims that must be present and non-empty. Default `sub`, `aud`, `exp`.
-    pub required_claims: Vec<String>,
+    pub(crate) required_claims: Vec<String>,
 }
 
 /// An HMAC secret and its origin.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HmacKey {
+pub(crate) struct HmacKey {
     /// The key bytes (the string's raw UTF-8 bytes).
-    pub secret: Secret,
+    pub(crate) secret: Secret,
     /// Where it was read from.
-    pub source: SecretSource,
+    pub(crate) source: SecretSource,
     /// The other secrets listed after the first (`secret = [new, old]`, or
     /// more lines of `secret_file`), in order: positions 2, 3, … They
     /// verify tokens but never sign (README "Rotating the HMAC secret").
-    pub older: Vec<Secret>,
+    pub(crate) older: Vec<Secret>,
 }
 
 impl HmacKey {
     /// Every secret, the signing one first.
-    pub fn all(&self) -> impl Iterator<Item = &Secret> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Secret> {
         std::iter::once(&self.secret).chain(&self.older)
     }
 }
 
 /// Where the HMAC secret came from; `File` is watched for rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     /// `secret = "..."` in the file (usually via `${GATEWAY_JWT_SECRET}`).
     Inline,
     /// `secret_file = "..."`, read at load and reloaded on change.
@@ -178,15 +178,15 @@ pub enum SecretSource {
 
 /// Secret bytes whose `Debug` never prints them.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
+pub(crate) struct Secret(Vec<u8>);
 
 impl Secret {
     /// Wraps key bytes.
-    pub fn new(bytes: Vec<u8>) -> Self {
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
         Secret(bytes)
     }
     /// The key bytes, for signing and verifying only.
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }
 }
@@ -199,23 +199,23 @@ impl fmt::Debug for Secret {
 
 /// `[cors]`, or a route's `cors_origins` merged over it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
+pub(crate) struct Cors {
     /// Allowed origins; empty means no cross-origin access.
-    pub allowed_origins: Vec<OriginRule>,
+    pub(crate) allowed_origins: Vec<OriginRule>,
     /// Send `Access-Control-Allow-Credentials: true`. Default true.
-    pub allow_credentials: bool,
+    pub(crate) allow_credentials: bool,
     /// Preflight cache time (`Access-Control-Max-Age`). Default 10 min.
-    pub max_age: Duration,
+    pub(crate) max_age: Duration,
     /// Headers a preflight may request; `None` echoes what was requested.
-    pub allow_headers: Option<Vec<HeaderName>>,
+    pub(crate) allow_headers: Option<Vec<HeaderName>>,
     /// `Access-Control-Expose-Headers`. Default `X-Request-ID,
     /// X-Process-Time, RateLimit, RateLimit-Policy, Retry-After`.
-    pub expose_headers: Vec<HeaderName>,
+    pub(crate) expose_headers: Vec<HeaderName>,
 }
 
 /// One allowed origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OriginRule {
+pub(crate) enum OriginRule {
     /// Any origin (`"*"`); never combined with credentials.
     Any,
     /// An exact, ASCII-lower-cased origin such as `https://app.nyro.ai`
@@ -245,16 +245,16 @@ pub enum AuthMode {
 
 impl AuthMode {
     /// Every mode, in the order the docs list them.
-    pub const ALL: [AuthMode; 3] = [AuthMode::Required, AuthMode::Optional, AuthMode::None];
+    pub(crate) const ALL: [AuthMode; 3] = [AuthMode::Required, AuthMode::Optional, AuthMode::None];
     /// The words `auth` takes: those of [`AuthMode::ALL`].
-    pub const WORDS: [&'static str; 3] = [
+    pub(crate) const WORDS: [&'static str; 3] = [
         Self::ALL[0].as_str(),
         Self::ALL[1].as_str(),
         Self::ALL[2].as_str(),
     ];
 
     /// The word used in the config file.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             AuthMode::Required => "required",
             AuthMode::Optional => "optional",
@@ -265,49 +265,49 @@ impl AuthMode {
 
 /// One `[[routes]]` entry.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Route {
+pub(crate) struct Route {
     /// Unique name, used in logs and metrics.
-    pub name: String,
+    pub(crate) name: String,
     /// Path prefix matched on whole segments; `/` matches everything.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Where requests go; `None` (empty in the file) answers 501.
-    pub upstream: Option<Upstream>,
+    pub(crate) upstream: Option<Upstream>,
     /// Token policy.
-    pub auth: AuthMode,
+    pub(crate) auth: AuthMode,
     /// Remove `prefix` from the path sent upstream. Default false.
-    pub strip_prefix: bool,
+    pub(crate) strip_prefix: bool,
     /// Allowed methods; `None` means all.
-    pub methods: Option<Vec<Method>>,
+    pub(crate) methods: Option<Vec<Method>>,
     /// The CORS policy for this route (`[cors]` with `cors_origins` applied).
-    pub cors: Cors,
+    pub(crate) cors: Cors,
     /// Time to response headers; replaces `server.request_timeout`.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Speak HTTP/2 with prior knowledge to an `http://` upstream.
-    pub http2: bool,
+    pub(crate) http2: bool,
     /// Extra trusted roots for an `https://` upstream.
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// Headers to inject from verified claims.
-    pub inject: Vec<Injection>,
+    pub(crate) inject: Vec<Injection>,
     /// `Upgrade` protocols tunnelled besides `websocket` (always allowed):
     /// ASCII-lower-cased, deduplicated, never `h2c`.
-    pub upgrades: Vec<String>,
+    pub(crate) upgrades: Vec<String>,
     /// The route's rate limits: its own `[[routes.limits]]`, else the
     /// `[[rate_limit.limits]]` defaults. Empty: not limited.
-    pub limits: Vec<Limit>,
+    pub(crate) limits: Vec<Limit>,
 }
 
 /// A parsed upstream URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     /// The URL as written (after `${}` expansion).
-    pub url: String,
+    pub(crate) url: String,
     /// `http` or `https`.
-    pub https: bool,
+    pub(crate) https: bool,
     /// `host[:port]` as written; used as `Host` upstream.
-    pub authority: http::uri::Authority,
+    pub(crate) authority: http::uri::Authority,
     /// Path prepended to every forwarded path, without trailing `/`
     /// (empty for `http://host`).
-    pub base_path: String,
+    pub(crate) base_path: String,
 }
 
 /// One `[routes.inject]` entry: header = claim.
@@ -350,28 +350,28 @@ impl fmt::Display for ClaimPath {
 }
 
 /// True for HS256/384/512: verified with the shared secret only.
-pub fn is_hmac(alg: jsonwebtoken::Algorithm) -> bool {
+pub(crate) fn is_hmac(alg: jsonwebtoken::Algorithm) -> bool {
     alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
 }
 
 /// `[rate_limit]` (README "Rate limits").
 #[derive(Debug, Clone, PartialEq)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     /// Where shared limits are kept (`redis://` or `rediss://`); `None`
     /// (absent or empty): every replica limits on its own.
-    pub redis_url: Option<RedisUrl>,
+    pub(crate) redis_url: Option<RedisUrl>,
     /// What a decision does when Redis fails or is slower than `timeout`.
     /// Default `Local`.
-    pub on_redis_error: OnRedisError,
+    pub(crate) on_redis_error: OnRedisError,
     /// Time allowed for one Redis decision. Default 100 ms.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The limits of routes without their own `limits`. Default none.
-    pub limits: Vec<Limit>,
+    pub(crate) limits: Vec<Limit>,
 }
 
 /// A Redis URL, which may carry a password: `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(pub String);
+pub(crate) struct RedisUrl(pub String);
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -381,14 +381,14 @@ impl fmt::Debug for RedisUrl {
 
 impl RedisUrl {
     /// The URL with any `user:password@` replaced by `***@`, for logs.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         redact_userinfo(&self.0)
     }
 }
 
 /// `on_redis_error = "local" | "allow" | "deny"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnRedisError {
+pub(crate) enum OnRedisError {
     /// Decide on this replica's own buckets (each replica enforces the
     /// whole limit on its own until Redis answers again).
     Local,
@@ -400,17 +400,17 @@ pub enum OnRedisError {
 
 impl OnRedisError {
     /// Every choice, in the order the docs list them.
-    pub const ALL: [OnRedisError; 3] =
+    pub(crate) const ALL: [OnRedisError; 3] =
         [OnRedisError::Local, OnRedisError::Allow, OnRedisError::Deny];
     /// The words `on_redis_error` takes: those of [`OnRedisError::ALL`].
-    pub const WORDS: [&'static str; 3] = [
+    pub(crate) const WORDS: [&'static str; 3] = [
         Self::ALL[0].as_str(),
         Self::ALL[1].as_str(),
         Self::ALL[2].as_str(),
     ];
 
     /// The word used in the config file.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             OnRedisError::Local => "local",
             OnRedisError::Allow => "allow",
@@ -421,21 +421,21 @@ impl OnRedisError {
 
 /// One rate limit: a GCRA bucket per (name, key value).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limit {
+pub(crate) struct Limit {
     /// The budget's name: routes using one name share its buckets.
-    pub name: String,
+    pub(crate) name: String,
     /// What the bucket is keyed by.
-    pub key: LimitKey,
+    pub(crate) key: LimitKey,
     /// The sustained rate.
-    pub rate: Rate,
+    pub(crate) rate: Rate,
     /// The bucket's capacity: from idle, at most `burst` requests pass at
     /// once. Default: the rate's count.
-    pub burst: u32,
+    pub(crate) burst: u32,
 }
 
 /// `key = "ip" | "route" | "claim:<path>"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LimitKey {
+pub(crate) enum LimitKey {
     /// The client's address (its /64 for IPv6).
     Ip,
     /// One bucket for the whole route (or every route sharing the name).
@@ -446,7 +446,7 @@ pub enum LimitKey {
 
 impl LimitKey {
     /// True when the key can be decided before the token is verified.
-    pub fn before_auth(&self) -> bool {
+    pub(crate) fn before_auth(&self) -> bool {
         !matches!(self, LimitKey::Claim(_))
     }
 }
@@ -463,11 +463,11 @@ impl fmt::Display for LimitKey {
 
 /// `rate = "N/s" | "N/m" | "N/h"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// Requests per `per`.
-    pub count: u32,
+    pub(crate) count: u32,
     /// The window: 1 s, 1 min or 1 h.
-    pub per: Duration,
+    pub(crate) per: Duration,
 }
 
 impl fmt::Display for Rate {

@@ -14,10 +14,11 @@ use super::values::redact_userinfo;
 // ---- secrets -------------------------------------------------------------
 
 /// The old Python gateway's default secret: refused everywhere.
-pub const INSECURE_PLACEHOLDER: &str = "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET";
+pub(crate) const INSECURE_PLACEHOLDER: &str =
+    "YOUR_DEFAULT_JWT_SECRET_KEY_CHANGE_ME_IN_ENV_OR_SECRET";
 
 /// Minimum HMAC key length in bytes (RFC 7518 §3.2 for HS256).
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 /// Why an HMAC secret is refused: the old gateway's placeholder, or
 /// shorter than [`MIN_SECRET_LEN`].
@@ -63,7 +64,7 @@ fn trim_trailing_newlines(mut bytes: Vec<u8>) -> Vec<u8> {
 // ---- algorithms ----------------------------------------------------------
 
 /// The algorithms the allowlist may name.
-pub const ALGORITHM_NAMES: &[&str] = &[
+pub(crate) const ALGORITHM_NAMES: &[&str] = &[
     "HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384",
     "PS512", "EdDSA",
 ];
@@ -95,7 +96,7 @@ pub(super) fn parse_algorithm(name: &str) -> Result<jsonwebtoken::Algorithm, Str
 
 /// Parses an upstream URL: http or https, a host, an optional base path,
 /// no query or fragment.
-pub fn parse_upstream(url: &str) -> Result<Upstream, String> {
+pub(crate) fn parse_upstream(url: &str) -> Result<Upstream, String> {
     // Every message below names the URL, never its password.
     let text = &redact_userinfo(url);
     if text.contains('#') {
@@ -215,7 +216,7 @@ pub(super) fn check_redis_url(url: &str) -> Result<(), String> {
 
 /// Checks a route prefix: starts with `/`, no trailing `/` (but `/` alone
 /// is the catch-all), no query, fragment, whitespace, empty or dot segments.
-pub fn check_prefix(p: &str) -> Result<(), String> {
+pub(crate) fn check_prefix(p: &str) -> Result<(), String> {
     if !p.starts_with('/') {
         return Err(format!("prefix {p:?} must start with \"/\", e.g. \"/{p}\""));
     }
@@ -245,7 +246,7 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
 /// A route name that a Prometheus label value (and a log field) carries
 /// as is: ASCII letters, digits, `-`, `_`, `.` and `:`, so the exposition
 /// never needs an escape.
-pub fn is_label_safe(name: &str) -> bool {
+pub(crate) fn is_label_safe(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -282,7 +283,7 @@ pub fn parse_claim_path(s: &str) -> Result<ClaimPath, String> {
 /// route's prefix matches (README "Routes"), for the router and for the
 /// overlapping-auth warning.
 #[inline]
-pub fn segment_prefix(path: &str, prefix: &str) -> bool {
+pub(crate) fn segment_prefix(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return path.starts_with('/');
     }
@@ -365,7 +366,7 @@ pub(super) fn parse_word<T: Copy>(
 
 /// A `trusted_proxies` entry: a CIDR or a bare address; host bits set
 /// below the prefix (`10.0.0.1/8`) are refused, since they suggest a typo.
-pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+pub(crate) fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
     let t = text.trim();
     if let Ok(ip) = t.parse::<std::net::IpAddr>() {
         return Ok(ipnet::IpNet::from(ip));
@@ -385,7 +386,7 @@ pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
 
 /// Parses one CORS origin: `*`, `null`, `scheme://host[:port]` or
 /// `scheme://*.domain[:port]`.
-pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
+pub(crate) fn parse_origin(text: &str) -> Result<OriginRule, String> {
     if text == "*" {
         return Ok(OriginRule::Any);
     }
@@ -460,7 +461,7 @@ pub fn parse_origin(text: &str) -> Result<OriginRule, String> {
 // ---- rate limits -----------------------------------------------------------
 
 /// A limit's `key`: `ip`, `route` or `claim:<claim path>`.
-pub fn parse_limit_key(text: &str) -> Result<LimitKey, String> {
+pub(crate) fn parse_limit_key(text: &str) -> Result<LimitKey, String> {
     match text {
         "ip" => Ok(LimitKey::Ip),
         "route" => Ok(LimitKey::Route),
@@ -476,7 +477,7 @@ pub fn parse_limit_key(text: &str) -> Result<LimitKey, String> {
 }
 
 /// `"N/s"`, `"N/m"` or `"N/h"` with N a whole number of at least 1.
-pub fn parse_rate(text: &str) -> Result<Rate, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     let hint =
         "expected requests per second, minute or hour, e.g. \"100/s\", \"600/m\", \"5000/h\"";
     let Some((n, unit)) = text.split_once('/') else {

@@ -10,95 +10,95 @@ use toml::Spanned;
 type S<T> = Spanned<T>;
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawFile {
-    pub server: Option<S<RawServer>>,
-    pub admin: Option<S<RawAdmin>>,
-    pub auth: Option<S<RawAuth>>,
-    pub cors: Option<S<RawCors>>,
-    pub routes: Option<S<Vec<S<RawRoute>>>>,
-    pub rate_limit: Option<S<RawRateLimit>>,
+pub(crate) struct RawFile {
+    pub(crate) server: Option<S<RawServer>>,
+    pub(crate) admin: Option<S<RawAdmin>>,
+    pub(crate) auth: Option<S<RawAuth>>,
+    pub(crate) cors: Option<S<RawCors>>,
+    pub(crate) routes: Option<S<Vec<S<RawRoute>>>>,
+    pub(crate) rate_limit: Option<S<RawRateLimit>>,
 
-    pub telemetry: Option<S<RawTelemetry>>,
+    pub(crate) telemetry: Option<S<RawTelemetry>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "the [server] table")]
-pub struct RawServer {
-    pub listen: Option<S<String>>,
-    pub connect_timeout: Option<S<String>>,
-    pub request_timeout: Option<S<String>>,
-    pub shutdown_grace: Option<S<String>>,
-    pub max_body: Option<S<String>>,
-    pub tls: Option<S<RawTls>>,
-    pub header_read_timeout: Option<S<String>>,
-    pub max_connections: Option<S<i64>>,
-    pub max_upstream_connections: Option<S<i64>>,
-    pub trusted_proxies: Option<S<Vec<S<String>>>>,
-    pub tunnel_idle_timeout: Option<S<String>>,
-    pub workers: Option<S<i64>>,
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<S<String>>,
+    pub(crate) connect_timeout: Option<S<String>>,
+    pub(crate) request_timeout: Option<S<String>>,
+    pub(crate) shutdown_grace: Option<S<String>>,
+    pub(crate) max_body: Option<S<String>>,
+    pub(crate) tls: Option<S<RawTls>>,
+    pub(crate) header_read_timeout: Option<S<String>>,
+    pub(crate) max_connections: Option<S<i64>>,
+    pub(crate) max_upstream_connections: Option<S<i64>>,
+    pub(crate) trusted_proxies: Option<S<Vec<S<String>>>>,
+    pub(crate) tunnel_idle_timeout: Option<S<String>>,
+    pub(crate) workers: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "a table: tls = { cert = \"...\", key = \"...\" }")]
-pub struct RawTls {
-    pub cert: Option<S<String>>,
-    pub key: Option<S<String>>,
+pub(crate) struct RawTls {
+    pub(crate) cert: Option<S<String>>,
+    pub(crate) key: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "the [admin] table")]
-pub struct RawAdmin {
-    pub listen: Option<S<String>>,
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<S<String>>,
 }
 
 /// A string or a list of strings (`audience`).
 #[derive(Debug, Deserialize)]
 // Untagged: serde prints `expecting` as the whole message.
 #[serde(untagged, expecting = "expected a string or a list of strings")]
-pub enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "the [auth] table")]
-pub struct RawAuth {
-    pub audience: Option<S<OneOrMany>>,
-    pub issuer: Option<S<String>>,
-    pub algorithms: Option<S<Vec<S<String>>>>,
-    pub secret: Option<S<Secrets>>,
-    pub secret_file: Option<S<String>>,
-    pub jwks_url: Option<S<String>>,
-    pub leeway: Option<S<String>>,
-    pub required_claims: Option<S<Vec<S<String>>>>,
+pub(crate) struct RawAuth {
+    pub(crate) audience: Option<S<OneOrMany>>,
+    pub(crate) issuer: Option<S<String>>,
+    pub(crate) algorithms: Option<S<Vec<S<String>>>>,
+    pub(crate) secret: Option<S<Secrets>>,
+    pub(crate) secret_file: Option<S<String>>,
+    pub(crate) jwks_url: Option<S<String>>,
+    pub(crate) leeway: Option<S<String>>,
+    pub(crate) required_claims: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "the [cors] table")]
-pub struct RawCors {
-    pub allowed_origins: Option<S<Vec<S<String>>>>,
-    pub allow_credentials: Option<S<bool>>,
-    pub max_age: Option<S<String>>,
-    pub allow_headers: Option<S<Vec<S<String>>>>,
-    pub expose_headers: Option<S<Vec<S<String>>>>,
+pub(crate) struct RawCors {
+    pub(crate) allowed_origins: Option<S<Vec<S<String>>>>,
+    pub(crate) allow_credentials: Option<S<bool>>,
+    pub(crate) max_age: Option<S<String>>,
+    pub(crate) allow_headers: Option<S<Vec<S<String>>>>,
+    pub(crate) expose_headers: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "a [[routes]] table")]
-pub struct RawRoute {
-    pub name: Option<S<String>>,
-    pub prefix: Option<S<String>>,
-    pub upstream: Option<S<String>>,
-    pub auth: Option<S<String>>,
-    pub strip_prefix: Option<S<bool>>,
-    pub methods: Option<S<Vec<S<String>>>>,
-    pub cors_origins: Option<S<Vec<S<String>>>>,
-    pub timeout: Option<S<String>>,
-    pub http2: Option<S<bool>>,
-    pub ca_file: Option<S<String>>,
-    pub inject: Option<S<BTreeMap<S<String>, S<RawInject>>>>,
-    pub upgrades: Option<S<Vec<S<String>>>>,
-    pub limits: Option<S<Vec<S<RawLimit>>>>,
+pub(crate) struct RawRoute {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) prefix: Option<S<String>>,
+    pub(crate) upstream: Option<S<String>>,
+    pub(crate) auth: Option<S<String>>,
+    pub(crate) strip_prefix: Option<S<bool>>,
+    pub(crate) methods: Option<S<Vec<S<String>>>>,
+    pub(crate) cors_origins: Option<S<Vec<S<String>>>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) http2: Option<S<bool>>,
+    pub(crate) ca_file: Option<S<String>>,
+    pub(crate) inject: Option<S<BTreeMap<S<String>, S<RawInject>>>>,
+    pub(crate) upgrades: Option<S<Vec<S<String>>>>,
+    pub(crate) limits: Option<S<Vec<S<RawLimit>>>>,
 }
 
 /// `"X-User-ID" = "sub"` or `"X-Company-ID" = { claim = "...", required = true }`.
@@ -107,7 +107,7 @@ pub struct RawRoute {
     untagged,
     expecting = "expected a claim path (\"sub\") or a table ({ claim = \"sub\", required = true })"
 )]
-pub enum RawInject {
+pub(crate) enum RawInject {
     Claim(String),
     Full {
         claim: String,
@@ -117,11 +117,11 @@ pub enum RawInject {
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "the [rate_limit] table")]
-pub struct RawRateLimit {
-    pub redis_url: Option<S<String>>,
-    pub on_redis_error: Option<S<String>>,
-    pub timeout: Option<S<String>>,
-    pub limits: Option<S<Vec<S<RawLimit>>>>,
+pub(crate) struct RawRateLimit {
+    pub(crate) redis_url: Option<S<String>>,
+    pub(crate) on_redis_error: Option<S<String>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) limits: Option<S<Vec<S<RawLimit>>>>,
 }
 
 /// One `[[rate_limit.limits]]` or `[[routes.limits]]` entry.
@@ -129,24 +129,24 @@ pub struct RawRateLimit {
 #[serde(
     expecting = "a [[limits]] table: { name = \"...\", key = \"ip\", rate = \"50/s\", burst = 100 }"
 )]
-pub struct RawLimit {
-    pub name: Option<S<String>>,
-    pub key: Option<S<String>>,
-    pub rate: Option<S<String>>,
-    pub burst: Option<S<i64>>,
+pub(crate) struct RawLimit {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) key: Option<S<String>>,
+    pub(crate) rate: Option<S<String>>,
+    pub(crate) burst: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "the [telemetry] table")]
-pub struct RawTelemetry {
-    pub otlp_endpoint: Option<S<String>>,
-    pub sample_ratio: Option<S<f64>>,
+pub(crate) struct RawTelemetry {
+    pub(crate) otlp_endpoint: Option<S<String>>,
+    pub(crate) sample_ratio: Option<S<f64>>,
 }
 
 /// `[auth] secret`: one string, or a list of them (overlapping secrets
 /// during a rotation). A list keeps each entry's span.
 #[derive(Debug)]
-pub enum Secrets {
+pub(crate) enum Secrets {
     /// `secret = "..."`.
     One(String),
     /// `secret = ["...", "..."]`.

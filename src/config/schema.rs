@@ -17,18 +17,18 @@ use super::model::{AuthMode, OnRedisError};
 /// `gateway.toml(5)` page and type hints can be derived). README's
 /// "Configuration" tables document the same keys at length.
 #[derive(Debug, Clone, Copy)]
-pub struct Key {
+pub(crate) struct Key {
     /// Dotted path from the top of the file; `routes.x` is a key of each
     /// `[[routes]]` entry, `*` stands for any name (an injected header).
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// The value's type (its `Display`: the word a user reads).
-    pub ty: Ty,
+    pub(crate) ty: Ty,
     /// The default when the key is absent ("required", "none", or a value).
-    pub default: &'static str,
+    pub(crate) default: &'static str,
     /// What it is for, in one line.
-    pub doc: &'static str,
+    pub(crate) doc: &'static str,
     /// An example value, as TOML.
-    pub example: &'static str,
+    pub(crate) example: &'static str,
 }
 
 /// The type of a key's value: the one list of value types, read by the
@@ -38,7 +38,7 @@ pub struct Key {
 /// descriptions. Each reads it with an exhaustive `match`, so a new type
 /// cannot be left unmapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ty {
+pub(crate) enum Ty {
     /// A section (`[server]`) or an inline table (`tls = { ... }`).
     Table,
     /// `[[routes]]`: a list of tables.
@@ -125,7 +125,7 @@ impl fmt::Display for Ty {
 }
 
 /// Every key of `gateway.toml`, sections first, then in README order.
-pub const KEYS: &[Key] = &[
+pub(crate) const KEYS: &[Key] = &[
     Key {
         path: "server",
         ty: Ty::Table,
@@ -579,7 +579,7 @@ pub const KEYS: &[Key] = &[
 /// The key (a [`KEYS`] path) of every string value in the document, by
 /// the byte offset where the value starts; a list's strings map to the
 /// list's key, an inject entry's claim to `routes.inject.*.claim`.
-pub fn value_keys(doc: &DeTable<'_>) -> HashMap<usize, &'static str> {
+pub(crate) fn value_keys(doc: &DeTable<'_>) -> HashMap<usize, &'static str> {
     let mut out = HashMap::new();
     walk(doc, "", &mut out);
     out
@@ -629,7 +629,7 @@ fn note(v: &Spanned<DeValue<'_>>, path: &str, out: &mut HashMap<usize, &'static 
 /// `${VAR}` under `check-config --allow-missing-env`: one that passes the
 /// key's own checks (a secret long enough, a loopback URL, a duration, an
 /// address), so that only the rest of the config is judged.
-pub fn placeholder(path: &str) -> &'static str {
+pub(crate) fn placeholder(path: &str) -> &'static str {
     match path {
         "auth.secret" => "placeholder-secret-for-check-config-0123456789",
         "auth.audience" => "authenticated",
@@ -660,7 +660,7 @@ pub fn placeholder(path: &str) -> &'static str {
 /// example (`timeout = 30` -> a duration string such as "120s"). Returns
 /// true when any was found: the document is then not deserialized, whose
 /// errors would stop at the first one and name serde's types.
-pub fn check_types(doc: &DeTable<'_>, sink: &mut Sink<'_>) -> bool {
+pub(crate) fn check_types(doc: &DeTable<'_>, sink: &mut Sink<'_>) -> bool {
     let before = sink.items.len();
     types_in(doc, "", sink);
     sink.items.len() > before
@@ -821,7 +821,7 @@ fn kind(v: &DeValue<'_>) -> &'static str {
 }
 
 /// The keys directly under `section` (`""`: the top level), by name.
-pub fn keys_in(section: &str) -> Vec<&'static str> {
+pub(crate) fn keys_in(section: &str) -> Vec<&'static str> {
     KEYS.iter()
         .filter_map(|k| {
             let rest = if section.is_empty() {
@@ -847,7 +847,7 @@ static RATE_LIMIT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("rate_limit"))
 static LIMIT: LazyLock<Vec<&str>> = LazyLock::new(|| keys_in("routes.limits"));
 
 /// Reports every key the schema does not know.
-pub fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
+pub(crate) fn check(doc: &DeTable<'_>, sink: &mut Sink<'_>) {
     check_table(doc, &ROOT, "", sink);
     for (key, value) in doc {
         let section: &[&str] = match key.get_ref().as_ref() {

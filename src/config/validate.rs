@@ -128,7 +128,6 @@ fn places(raw: &RawFile, sink: &Sink<'_>) -> Places {
     let tls = raw.server.as_ref().and_then(|s| s.get_ref().tls.as_ref());
     Places {
         file: String::new(),
-        tls: tls.map(|t| at(t.span())),
         tls_cert: tls.and_then(|t| t.get_ref().cert.as_ref().map(|c| at(c.span()))),
         tls_key: tls.and_then(|t| t.get_ref().key.as_ref().map(|k| at(k.span()))),
         jwks_url: raw

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Parses `"<number><unit>"`, unit one of `ms`, `s`, `m`, `h`, `d`;
 /// compound forms like `"1m30s"` are accepted too.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let expected = "expected a number and a unit, e.g. \"10s\", \"250ms\", \"2m\", \"1h\"";
     let t = s.trim();
     if t.is_empty() {
@@ -53,7 +53,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses `"<number><unit>"`, unit one of `B`, `KiB`, `MiB`, `GiB`, `KB`,
 /// `MB`, `GB` (case-insensitive).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let expected = "expected a number and a unit, e.g. \"512KiB\", \"10MiB\", \"1GiB\"";
     let t = s.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -79,7 +79,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Formats a duration the way the config writes it (`"1m30s"`, `"250ms"`).
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".into();
@@ -100,11 +100,11 @@ pub fn format_duration(d: Duration) -> String {
 
 /// The most a `secret_file` may hold: a key is tens of bytes, and a
 /// larger file is surely the wrong one.
-pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_SECRET_FILE: u64 = 64 * 1024;
 
 /// Why [`read_regular_file`] read nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum FileReadError {
+pub(crate) enum FileReadError {
     /// Missing, unreadable, ...
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -122,7 +122,10 @@ pub enum FileReadError {
 /// can never block on it. (A file swapped for a FIFO between the check
 /// and the open could still block; only the owner of the directory can
 /// do that.)
-pub fn read_regular_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, FileReadError> {
+pub(crate) fn read_regular_file(
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<Vec<u8>, FileReadError> {
     use std::io::Read;
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
@@ -164,7 +167,7 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
 }
 
 /// True when anyone on the host may write the file (mode `o+w`).
-pub fn is_world_writable(path: &std::path::Path) -> bool {
+pub(crate) fn is_world_writable(path: &std::path::Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

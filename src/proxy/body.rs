@@ -24,11 +24,11 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::pool::Lease;
 
-pub use crate::error::ClientFault;
+pub(crate) use crate::error::ClientFault;
 
 /// Why a request body stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestBodyError {
+pub(crate) enum RequestBodyError {
     /// The body passed `max_body`.
     #[error("request body is over the {limit}-byte limit")]
     TooLarge {
@@ -46,8 +46,8 @@ impl ClientFault {
     /// framing it refuses and `UnexpectedEof` on a body cut short; any
     /// other failure (a reset, an HTTP/2 `RST_STREAM`) is the client
     /// leaving.
-    pub fn of(e: &hyper::Error) -> ClientFault {
-        let chain = crate::proxy::forward::cause_chain(e);
+    pub(crate) fn of(e: &hyper::Error) -> ClientFault {
+        let chain = crate::error::cause_chain(e);
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(s) = source {
             if let Some(io) = s.downcast_ref::<std::io::Error>()
@@ -75,7 +75,7 @@ impl ClientFault {
 /// body unpolled); this is how that failure is put on the client, in one
 /// log line, whichever side sees it first.
 #[derive(Debug, Clone)]
-pub struct ClientFaultRecord(Arc<FaultState>);
+pub(crate) struct ClientFaultRecord(Arc<FaultState>);
 
 #[derive(Debug)]
 struct FaultState {
@@ -93,7 +93,7 @@ struct FaultState {
 
 impl ClientFaultRecord {
     /// A record for the request `request_id` on `route`.
-    pub fn new(request_id: HeaderValue, route: Arc<str>) -> Self {
+    pub(crate) fn new(request_id: HeaderValue, route: Arc<str>) -> Self {
         ClientFaultRecord(Arc::new(FaultState {
             fault: OnceLock::new(),
             responding: AtomicBool::new(false),
@@ -104,7 +104,7 @@ impl ClientFaultRecord {
     }
 
     /// The fault, once the client's body has broken.
-    pub fn get(&self) -> Option<&ClientFault> {
+    pub(crate) fn get(&self) -> Option<&ClientFault> {
         self.0.fault.get()
     }
 
@@ -138,7 +138,7 @@ impl ClientFaultRecord {
 
 /// The client's request body on its way upstream.
 #[derive(Debug)]
-pub struct RequestBody {
+pub(crate) struct RequestBody {
     inner: Incoming,
     limit: Option<u64>,
     seen: u64,
@@ -150,7 +150,7 @@ pub struct RequestBody {
 
 impl RequestBody {
     /// Wraps `inner`, failing once more than `limit` bytes have passed.
-    pub fn new(inner: Incoming, limit: Option<u64>) -> Self {
+    pub(crate) fn new(inner: Incoming, limit: Option<u64>) -> Self {
         RequestBody {
             inner,
             limit,
@@ -164,13 +164,13 @@ impl RequestBody {
     /// `headers::strip_forgeable` does for the head) from request
     /// trailers, which an HTTP/1.1 chunked or HTTP/2 client can send and
     /// an upstream may merge with the headers.
-    pub fn strip_trailers(mut self, names: Arc<[HeaderName]>) -> Self {
+    pub(crate) fn strip_trailers(mut self, names: Arc<[HeaderName]>) -> Self {
         self.strip = names;
         self
     }
 
     /// Records a failure of the client's body in `fault`.
-    pub fn record_faults(mut self, fault: ClientFaultRecord) -> Self {
+    pub(crate) fn record_faults(mut self, fault: ClientFaultRecord) -> Self {
         self.fault = Some(fault);
         self
     }
@@ -224,7 +224,7 @@ impl Body for RequestBody {
 
 /// The upstream's response body on its way to the client.
 #[derive(Debug)]
-pub struct UpstreamBody {
+pub(crate) struct UpstreamBody {
     inner: Incoming,
     request_id: HeaderValue,
     route: std::sync::Arc<str>,
@@ -239,7 +239,11 @@ pub struct UpstreamBody {
 
 impl UpstreamBody {
     /// Wraps an upstream body; `request_id` and `route` name it in logs.
-    pub fn new(inner: Incoming, request_id: HeaderValue, route: std::sync::Arc<str>) -> Self {
+    pub(crate) fn new(
+        inner: Incoming,
+        request_id: HeaderValue,
+        route: std::sync::Arc<str>,
+    ) -> Self {
         UpstreamBody {
             inner,
             request_id,
@@ -253,7 +257,7 @@ impl UpstreamBody {
     /// Returns the connection the body arrives on to its pool once the
     /// body has been read to its end (a body dropped before that closes
     /// the connection instead).
-    pub fn lease(mut self, lease: Option<Lease<RequestBody>>) -> Self {
+    pub(crate) fn lease(mut self, lease: Option<Lease<RequestBody>>) -> Self {
         self.lease = lease;
         self
     }
@@ -267,7 +271,7 @@ impl UpstreamBody {
     /// Consults `fault` (the request body's record) before blaming the
     /// upstream for a failure; from now on the request body reports its
     /// own failure, as the request's log line has gone.
-    pub fn client_fault(mut self, fault: ClientFaultRecord) -> Self {
+    pub(crate) fn client_fault(mut self, fault: ClientFaultRecord) -> Self {
         fault.responding();
         self.client_fault = Some(fault);
         self
@@ -337,9 +341,9 @@ impl Body for UpstreamBody {
 }
 
 /// Every response body the gateway sends.
-pub type ResponseBody = http_body_util::Either<UpstreamBody, Full<Bytes>>;
+pub(crate) type ResponseBody = http_body_util::Either<UpstreamBody, Full<Bytes>>;
 
 /// A gateway-made response body.
-pub fn full(body: Full<Bytes>) -> ResponseBody {
+pub(crate) fn full(body: Full<Bytes>) -> ResponseBody {
     http_body_util::Either::Right(body)
 }

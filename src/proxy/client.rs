@@ -39,7 +39,7 @@ use super::pool::{Http1Pool, IDLE_TIMEOUT, Lease, MAX_IDLE, SendError};
 type LegacyClient = Client<CappedConnector, RequestBody>;
 
 /// One serving worker's client for one [`ClientKey`].
-pub struct UpstreamClient {
+pub(crate) struct UpstreamClient {
     /// HTTP/1.1 to `http://` upstreams (unless the key asks for h2c).
     http1: Option<Arc<Http1Pool<RequestBody>>>,
     /// Everything else.
@@ -48,16 +48,16 @@ pub struct UpstreamClient {
 
 /// A response, and the connection it came on when that connection goes
 /// back to a pool once the response body has been read to its end.
-pub struct Sent {
+pub(crate) struct Sent {
     /// The upstream's response.
-    pub response: Response<Incoming>,
+    pub(crate) response: Response<Incoming>,
     /// Give it to the response body ([`Lease::release`] at its end).
-    pub lease: Option<Lease<RequestBody>>,
+    pub(crate) lease: Option<Lease<RequestBody>>,
 }
 
 impl UpstreamClient {
     /// Sends `req` (absolute URI) to the upstream it names.
-    pub async fn send(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
+    pub(crate) async fn send(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
         match &self.http1 {
             Some(pool) if req.uri().scheme() == Some(&Scheme::HTTP) => {
                 let (response, lease) = pool.send(req).await?;
@@ -82,17 +82,17 @@ thread_local! {
 
 /// Marks the calling thread as serving worker `index`: requests it serves
 /// use that worker's client of each [`Clients`] set.
-pub fn set_worker(index: usize) {
+pub(crate) fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
 }
 
 /// One pooled client per serving worker, for one [`ClientKey`].
 #[derive(Clone)]
-pub struct Clients(Arc<[UpstreamClient]>);
+pub(crate) struct Clients(Arc<[UpstreamClient]>);
 
 impl Clients {
     /// The calling worker's client.
-    pub fn get(&self) -> &UpstreamClient {
+    pub(crate) fn get(&self) -> &UpstreamClient {
         let i = WORKER.with(Cell::get);
         &self.0[i % self.0.len()]
     }
@@ -100,22 +100,22 @@ impl Clients {
 
 /// What makes two routes need different clients.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientKey {
+pub(crate) struct ClientKey {
     /// HTTP/2 with prior knowledge (h2c) for `http://` upstreams.
-    pub http2_prior_knowledge: bool,
+    pub(crate) http2_prior_knowledge: bool,
     /// Extra trusted roots, with a hash of the file's content so an edited
     /// file builds a new client.
-    pub ca_file: Option<(PathBuf, u64)>,
+    pub(crate) ca_file: Option<(PathBuf, u64)>,
     /// TCP + TLS connect timeout; also the longest a request waits for a
     /// connection when the upstream's cap is reached.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// `[server] max_upstream_connections`: connections per upstream.
-    pub max_upstream_connections: usize,
+    pub(crate) max_upstream_connections: usize,
 }
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// The CA file could not be read or holds no certificate.
     #[error("ca_file {path}: {reason}")]
     CaFile {
@@ -130,7 +130,7 @@ pub enum ClientError {
 }
 
 /// Clients kept across reloads.
-pub struct Pools {
+pub(crate) struct Pools {
     clients: Mutex<HashMap<ClientKey, Clients>>,
     /// Places under the per-upstream cap, shared by every client.
     caps: Arc<HostCaps>,
@@ -147,7 +147,7 @@ impl Default for Pools {
 
 impl Pools {
     /// Pools whose sets hold a client for each of `workers` workers.
-    pub fn new(workers: usize) -> Self {
+    pub(crate) fn new(workers: usize) -> Self {
         Pools {
             clients: Mutex::default(),
             caps: Arc::default(),
@@ -156,7 +156,7 @@ impl Pools {
     }
 
     /// The client set for `key`, reusing the existing one.
-    pub fn get(&self, key: &ClientKey) -> Result<Clients, ClientError> {
+    pub(crate) fn get(&self, key: &ClientKey) -> Result<Clients, ClientError> {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
@@ -167,7 +167,7 @@ impl Pools {
     }
 
     /// Drops clients no route of the active config uses any more.
-    pub fn retain(&self, used: &[ClientKey]) {
+    pub(crate) fn retain(&self, used: &[ClientKey]) {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|k, _| used.contains(k));
         drop(map);
@@ -176,7 +176,7 @@ impl Pools {
 }
 
 /// Reads a PEM CA bundle and hashes it (for `ClientKey`).
-pub fn ca_key(path: &std::path::Path) -> Result<(PathBuf, u64), ClientError> {
+pub(crate) fn ca_key(path: &std::path::Path) -> Result<(PathBuf, u64), ClientError> {
     let bytes = std::fs::read(path).map_err(|e| ClientError::CaFile {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -213,7 +213,7 @@ fn root_store(ca_file: Option<&PathBuf>) -> Result<rustls::RootCertStore, Client
 
 /// Builds the client set for `key`: `workers` clients sharing one TLS
 /// setup, their connections capped per upstream by `caps`.
-pub fn build(
+pub(crate) fn build(
     key: &ClientKey,
     caps: &Arc<HostCaps>,
     workers: usize,

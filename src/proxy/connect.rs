@@ -30,7 +30,7 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 /// A reload that changes the cap builds new clients and new caps; the old
 /// clients' connections keep their old places until they close.
 #[derive(Default)]
-pub struct HostCaps {
+pub(crate) struct HostCaps {
     map: Mutex<HashMap<(String, usize), Arc<Cap>>>,
     /// Woken when a request starts waiting for a place: each worker's pool
     /// then closes its idle connections to upstreams someone waits for, so
@@ -40,7 +40,7 @@ pub struct HostCaps {
 
 /// One upstream's places.
 #[derive(Debug)]
-pub struct Cap {
+pub(crate) struct Cap {
     places: Arc<Semaphore>,
     cap: usize,
     /// Requests waiting for a place now.
@@ -50,7 +50,7 @@ pub struct Cap {
 impl Cap {
     /// True while a request waits for a place: an idle connection to this
     /// upstream should close rather than keep its place.
-    pub fn is_wanted(&self) -> bool {
+    pub(crate) fn is_wanted(&self) -> bool {
         self.waiting.load(Ordering::Relaxed) > 0
     }
 }
@@ -66,7 +66,7 @@ impl Drop for Waiting<'_> {
 
 impl HostCaps {
     /// The cap of `upstream` (`scheme://host:port`).
-    pub fn cap(&self, upstream: String, cap: usize) -> Arc<Cap> {
+    pub(crate) fn cap(&self, upstream: String, cap: usize) -> Arc<Cap> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.entry((upstream, cap))
             .or_insert_with(|| {
@@ -81,7 +81,7 @@ impl HostCaps {
 
     /// What pools wait on to close idle connections someone needs the
     /// place of (see [`Cap::is_wanted`]).
-    pub fn pressure(&self) -> &Notify {
+    pub(crate) fn pressure(&self) -> &Notify {
         &self.pressure
     }
 
@@ -101,7 +101,7 @@ impl HostCaps {
     }
 
     /// Forgets upstreams with no connection and no connector using them.
-    pub fn prune(&self) {
+    pub(crate) fn prune(&self) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, c| Arc::strong_count(c) > 1 || c.places.available_permits() < c.cap);
     }
@@ -113,18 +113,18 @@ impl HostCaps {
 #[error(
     "{cap} connections to {upstream} are open (max_upstream_connections) and none freed in {wait:?}"
 )]
-pub struct UpstreamCapReached {
+pub(crate) struct UpstreamCapReached {
     /// `scheme://host:port`.
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// The cap.
-    pub cap: usize,
+    pub(crate) cap: usize,
     /// How long the request waited.
-    pub wait: Duration,
+    pub(crate) wait: Duration,
 }
 
 /// Wraps the TCP + TLS connector with the per-upstream cap.
 #[derive(Clone)]
-pub struct CappedConnector {
+pub(crate) struct CappedConnector {
     inner: Https,
     caps: Arc<HostCaps>,
     cap: usize,
@@ -133,12 +133,12 @@ pub struct CappedConnector {
 
 impl CappedConnector {
     /// The caps this connector counts under.
-    pub fn caps(&self) -> &Arc<HostCaps> {
+    pub(crate) fn caps(&self) -> &Arc<HostCaps> {
         &self.caps
     }
 
     /// The cap of `upstream` (`scheme://host:port`) for this connector.
-    pub fn cap(&self, upstream: String) -> Arc<Cap> {
+    pub(crate) fn cap(&self, upstream: String) -> Arc<Cap> {
         self.caps.cap(upstream, self.cap)
     }
 }
@@ -181,7 +181,7 @@ impl tower_service::Service<Uri> for CappedConnector {
 }
 
 /// An upstream connection holding its place under the cap until dropped.
-pub struct Capped<T> {
+pub(crate) struct Capped<T> {
     io: T,
     _permit: OwnedSemaphorePermit,
 }
@@ -234,7 +234,7 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Capped<T> {
 
 /// TCP (`TCP_NODELAY`, keep-alive, the connect timeout), then TLS for
 /// `https://` (HTTP/1.1 or HTTP/2 by ALPN), under the per-upstream cap.
-pub fn connector(
+pub(crate) fn connector(
     tls: rustls::ClientConfig,
     caps: &Arc<HostCaps>,
     cap: usize,

@@ -9,7 +9,7 @@ use super::body::{ClientFault, ClientFaultRecord, RequestBody, RequestBodyError}
 use super::client::{Sent, UpstreamClient};
 use super::connect::UpstreamCapReached;
 use super::pool::SendError;
-pub use crate::error::cause_chain;
+pub(crate) use crate::error::cause_chain;
 use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 
 /// Sends `req` and waits at most `timeout` for the response headers. The
@@ -18,7 +18,7 @@ use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 /// (`RequestBody::record_faults`): when the client's body broke, the
 /// failure is the client's whatever hyper's client error says (it may
 /// report only the connection it then gave up).
-pub async fn send(
+pub(crate) async fn send(
     client: &UpstreamClient,
     req: Request<RequestBody>,
     timeout: Duration,
@@ -50,7 +50,7 @@ pub async fn send(
 /// wraps the client's body error, found here by downcasting), 502 for
 /// everything the upstream did wrong after connecting. The error is kept
 /// as the cause, for the log.
-pub fn classify(e: SendError) -> GatewayError {
+pub(crate) fn classify(e: SendError) -> GatewayError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(&e);
     let mut timed_out = false;
     while let Some(s) = source {

@@ -10,15 +10,15 @@ use http::header::{
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// `X-Request-ID`.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `X-Process-Time`: seconds from request to response headers.
-pub static X_PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
+pub(crate) static X_PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
 /// `X-Forwarded-For`.
-pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `X-Forwarded-Proto`.
-pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// `X-Forwarded-Host`.
-pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Hop-by-hop headers of RFC 9110 §7.6.1, plus the non-standard ones
 /// proxies have always dropped (`Keep-Alive`, `Proxy-Connection`). Parsed
@@ -90,7 +90,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// True when an HTTP/1.1 request asks to switch protocols: `Upgrade`
 /// present and `Connection` naming `upgrade` (RFC 9110 §7.8).
-pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
         && headers
             .get_all(CONNECTION)
@@ -101,7 +101,7 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 }
 
 /// The protocol every route tunnels without listing it.
-pub const WEBSOCKET: &str = "websocket";
+pub(crate) const WEBSOCKET: &str = "websocket";
 
 /// The `Upgrade` value to forward: the client's offered protocols
 /// (RFC 9110 §7.8, `name[/version]`, compared case-insensitively) that are
@@ -111,7 +111,7 @@ pub const WEBSOCKET: &str = "websocket";
 /// it, a listed `name/version` that version only. `h2c` never passes:
 /// configuration refuses to list it (RFC 9113 §3.1 deprecates it), and
 /// its tunnel would carry requests that skip every identity check.
-pub fn allowed_upgrade(headers: &HeaderMap, allowed: &[String]) -> Option<HeaderValue> {
+pub(crate) fn allowed_upgrade(headers: &HeaderMap, allowed: &[String]) -> Option<HeaderValue> {
     let permitted = |offer: &str| {
         let name = offer.split('/').next().unwrap_or(offer);
         if name.eq_ignore_ascii_case("h2c") {
@@ -139,7 +139,7 @@ pub fn allowed_upgrade(headers: &HeaderMap, allowed: &[String]) -> Option<Header
 /// True when a 101's `Upgrade` names one of the protocols `offered` (the
 /// value forwarded by `allowed_upgrade`): an upstream may only switch to
 /// what was asked for (RFC 9110 §7.8).
-pub fn upgrade_was_offered(offered: &HeaderValue, response: &HeaderMap) -> bool {
+pub(crate) fn upgrade_was_offered(offered: &HeaderValue, response: &HeaderMap) -> bool {
     let offers: Vec<&str> = offered
         .to_str()
         .unwrap_or("")
@@ -170,7 +170,7 @@ pub fn upgrade_was_offered(offered: &HeaderValue, response: &HeaderMap) -> bool 
 /// §6.3, rule 3), and a length forwarded beside it would make the
 /// client-side encoder cut the body short. Returns true when it did, so
 /// the caller can log the upstream's mistake.
-pub fn drop_length_beside_transfer_encoding(headers: &mut HeaderMap) -> bool {
+pub(crate) fn drop_length_beside_transfer_encoding(headers: &mut HeaderMap) -> bool {
     if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
         headers.remove(CONTENT_LENGTH);
         return true;
@@ -180,7 +180,7 @@ pub fn drop_length_beside_transfer_encoding(headers: &mut HeaderMap) -> bool {
 
 /// True when `TE` asks for trailers; such requests keep `TE: trailers`
 /// (the one TE value a proxy forwards, RFC 9110 §10.1.4).
-pub fn wants_trailers(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_trailers(headers: &HeaderMap) -> bool {
     headers
         .get(TE)
         .and_then(|v| v.to_str().ok())
@@ -210,7 +210,7 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 
 /// The peer's address as `X-Forwarded-For` writes it (IPv4-mapped IPv6
 /// addresses in their IPv4 form). Computed once per connection.
-pub fn forwarded_for(peer: IpAddr) -> HeaderValue {
+pub(crate) fn forwarded_for(peer: IpAddr) -> HeaderValue {
     HeaderValue::try_from(peer.to_canonical().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
@@ -219,7 +219,7 @@ pub fn forwarded_for(peer: IpAddr) -> HeaderValue {
 /// the client sent), `X-Forwarded-Proto` and `X-Forwarded-Host` (the host
 /// the client asked for). These are the de-facto headers; RFC 7239
 /// `Forwarded` is not sent.
-pub fn set_forwarded(
+pub(crate) fn set_forwarded(
     headers: &mut HeaderMap,
     peer: &HeaderValue,
     tls: bool,
@@ -301,7 +301,7 @@ static STEERING: [HeaderName; 7] = [
 
 /// Removes framing and host headers the upstream client will set itself,
 /// and the client's steering headers (see `STEERING`), on every route.
-pub fn strip_for_upstream(headers: &mut HeaderMap) {
+pub(crate) fn strip_for_upstream(headers: &mut HeaderMap) {
     headers.remove(HOST);
     headers.remove(TRANSFER_ENCODING);
     for name in &STEERING {
@@ -323,7 +323,7 @@ pub fn strip_for_upstream(headers: &mut HeaderMap) {
 /// was not written by a trusted proxy, so the last trusted hop before it
 /// is the answer. `1.2.3.4:5678` and `[::1]:80` are read without their
 /// port; IPv4-mapped IPv6 addresses are compared in their IPv4 form.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let mut client = peer.to_canonical();
     if !is_trusted(&client) {
@@ -366,7 +366,7 @@ fn parse_node(entry: &str) -> Option<IpAddr> {
 
 /// `X-Process-Time` as the Python gateway sent it: seconds, as a decimal
 /// with six places (microseconds, rounded), formatted on the stack.
-pub fn process_time(elapsed: std::time::Duration) -> HeaderValue {
+pub(crate) fn process_time(elapsed: std::time::Duration) -> HeaderValue {
     use std::io::Write;
     let micros = (elapsed.as_nanos() + 500) / 1000;
     // u128 seconds need at most 39 digits; then ".", 6 digits.

@@ -4,11 +4,11 @@
 //! upstream request (`upstream`), sending (`forward`) and upgraded
 //! connections (`tunnel`).
 
-pub mod body;
-pub mod client;
-pub mod connect;
-pub mod forward;
+pub(crate) mod body;
+pub(crate) mod client;
+pub(crate) mod connect;
+pub(crate) mod forward;
 pub mod headers;
-pub mod pool;
-pub mod tunnel;
-pub mod upstream;
+pub(crate) mod pool;
+pub(crate) mod tunnel;
+pub(crate) mod upstream;

@@ -27,16 +27,16 @@ use super::connect::{Cap, CappedConnector};
 /// How long an idle upstream connection stays pooled (README
 /// "Performance"): a burst's extra connections, ~40 KiB each, are gone
 /// within 15 s of it, and busy ones never idle that long.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Idle connections kept per upstream and worker: fewer made a
 /// 1,000-connection load close and reopen connections, which cost more
 /// than it saved.
-pub const MAX_IDLE: usize = 256;
+pub(crate) const MAX_IDLE: usize = 256;
 
 /// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// hyper-util's client failed (its `is_connect` tells the phase).
     #[error(transparent)]
     Legacy(#[from] hyper_util::client::legacy::Error),
@@ -51,7 +51,7 @@ pub enum SendError {
 
 impl SendError {
     /// True when the request never reached a connection.
-    pub fn is_connect(&self) -> bool {
+    pub(crate) fn is_connect(&self) -> bool {
         match self {
             SendError::Legacy(e) => e.is_connect(),
             SendError::Connect(_) => true,
@@ -64,7 +64,7 @@ impl SendError {
 /// that worker's thread uses it (see [`set_worker`]), so its lock is never
 /// contended; it is a lock only because the runtime snapshot holding it is
 /// shared.
-pub struct Http1Pool<B> {
+pub(crate) struct Http1Pool<B> {
     connector: CappedConnector,
     /// One entry per upstream this worker has talked to; never removed
     /// (a reload that drops the upstream drops the whole pool), so a lease
@@ -99,7 +99,7 @@ struct Idle<B> {
 /// its pool when the response body has been read to its end. Dropped
 /// unreleased, the connection closes (hyper cannot reuse a connection
 /// whose response was not read).
-pub struct Lease<B> {
+pub(crate) struct Lease<B> {
     pool: Arc<Http1Pool<B>>,
     host: usize,
     sender: http1::SendRequest<B>,
@@ -118,7 +118,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// The response ended cleanly: the connection may serve another.
-    pub fn release(self) {
+    pub(crate) fn release(self) {
         self.pool.put(self.host, self.sender);
     }
 }
@@ -130,7 +130,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// An empty pool connecting through `connector`.
-    pub fn new(connector: CappedConnector) -> Self {
+    pub(crate) fn new(connector: CappedConnector) -> Self {
         Http1Pool {
             connector,
             hosts: Mutex::default(),
@@ -223,7 +223,7 @@ where
     }
 
     /// Sends `req` (absolute `http://` URI) on a pooled or new connection.
-    pub async fn send(
+    pub(crate) async fn send(
         self: &Arc<Self>,
         mut req: Request<B>,
     ) -> Result<(Response<Incoming>, Lease<B>), SendError> {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// How a tunnel ended.
 #[derive(Debug)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// A side closed; bytes copied client-to-upstream and back.
     Closed {
         /// Bytes from the client to the upstream.
@@ -28,7 +28,11 @@ pub enum Ended {
 
 /// Copies between `client` and `upstream` until one closes or `idle`
 /// passes without a byte in either direction.
-pub async fn copy_until_idle<C, U>(client: C, upstream: &mut U, idle: Duration) -> io::Result<Ended>
+pub(crate) async fn copy_until_idle<C, U>(
+    client: C,
+    upstream: &mut U,
+    idle: Duration,
+) -> io::Result<Ended>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin + ?Sized,

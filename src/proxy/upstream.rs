@@ -14,33 +14,33 @@ use crate::error::GatewayError;
 /// What the route, the connection and the earlier phases say about
 /// forwarding one request.
 #[derive(Debug)]
-pub struct Forward<'a> {
+pub(crate) struct Forward<'a> {
     /// The route's prefix when it has `strip_prefix = true` (a prefix of
     /// `/` strips nothing).
-    pub strip_prefix: Option<&'a str>,
+    pub(crate) strip_prefix: Option<&'a str>,
     /// The target's `http` or `https`.
-    pub scheme: &'a Scheme,
+    pub(crate) scheme: &'a Scheme,
     /// The target's `host[:port]`.
-    pub authority: &'a Authority,
+    pub(crate) authority: &'a Authority,
     /// The target's base path, prepended to forwarded paths (may be empty).
-    pub base_path: &'a str,
+    pub(crate) base_path: &'a str,
     /// The peer as `X-Forwarded-For` writes it (`headers::forwarded_for`).
-    pub forwarded_for: &'a HeaderValue,
+    pub(crate) forwarded_for: &'a HeaderValue,
     /// Whether the client's connection is TLS (`X-Forwarded-Proto`).
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The request's id, sent as `X-Request-ID`.
-    pub request_id: &'a HeaderValue,
+    pub(crate) request_id: &'a HeaderValue,
     /// The `Upgrade` offer the route allows (`headers::allowed_upgrade`):
     /// forwarded, with `Connection: upgrade`, instead of being dropped.
-    pub upgrade: Option<&'a HeaderValue>,
+    pub(crate) upgrade: Option<&'a HeaderValue>,
     /// The identity headers the auth phase computed; written last, so no
     /// client header can stand in for them.
-    pub injected: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) injected: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Turns the client's request head into the upstream's, in place. The body
 /// is the caller's (it is wrapped, not rewritten).
-pub fn rewrite(parts: &mut Parts, f: Forward<'_>) -> Result<(), GatewayError> {
+pub(crate) fn rewrite(parts: &mut Parts, f: Forward<'_>) -> Result<(), GatewayError> {
     let client_host = parts.headers.get(HOST).cloned().or_else(|| {
         parts
             .uri

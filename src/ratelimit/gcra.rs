@@ -25,14 +25,14 @@ const SHARDS: usize = 64;
 /// Keys kept per limit at most (over all shards); past it, a shard first
 /// drops its idle keys, then the key nearest to full (forgetting a key can
 /// only let its caller through sooner, never refuse one).
-pub const MAX_KEYS: usize = 100_000;
+pub(crate) const MAX_KEYS: usize = 100_000;
 
 /// The clock every store counts from, so that stores kept across reloads
 /// agree.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// Nanoseconds since [`EPOCH`], at least 1 (0 means "never seen").
-pub fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     u64::try_from(EPOCH.elapsed().as_nanos())
         .unwrap_or(u64::MAX)
         .max(1)
@@ -40,16 +40,16 @@ pub fn now_ns() -> u64 {
 
 /// A limit's arithmetic: the emission interval and the tolerance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gcra {
+pub(crate) struct Gcra {
     /// Emission interval `T` in nanoseconds (at least 1).
-    pub t: u64,
+    pub(crate) t: u64,
     /// `burst × T` in nanoseconds.
-    pub tau: u64,
+    pub(crate) tau: u64,
 }
 
 /// One decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Passed; `remaining` more would pass now, and the bucket is full
     /// again after `reset` nanoseconds.
     Allowed {
@@ -67,7 +67,7 @@ pub enum Decision {
 
 impl Gcra {
     /// `count` requests per `per`, bucket capacity `burst`.
-    pub fn new(count: u32, per: Duration, burst: u32) -> Gcra {
+    pub(crate) fn new(count: u32, per: Duration, burst: u32) -> Gcra {
         let per = u64::try_from(per.as_nanos()).unwrap_or(u64::MAX);
         let t = (per / u64::from(count.max(1))).max(1);
         Gcra {
@@ -78,7 +78,7 @@ impl Gcra {
 
     /// The pure step: the new TAT (when the request passes) and the
     /// decision, for a bucket at `tat` and a request at `now`.
-    pub fn step(&self, tat: u64, now: u64) -> (Option<u64>, Decision) {
+    pub(crate) fn step(&self, tat: u64, now: u64) -> (Option<u64>, Decision) {
         let new = tat.max(now).saturating_add(self.t);
         let ahead = new - now;
         if ahead > self.tau {
@@ -100,7 +100,7 @@ impl Gcra {
     }
 
     /// Decides on the bucket `tat` atomically (a compare-and-swap loop).
-    pub fn decide(&self, tat: &AtomicU64, now: u64) -> Decision {
+    pub(crate) fn decide(&self, tat: &AtomicU64, now: u64) -> Decision {
         let mut cur = tat.load(Relaxed);
         loop {
             let (new, decision) = self.step(cur, now);
@@ -114,14 +114,14 @@ impl Gcra {
 
     /// Gives back one request a later limit refused (the decision is all
     /// of a route's limits or none).
-    pub fn refund(&self, tat: &AtomicU64) {
+    pub(crate) fn refund(&self, tat: &AtomicU64) {
         let _ = tat.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(self.t)));
     }
 }
 
 /// What a bucket is keyed by, borrowed: no allocation to look one up.
 #[derive(Debug, Clone, Copy)]
-pub enum KeyRef<'a> {
+pub(crate) enum KeyRef<'a> {
     /// A client address (IPv4, or an IPv6 /64), as 128 bits.
     Ip(u128),
     /// A claim's value.
@@ -184,7 +184,7 @@ impl Shard {
 }
 
 /// The buckets of one limit (name, key, rate, burst) on this process.
-pub struct Buckets {
+pub(crate) struct Buckets {
     shards: Box<[RwLock<Shard>]>,
     route: AtomicU64,
     hasher: RandomState,
@@ -199,7 +199,7 @@ impl Default for Buckets {
 
 impl Buckets {
     /// Buckets for at most about `max_keys` keys.
-    pub fn with_capacity(max_keys: usize) -> Buckets {
+    pub(crate) fn with_capacity(max_keys: usize) -> Buckets {
         Buckets {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             route: AtomicU64::new(0),
@@ -211,7 +211,7 @@ impl Buckets {
     /// Runs `f` on the bucket of `key`, creating it when absent: a read
     /// lock on one shard for a known key; the write lock (and the key's
     /// one allocation) only for a new one.
-    pub fn with<R>(&self, key: KeyRef<'_>, now: u64, f: impl Fn(&AtomicU64) -> R) -> R {
+    pub(crate) fn with<R>(&self, key: KeyRef<'_>, now: u64, f: impl Fn(&AtomicU64) -> R) -> R {
         let shard = match key {
             KeyRef::Route => return f(&self.route),
             KeyRef::Ip(ip) => self.hasher.hash_one(ip),
@@ -248,17 +248,13 @@ impl Buckets {
         }
     }
 
-    /// Keys held now (for tests and diagnostics).
-    pub fn len(&self) -> usize {
+    /// Keys held now (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.read().map_or(0, |s| s.len()))
             .sum()
-    }
-
-    /// True when no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

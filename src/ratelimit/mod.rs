@@ -16,8 +16,8 @@
 //! allowed response's `RateLimit` header is one small allocation. With
 //! Redis, one round trip (EVALSHA) per phase that has limits.
 
-pub mod gcra;
-pub mod redis;
+pub(crate) mod gcra;
+pub(crate) mod redis;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,7 +32,7 @@ use crate::config::{Limit, LimitKey, OnRedisError, RateLimit};
 use crate::error::{GatewayError, RateLimitRefusal};
 use crate::telemetry::{LimitStats, Metrics};
 
-pub use gcra::{Buckets, Decision, Gcra, KeyRef};
+pub(crate) use gcra::{Buckets, Decision, Gcra, KeyRef};
 
 /// What identifies one limit's local buckets across reloads: equal ids
 /// keep their buckets.
@@ -58,7 +58,7 @@ impl StoreId {
 }
 
 /// The process's buckets and Redis connection for one compiled config.
-pub struct Limiter {
+pub(crate) struct Limiter {
     stores: HashMap<StoreId, Arc<Buckets>>,
     /// Shared buckets, when `redis_url` is set.
     redis: Option<Arc<redis::Shared>>,
@@ -69,7 +69,7 @@ impl Limiter {
     /// The limiter for `cfg` and every route's `limits`, reusing the
     /// buckets (and the Redis connection) of `prev` where they did not
     /// change.
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         cfg: &RateLimit,
         route_limits: impl IntoIterator<Item = &'a Limit>,
         prev: Option<&Limiter>,
@@ -123,7 +123,7 @@ enum Key {
 }
 
 /// One limit of one route, ready for the request path.
-pub struct CompiledLimit {
+pub(crate) struct CompiledLimit {
     name: Arc<str>,
     key: Key,
     gcra: Gcra,
@@ -138,17 +138,17 @@ pub struct CompiledLimit {
 
 /// A route's limits, split by when their key is known.
 #[derive(Default)]
-pub struct RouteLimits {
+pub(crate) struct RouteLimits {
     /// `ip` and `route` keys: checked before auth.
-    pub before: Box<[CompiledLimit]>,
+    pub(crate) before: Box<[CompiledLimit]>,
     /// Claim keys: checked after auth.
-    pub after: Box<[CompiledLimit]>,
+    pub(crate) after: Box<[CompiledLimit]>,
 }
 
 impl RouteLimits {
     /// Compiles `limits` of route `route` against `limiter`'s buckets and
     /// `auth`'s claim slots; counters are taken here, never per request.
-    pub fn compile(
+    pub(crate) fn compile(
         route: &str,
         limits: &[Limit],
         limiter: &Limiter,
@@ -194,14 +194,14 @@ impl RouteLimits {
 /// The `RateLimit` header an allowed response carries: the limit nearest
 /// to refusing among those checked.
 #[derive(Debug, Clone)]
-pub struct Status {
+pub(crate) struct Status {
     remaining: u64,
     header: HeaderValue,
 }
 
 impl Status {
     /// The `RateLimit` field value.
-    pub fn header(&self) -> &HeaderValue {
+    pub(crate) fn header(&self) -> &HeaderValue {
         &self.header
     }
 }
@@ -223,7 +223,7 @@ fn key_of<'a>(key: Key, ip: IpAddr, identity: Option<&'a Identity>) -> KeyRef<'a
 
 /// An address as a bucket key: IPv4 (and IPv4-mapped IPv6) whole, IPv6 by
 /// its /64 (one subscriber's usual allocation).
-pub fn ip_key(ip: IpAddr) -> u128 {
+pub(crate) fn ip_key(ip: IpAddr) -> u128 {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
         IpAddr::V6(v6) => v6.to_bits() & !u128::from(u64::MAX),
@@ -234,7 +234,7 @@ pub fn ip_key(ip: IpAddr) -> u128 {
 /// request spends nothing). Sets `status` to the `RateLimit` of the limit
 /// nearest to refusing; a refusal is a 429 with its headers, and Redis
 /// failing under `on_redis_error = "deny"` a 503.
-pub async fn check(
+pub(crate) async fn check(
     limiter: &Limiter,
     limits: &[CompiledLimit],
     ip: IpAddr,
@@ -281,7 +281,7 @@ fn local(limits: &[CompiledLimit], ip: IpAddr, identity: Option<&Identity>) -> D
 /// Decisions for a route's limits, in order, without allocating for the
 /// usual one to four limits.
 #[derive(Debug, Default)]
-pub struct Decisions {
+pub(crate) struct Decisions {
     small: [Option<Decision>; 4],
     more: Vec<Decision>,
 }
@@ -370,7 +370,7 @@ fn sf_string(s: &str) -> String {
 
 /// The limits that would apply on a route, one line each (for `token
 /// inspect`): `name: rate, burst N, keyed by …`.
-pub fn describe(
+pub(crate) fn describe(
     limits: &[Limit],
     identity_claim: impl Fn(&LimitKey) -> Option<String>,
 ) -> Vec<String> {

@@ -67,7 +67,7 @@ return out
 
 /// Why Redis could not decide.
 #[derive(Debug, thiserror::Error)]
-pub enum RedisFailure {
+pub(crate) enum RedisFailure {
     /// Not connected yet (or the first connection failed).
     #[error("not connected to Redis")]
     NotConnected,
@@ -84,7 +84,7 @@ pub enum RedisFailure {
 
 /// The Redis side of a [`super::Limiter`], lent across reloads while the
 /// URL and timeout stay the same.
-pub struct Shared {
+pub(crate) struct Shared {
     url: RedisUrl,
     timeout: Duration,
     conn: std::sync::Arc<OnceCell<ConnectionManager>>,
@@ -97,7 +97,7 @@ pub struct Shared {
 impl Shared {
     /// A connection to `url`, made in the background (the gateway starts
     /// and serves, with `on_redis_error`, while Redis is unreachable).
-    pub fn new(url: RedisUrl, timeout: Duration, stats: RedisStats) -> Shared {
+    pub(crate) fn new(url: RedisUrl, timeout: Duration, stats: RedisStats) -> Shared {
         let conn = std::sync::Arc::new(OnceCell::new());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(connect(url.clone(), timeout, conn.clone()));
@@ -113,7 +113,7 @@ impl Shared {
     }
 
     /// True when this connection serves `url` with `timeout`.
-    pub fn same(&self, url: &RedisUrl, timeout: Duration) -> bool {
+    pub(crate) fn same(&self, url: &RedisUrl, timeout: Duration) -> bool {
         self.url == *url && self.timeout == timeout
     }
 

@@ -291,9 +291,9 @@ async fn audience_and_issuer_are_enforced_even_when_not_in_required_claims() {
         "/req",
         &format!("http://{up}"),
         "auth = \"required\"\n[routes.inject]\n\"X-User-ID\" = \"sub\"\n",
-    ))
-    .replace(
-        &format!("secret = \"{SECRET}\""),
+    ));
+    let cfg = with_auth(
+        &cfg,
         &format!(
             "secret = \"{SECRET}\"\naudience = \"authenticated\"\nissuer = \"{ISSUER}\"\nrequired_claims = [\"exp\"]"
         ),
@@ -411,7 +411,7 @@ async fn blank_sub_is_401_and_claims_with_edge_whitespace_are_not_injected() {
 async fn token_minted_by_the_cli_works_through_serve() {
     let gw = gateway().await;
     let t = mint_cli(
-        &gw,
+        &gw.config_path,
         r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
         &["--ttl", "10m"],
     );
@@ -434,14 +434,14 @@ async fn token_minted_by_the_cli_carries_the_configured_issuer() {
         "/req",
         &format!("http://{up}"),
         &format!("auth = \"required\"\n{INJECT}"),
-    ))
-    .replace(
-        &format!("secret = \"{SECRET}\""),
+    ));
+    let cfg = with_auth(
+        &cfg,
         &format!("secret = \"{SECRET}\"\nissuer = \"https://proj.supabase.co/auth/v1\""),
     );
     let gw = Gateway::start(&cfg).await;
     let t = mint_cli(
-        &gw,
+        &gw.config_path,
         r#"{"sub":"cli-user","app_metadata":{"company_id":"cli-co"}}"#,
         &[],
     );
@@ -460,18 +460,11 @@ async fn serve_refuses_to_start_without_a_safe_secret() {
         ),
         ("short", "at least 32"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
         let cfg = config(&route("r", "/r", "http://127.0.0.1:1", "")).replace(SECRET, secret);
-        let path = dir.path().join("gateway.toml");
-        std::fs::write(&path, cfg).unwrap();
-        let out = std::process::Command::new(bin())
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let dir = config_dir(&cfg);
+        let out = cli(dir.path(), &["serve", "--config", "gateway.toml"], &[]);
         assert_eq!(out.status.code(), Some(1), "{secret}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr(&out);
         assert!(err.contains(want), "{secret}: {err}");
         assert!(err.contains("gateway.toml:"), "names file:line:col: {err}");
     }
@@ -482,46 +475,18 @@ fn b64(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
 
-/// An ES256 key pair: (PEM private key for signing, JWK for the JWKS).
-pub(crate) fn es256_key(kid: &str) -> (String, Value) {
-    use base64::Engine;
-    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let raw = kp.public_key_raw();
-    assert_eq!(raw.len(), 65, "uncompressed P-256 point");
-    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": enc(&raw[1..33]), "y": enc(&raw[33..])});
-    (kp.serialize_pem(), jwk)
-}
-
 #[tokio::test]
 async fn jwks_keys_gate_readiness_and_verify_es256_tokens() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let (pem, jwk) = es256_key("key-1");
     let serving = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = serving.clone();
-    let jwks = json!({"keys": [jwk]}).to_string();
-    let jwks_addr = upstream(move |_req| {
-        let on = flag.load(Ordering::SeqCst);
-        let body = jwks.clone();
-        async move {
-            if on {
-                hyper::Response::builder()
-                    .header("content-type", "application/json")
-                    .body(full(body))
-                    .unwrap()
-            } else {
-                hyper::Response::builder()
-                    .status(503)
-                    .body(full("down"))
-                    .unwrap()
-            }
-        }
-    })
-    .await;
+    let jwks_addr = jwks_server(&[jwk], serving.clone()).await;
     let up = echo_upstream().await;
-    let cfg = config(&route("req", "/req", &format!("http://{up}"), INJECT)).replace(
-        &format!("secret = \"{SECRET}\""),
-        &format!("secret = \"{SECRET}\"\njwks_url = \"http://{jwks_addr}/.well-known/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"),
+    let cfg = with_auth(
+        &config(&route("req", "/req", &format!("http://{up}"), INJECT)),
+        &format!(
+            "secret = \"{SECRET}\"\njwks_url = \"http://{jwks_addr}/.well-known/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"
+        ),
     );
     let gw = Gateway::start(&cfg).await;
     let r = client().get(gw.url("/ready")).send().await.unwrap();
@@ -537,25 +502,9 @@ async fn jwks_keys_gate_readiness_and_verify_es256_tokens() {
         "but alive"
     );
     serving.store(true, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client()
-        .get(gw.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ready once the JWKS answers"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("key-1".into());
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
-    let es = jsonwebtoken::encode(&header, &user_claims("es-user", "es-co"), &key).unwrap();
+    gw.wait_ready(Duration::from_secs(10), "ready once the JWKS answers")
+        .await;
+    let es = es256_token(&pem, "key-1", &user_claims("es-user", "es-co"));
     let r = get_with(&gw, "/req/x", &es).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -599,23 +548,6 @@ async fn a_token_outside_ascii_is_401_saying_so() {
     assert!(c.contains("outside visible ASCII"), "{c}");
 }
 
-/// A token from `nyro-gw token mint` against the gateway's own config.
-fn mint_cli(gw: &Gateway, claims: &str, extra: &[&str]) -> String {
-    let out = std::process::Command::new(bin())
-        .args(["token", "mint", "--config"])
-        .arg(&gw.config_path)
-        .args(["--claims", claims])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// RFC 7519 §4.1.4: the current time must be before `exp`, so a token is
 /// refused during the second equal to its `exp` (the config's leeway is 0).
 #[tokio::test]
@@ -638,14 +570,6 @@ async fn token_is_refused_in_the_second_of_its_exp() {
         return;
     }
     panic!("never managed a request within one second");
-}
-
-/// An ES256 token signed by `pem` naming `kid`.
-fn es256_token(pem: &str, kid: &str, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some(kid.into());
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
 /// Requests naming a `kid` the gateway does not hold share the one JWKS
@@ -679,23 +603,14 @@ async fn concurrent_unknown_kid_requests_share_one_jwks_fetch() {
     })
     .await;
     let up = echo_upstream().await;
-    let cfg = config(&route("req", "/req", &format!("http://{up}"), INJECT)).replace(
-        &format!("secret = \"{SECRET}\""),
-        &format!("secret = \"{SECRET}\"\njwks_url = \"http://{jwks_addr}/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"),
+    let cfg = with_auth(
+        &config(&route("req", "/req", &format!("http://{up}"), INJECT)),
+        &format!(
+            "secret = \"{SECRET}\"\njwks_url = \"http://{jwks_addr}/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"
+        ),
     );
     let gw = Gateway::start(&cfg).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client()
-        .get(gw.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(std::time::Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gw.wait_ready(Duration::from_secs(10), "never ready").await;
     let known = es256_token(&pem, "key-1", &user_claims("u", "c"));
     assert_eq!(get_with(&gw, "/req/x", &known).await.status(), 200);
     // Past the 5 s re-fetch rate limit, then the issuer hangs.

@@ -3,35 +3,9 @@
 //! else; every `${VAR:-default}` that fell back is listed, by
 //! `check-config` and at `serve` start, so the two can be compared.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::support::{self, Gateway};
-
-const VARS: &[&str] = &[
-    "NYRO_GW_CONFIG",
-    "GATEWAY_JWT_SECRET",
-    "GATEWAY_LISTEN",
-    "INGEST_HOST",
-    "INGEST_TIMEOUT",
-    "GATEWAY_REPORTS_SERVICE_URL",
-    "TLS_DIR",
-];
-
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(support::bin());
-    cmd.args(args).current_dir(dir);
-    for v in VARS {
-        cmd.env_remove(v);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{self, Gateway, cli, stderr};
 
 /// Every value that only the production environment has, and `prefix`.
 fn production_config(prefix: &str) -> String {
@@ -57,7 +31,7 @@ fn allow_missing_env_warns_for_each_unset_variable_and_relaxes_nothing_else() {
     std::fs::write(dir.path().join("gateway.toml"), production_config("api")).unwrap();
 
     // Without the flag: strict, as before.
-    let o = run(dir.path(), &["check-config"], &[]);
+    let o = cli(dir.path(), &["check-config"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("error: secret: environment variable GATEWAY_JWT_SECRET is not set"),
@@ -66,7 +40,7 @@ fn allow_missing_env_warns_for_each_unset_variable_and_relaxes_nothing_else() {
     );
 
     // With it: every unset variable a warning, the prefix still an error.
-    let o = run(dir.path(), &["check-config", "--allow-missing-env"], &[]);
+    let o = cli(dir.path(), &["check-config", "--allow-missing-env"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
@@ -96,10 +70,10 @@ fn allow_missing_env_warns_for_each_unset_variable_and_relaxes_nothing_else() {
 
     // Fixed, it passes: the placeholders satisfy every key's own checks.
     std::fs::write(dir.path().join("gateway.toml"), production_config("/api")).unwrap();
-    let o = run(dir.path(), &["check-config", "--allow-missing-env"], &[]);
+    let o = cli(dir.path(), &["check-config", "--allow-missing-env"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // A variable that is set is used, not replaced.
-    let o = run(
+    let o = cli(
         dir.path(),
         &["check-config", "--allow-missing-env"],
         &[("INGEST_TIMEOUT", "soon")],
@@ -129,7 +103,7 @@ fn defaults_config() -> String {
 fn check_config_lists_each_default_used_at_info_level() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("gateway.toml"), defaults_config()).unwrap();
-    let o = run(dir.path(), &["check-config"], &[]);
+    let o = cli(dir.path(), &["check-config"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     let infos: Vec<&str> = err.lines().filter(|l| l.contains(": info: ")).collect();
@@ -144,7 +118,7 @@ fn check_config_lists_each_default_used_at_info_level() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("0 warnings"));
 
-    let o = run(
+    let o = cli(
         dir.path(),
         &["check-config"],
         &[

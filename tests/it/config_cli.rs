@@ -4,12 +4,12 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{SECRET, bin};
+use crate::support::{SECRET, cli, cli_within, config_dir, stderr, stdout};
 
 /// Two routes, one without an upstream (a warning at 14:12). Valid when
 /// `GATEWAY_JWT_SECRET` is set.
@@ -57,47 +57,6 @@ const INVALID_DIAGNOSTICS: &[&str] = &[
     "gateway.toml:9:12: warning: upstream is empty: this route answers 501 Not Implemented",
 ];
 
-/// A command for the binary in `dir`, with none of the variables the
-/// fixtures use inherited from the test's environment.
-fn nyro(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.args(args).current_dir(dir);
-    for var in [
-        "NYRO_GW_CONFIG",
-        "GATEWAY_JWT_SECRET",
-        "GATEWAY_LISTEN",
-        "GATEWAY_INGEST_SERVICE_URL",
-        "GATEWAY_QUERY_SERVICE_URL",
-        "GATEWAY_AUTH_SERVICE_URL",
-        "VERCEL_FRONTEND_URL",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = nyro(dir, args);
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("run nyro-gw")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A temporary directory holding `gateway.toml` with `text`.
-fn dir_with(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
-    dir
-}
-
 /// The lines of `text` that are diagnostics (`file:line:col: ...`).
 fn diagnostic_lines(text: &str) -> Vec<&str> {
     text.lines()
@@ -119,8 +78,8 @@ fn assert_diagnostics(stderr: &str, want: &[&str]) {
 
 #[test]
 fn check_config_on_a_valid_file_prints_the_route_table_and_exits_0() {
-    let dir = dir_with(VALID);
-    let o = run(
+    let dir = config_dir(VALID);
+    let o = cli(
         dir.path(),
         &["check-config", "gateway.toml"],
         &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -152,8 +111,8 @@ fn check_config_on_a_valid_file_prints_the_route_table_and_exits_0() {
 
 #[test]
 fn check_config_on_an_invalid_file_prints_every_problem_and_exits_1() {
-    let dir = dir_with(&invalid(8080));
-    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let dir = config_dir(&invalid(8080));
+    let o = cli(dir.path(), &["check-config", "gateway.toml"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
     assert_diagnostics(&err, INVALID_DIAGNOSTICS);
@@ -166,8 +125,8 @@ fn check_config_on_an_invalid_file_prints_every_problem_and_exits_1() {
 
 #[test]
 fn check_config_json_is_an_array_of_diagnostics_with_warnings() {
-    let dir = dir_with(&invalid(8080));
-    let o = run(
+    let dir = config_dir(&invalid(8080));
+    let o = cli(
         dir.path(),
         &["check-config", "gateway.toml", "--format", "json"],
         &[],
@@ -214,8 +173,8 @@ fn check_config_json_is_an_array_of_diagnostics_with_warnings() {
 
 #[test]
 fn check_config_json_on_a_valid_file_exits_0_and_lists_the_warning() {
-    let dir = dir_with(VALID);
-    let o = run(
+    let dir = config_dir(VALID);
+    let o = cli(
         dir.path(),
         &["check-config", "--format", "json", "gateway.toml"],
         &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -236,10 +195,10 @@ fn check_config_json_on_a_valid_file_exits_0_and_lists_the_warning() {
 
 #[test]
 fn check_config_defaults_to_nyro_gw_config() {
-    let dir = dir_with(&invalid(8080)); // ./gateway.toml is invalid...
+    let dir = config_dir(&invalid(8080)); // ./gateway.toml is invalid...
     let custom = dir.path().join("custom.toml");
     std::fs::write(&custom, VALID).unwrap(); // ...the named one is not.
-    let o = run(
+    let o = cli(
         dir.path(),
         &["check-config"],
         &[
@@ -254,7 +213,7 @@ fn check_config_defaults_to_nyro_gw_config() {
         stdout(&o)
     );
     // An explicit path wins over the variable.
-    let o = run(
+    let o = cli(
         dir.path(),
         &["check-config", "gateway.toml"],
         &[("NYRO_GW_CONFIG", custom.to_str().unwrap())],
@@ -264,10 +223,10 @@ fn check_config_defaults_to_nyro_gw_config() {
 
 #[test]
 fn check_config_takes_config_flag_like_serve_and_token() {
-    let dir = dir_with(&invalid(8080)); // ./gateway.toml is invalid...
+    let dir = config_dir(&invalid(8080)); // ./gateway.toml is invalid...
     std::fs::write(dir.path().join("custom.toml"), VALID).unwrap(); // ...this one is not.
     for flag in ["--config", "-c"] {
-        let o = run(
+        let o = cli(
             dir.path(),
             &["check-config", flag, "custom.toml"],
             &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -276,7 +235,7 @@ fn check_config_takes_config_flag_like_serve_and_token() {
         assert!(stdout(&o).contains("custom.toml: ok"), "{}", stdout(&o));
     }
     // A path given both ways is ambiguous: a usage error, not a guess.
-    let o = run(
+    let o = cli(
         dir.path(),
         &["check-config", "gateway.toml", "--config", "custom.toml"],
         &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -286,8 +245,8 @@ fn check_config_takes_config_flag_like_serve_and_token() {
 
 #[test]
 fn check_config_defaults_to_gateway_toml_in_the_current_directory() {
-    let dir = dir_with(VALID);
-    let o = run(
+    let dir = config_dir(VALID);
+    let o = cli(
         dir.path(),
         &["check-config"],
         &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -299,7 +258,7 @@ fn check_config_defaults_to_gateway_toml_in_the_current_directory() {
 #[test]
 fn check_config_on_a_missing_file_says_so_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(dir.path(), &["check-config", "nope.toml"], &[]);
+    let o = cli(dir.path(), &["check-config", "nope.toml"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
     assert!(
@@ -311,7 +270,7 @@ fn check_config_on_a_missing_file_says_so_and_exits_1() {
         "the message says how to name a config: {err}"
     );
     // With no argument and no ./gateway.toml, the default is named.
-    let o = run(dir.path(), &["check-config"], &[]);
+    let o = cli(dir.path(), &["check-config"], &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("gateway.toml:1:1: error: cannot read the config file"));
 }
@@ -319,7 +278,7 @@ fn check_config_on_a_missing_file_says_so_and_exits_1() {
 #[test]
 fn shipped_gateway_toml_passes_with_the_secret_and_names_it_without() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = run(
+    let o = cli(
         root,
         &["check-config", "gateway.toml"],
         &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -330,7 +289,7 @@ fn shipped_gateway_toml_passes_with_the_secret_and_names_it_without() {
         assert!(out.lines().any(|l| l.starts_with(name)), "{out}");
     }
 
-    let o = run(root, &["check-config", "gateway.toml"], &[]);
+    let o = cli(root, &["check-config", "gateway.toml"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
     assert!(
@@ -349,21 +308,15 @@ fn serve_on_an_invalid_config_prints_the_diagnostics_and_never_listens() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = dir_with(&invalid(port));
-    let mut child = nyro(dir.path(), &["serve", "--config", "gateway.toml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("serve kept running on an invalid config");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let o = child.wait_with_output().unwrap();
+    let dir = config_dir(&invalid(port));
+    let o = cli_within(
+        dir.path(),
+        &["serve", "--config", "gateway.toml"],
+        &[],
+        None,
+        Duration::from_secs(20),
+    )
+    .expect("serve kept running on an invalid config");
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "stderr:\n{err}");
     assert_diagnostics(&err, INVALID_DIAGNOSTICS);
@@ -387,18 +340,18 @@ fn help_works_for_every_command() {
         (&["token", "mint", "--help"], "Usage: nyro-gw token mint"),
         (&["help", "check-config"], "Usage: nyro-gw check-config"),
     ] {
-        let o = run(dir.path(), args, &[]);
+        let o = cli(dir.path(), args, &[]);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         assert!(stdout(&o).contains(usage), "{args:?}:\n{}", stdout(&o));
     }
-    let o = run(dir.path(), &["check-config", "--help"], &[]);
+    let o = cli(dir.path(), &["check-config", "--help"], &[]);
     assert!(stdout(&o).contains("--format"));
 }
 
 #[test]
 fn version_prints_the_crate_version() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(dir.path(), &["--version"], &[]);
+    let o = cli(dir.path(), &["--version"], &[]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
         stdout(&o).trim(),
@@ -408,30 +361,10 @@ fn version_prints_the_crate_version() {
 
 #[test]
 fn an_unknown_format_is_a_usage_error() {
-    let dir = dir_with(VALID);
-    let o = run(dir.path(), &["check-config", "--format", "yaml"], &[]);
+    let dir = config_dir(VALID);
+    let o = cli(dir.path(), &["check-config", "--format", "yaml"], &[]);
     assert_eq!(o.status.code(), Some(2), "clap's usage error code");
     assert!(stderr(&o).contains("yaml"));
-}
-
-/// Runs `nyro-gw args` in `dir`, killing it after `timeout`: `None` when it
-/// had not finished by then (it hung).
-fn run_bounded(dir: &Path, args: &[&str], timeout: Duration) -> Option<Output> {
-    let mut child = nyro(dir, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nyro-gw");
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().unwrap())
 }
 
 /// `VALID` with `[auth]` reading the key from `secret_file = "jwt"`.
@@ -444,13 +377,15 @@ fn with_secret_file() -> String {
 
 #[test]
 fn check_config_refuses_a_fifo_secret_file_instead_of_hanging() {
-    let dir = dir_with(&with_secret_file());
+    let dir = config_dir(&with_secret_file());
     let fifo = dir.path().join("jwt");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success(), "mkfifo");
-    let o = run_bounded(
+    let o = cli_within(
         dir.path(),
         &["check-config", "gateway.toml"],
+        &[],
+        None,
         Duration::from_secs(10),
     )
     .expect("check-config returned instead of waiting for a writer on the FIFO");
@@ -465,9 +400,9 @@ fn check_config_refuses_a_fifo_secret_file_instead_of_hanging() {
 
 #[test]
 fn check_config_refuses_an_oversized_secret_file() {
-    let dir = dir_with(&with_secret_file());
+    let dir = config_dir(&with_secret_file());
     std::fs::write(dir.path().join("jwt"), "k".repeat(1 << 20)).unwrap();
-    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let o = cli(dir.path(), &["check-config", "gateway.toml"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("larger than 64 KiB"), "{err}");
@@ -476,15 +411,15 @@ fn check_config_refuses_an_oversized_secret_file() {
 #[test]
 fn check_config_warns_on_a_world_writable_secret_file() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = dir_with(&with_secret_file());
+    let dir = config_dir(&with_secret_file());
     let secret = dir.path().join("jwt");
     std::fs::write(&secret, SECRET).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let o = cli(dir.path(), &["check-config", "gateway.toml"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("writable"), "{}", stderr(&o));
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let o = cli(dir.path(), &["check-config", "gateway.toml"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "a warning, not an error: {err}");
     assert!(
@@ -499,9 +434,9 @@ fn jwks_url_with_credentials_is_refused_without_echoing_the_password() {
         "secret = \"${GATEWAY_JWT_SECRET}\"",
         "secret = \"${GATEWAY_JWT_SECRET}\"\njwks_url = \"https://jwks-user:hunter2-pass@127.0.0.1/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]",
     );
-    let dir = dir_with(&text);
+    let dir = config_dir(&text);
     for format in ["text", "json"] {
-        let o = run(
+        let o = cli(
             dir.path(),
             &["check-config", "gateway.toml", "--format", format],
             &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -529,8 +464,8 @@ fn upstream_with_credentials_is_refused_without_echoing_the_password() {
         "upstream = \"http://127.0.0.1:9\"",
         "upstream = \"http://svc-user:hunter2-pass@127.0.0.1:9\"",
     );
-    let dir = dir_with(&text);
-    let o = run(
+    let dir = config_dir(&text);
+    let o = cli(
         dir.path(),
         &["check-config", "gateway.toml"],
         &[("GATEWAY_JWT_SECRET", SECRET)],
@@ -569,13 +504,15 @@ fn cert_and_key() -> (String, String) {
 /// `serve` refuses to start on it with the same line (exit 1, bounded).
 #[track_caller]
 fn assert_refused_by_check_config_and_serve(dir: &Path, want: &str) {
-    let o = run(dir, &["check-config", "gateway.toml"], &[]);
+    let o = cli(dir, &["check-config", "gateway.toml"], &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "check-config passed:\n{err}");
     assert_diagnostics(&err, &[want]);
-    let o = run_bounded(
+    let o = cli_within(
         dir,
         &["serve", "--config", "gateway.toml"],
+        &[],
+        None,
         Duration::from_secs(20),
     )
     .expect("serve started on a config check-config refused");
@@ -586,7 +523,7 @@ fn assert_refused_by_check_config_and_serve(dir: &Path, want: &str) {
 
 #[test]
 fn ca_file_without_a_pem_certificate_is_refused_by_check_config_at_the_key() {
-    let dir = dir_with(&compiled("", "ca_file = \"ca.pem\"\n"));
+    let dir = config_dir(&compiled("", "ca_file = \"ca.pem\"\n"));
     std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
     assert_refused_by_check_config_and_serve(
         dir.path(),
@@ -596,7 +533,7 @@ fn ca_file_without_a_pem_certificate_is_refused_by_check_config_at_the_key() {
 
 #[test]
 fn ca_file_with_a_broken_certificate_is_refused_by_check_config_at_the_key() {
-    let dir = dir_with(&compiled("", "ca_file = \"ca.pem\"\n"));
+    let dir = config_dir(&compiled("", "ca_file = \"ca.pem\"\n"));
     std::fs::write(
         dir.path().join("ca.pem"),
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
@@ -611,7 +548,7 @@ fn ca_file_with_a_broken_certificate_is_refused_by_check_config_at_the_key() {
 #[test]
 fn tls_cert_without_a_pem_certificate_is_refused_at_tls_cert() {
     let (_, key) = cert_and_key();
-    let dir = dir_with(&compiled(
+    let dir = config_dir(&compiled(
         "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
         "",
     ));
@@ -623,7 +560,7 @@ fn tls_cert_without_a_pem_certificate_is_refused_at_tls_cert() {
 #[test]
 fn tls_key_that_does_not_parse_is_refused_at_tls_key() {
     let (cert, _) = cert_and_key();
-    let dir = dir_with(&compiled(
+    let dir = config_dir(&compiled(
         "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
         "",
     ));
@@ -636,7 +573,7 @@ fn tls_key_that_does_not_parse_is_refused_at_tls_key() {
 fn tls_cert_and_key_that_do_not_match_are_refused_at_tls_key() {
     let (cert, _) = cert_and_key();
     let (_, other_key) = cert_and_key();
-    let dir = dir_with(&compiled(
+    let dir = config_dir(&compiled(
         "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
         "",
     ));
@@ -651,13 +588,13 @@ fn tls_cert_and_key_that_do_not_match_are_refused_at_tls_key() {
 #[test]
 fn a_valid_tls_pair_and_ca_file_pass_check_config() {
     let (cert, key) = cert_and_key();
-    let dir = dir_with(&compiled(
+    let dir = config_dir(&compiled(
         "tls = { cert = \"tls.crt\", key = \"tls.key\" }\n",
         "ca_file = \"tls.crt\"\n",
     ));
     std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
     std::fs::write(dir.path().join("tls.key"), key).unwrap();
-    let o = run(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let o = cli(dir.path(), &["check-config", "gateway.toml"], &[]);
     assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
 }
 
@@ -665,13 +602,15 @@ fn a_valid_tls_pair_and_ca_file_pass_check_config() {
 fn check_config_compiles_a_jwks_route_without_fetching() {
     // A JWKS URL nothing answers: check-config compiles the config
     // (no fetch, no tokio runtime needed) and passes it.
-    let dir = dir_with(
+    let dir = config_dir(
         "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\njwks_url = \"http://127.0.0.1:9/jwks.json\"\n\
          algorithms = [\"RS256\"]\n[[routes]]\nname = \"svc\"\nprefix = \"/svc\"\nupstream = \"http://127.0.0.1:9\"\n",
     );
-    let o = run_bounded(
+    let o = cli_within(
         dir.path(),
         &["check-config", "gateway.toml"],
+        &[],
+        None,
         Duration::from_secs(20),
     )
     .expect("check-config hung");

@@ -4,8 +4,7 @@
 //! per upstream host.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -164,7 +163,7 @@ async fn h2c(addr: SocketAddr) -> Sender {
 
 #[tokio::test]
 async fn connection_that_sent_a_request_in_time_outlives_header_read_timeout() {
-    let (up, _) = counting_upstream(Duration::from_millis(1500)).await;
+    let (up, _) = connection_counting_upstream(Duration::from_millis(1500)).await;
     let gw = Gateway::start(&config_server("header_read_timeout = \"1s\"", up)).await;
     for name in ["HTTP/1.1", "h2c"] {
         let opened = Instant::now();
@@ -189,8 +188,7 @@ async fn connection_that_sent_a_request_in_time_outlives_header_read_timeout() {
 #[tokio::test]
 async fn at_max_connections_accept_pauses_and_health_still_answers_after_slot_frees() {
     let up = echo_upstream().await;
-    let cfg = config_server("max_connections = 2", up)
-        .replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]");
+    let cfg = with_admin(&config_server("max_connections = 2", up));
     let gw = Gateway::start(&cfg).await;
     let silent1 = TcpStream::connect(gw.addr).await.unwrap();
     let _silent2 = TcpStream::connect(gw.addr).await.unwrap();
@@ -228,8 +226,7 @@ async fn fd_limit_lowers_max_connections_so_health_answers_under_150_silent_conn
         return;
     }
     let up = echo_upstream().await;
-    let cfg =
-        config_server("", up).replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]");
+    let cfg = with_admin(&config_server("", up));
     let gw = Gateway::start_wrapped(&["prlimit", "--nofile=128", "--"], &cfg).await;
     let mut silent = Vec::new();
     for _ in 0..150 {
@@ -298,33 +295,6 @@ async fn h2_client_gets_max_concurrent_streams_128() {
     assert!(settings.contains(&(3, 128)), "{settings:?}");
 }
 
-/// An upstream that counts the TCP connections it accepts and answers
-/// every request after `delay`.
-async fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
-                    tokio::time::sleep(delay).await;
-                    Ok::<_, std::convert::Infallible>(Response::new(full("done")))
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, accepted)
-}
-
 /// Sends `n` GETs at once, each on its own client, and returns each one's
 /// status and time to answer.
 async fn concurrent_gets(url: &str, n: usize) -> Vec<(u16, Duration)> {
@@ -351,7 +321,7 @@ async fn concurrent_gets(url: &str, n: usize) -> Vec<(u16, Duration)> {
 
 #[tokio::test]
 async fn upstream_connections_capped_per_host_then_503() {
-    let (up, accepted) = counting_upstream(Duration::from_secs(3)).await;
+    let (up, accepted) = connection_counting_upstream(Duration::from_secs(3)).await;
     let cfg = config_server("max_upstream_connections = 2", up)
         .replace("connect_timeout = \"2s\"", "connect_timeout = \"1s\"");
     let gw = Gateway::start(&cfg).await;
@@ -367,7 +337,7 @@ async fn upstream_connections_capped_per_host_then_503() {
 
 #[tokio::test]
 async fn request_waiting_at_the_upstream_cap_gets_the_connection_that_frees() {
-    let (up, accepted) = counting_upstream(Duration::from_millis(300)).await;
+    let (up, accepted) = connection_counting_upstream(Duration::from_millis(300)).await;
     let cfg = config_server("max_upstream_connections = 1", up);
     let gw = Gateway::start(&cfg).await;
     let answers = concurrent_gets(&gw.url("/svc/x"), 2).await;

@@ -3,8 +3,7 @@
 //! auth; every other answer to an allowed origin, the gateway's own errors
 //! included, carries the CORS headers a page needs to read it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
@@ -14,24 +13,6 @@ use crate::support::*;
 
 /// The allowed origin of most tests: Nyro's frontend in development.
 const FRONTEND: &str = "http://localhost:3000";
-
-/// An upstream that counts the requests it receives and echoes nothing.
-async fn counting_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let seen = hits.clone();
-    let addr = upstream(move |_req| {
-        let seen = seen.clone();
-        async move {
-            seen.fetch_add(1, Ordering::SeqCst);
-            hyper::Response::builder()
-                .header("content-type", "application/json")
-                .body(full(r#"{"ok":true}"#))
-                .unwrap()
-        }
-    })
-    .await;
-    (addr, hits)
-}
 
 /// Sends a preflight for `method` with `Access-Control-Request-Headers`.
 async fn preflight(url: &str, origin: &str, method: &str, headers: &str) -> Response {
@@ -639,16 +620,8 @@ async fn check_config_refuses_star_with_credentials() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli(dir.path(), &["check-config", bad.to_str().unwrap()], &[]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("allow_credentials"), "{text}");
     assert!(text.contains("star.toml:"), "no file:line:col in {text}");
@@ -665,11 +638,11 @@ async fn check_config_refuses_star_with_credentials() {
         )),
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
-        .arg("check-config")
-        .arg(&bad_route)
-        .output()
-        .unwrap();
+    let out = cli(
+        dir.path(),
+        &["check-config", bad_route.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
 
     // And the same star without credentials is fine.
@@ -682,15 +655,6 @@ async fn check_config_refuses_star_with_credentials() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
-        .arg("check-config")
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = cli(dir.path(), &["check-config", good.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -11,49 +11,15 @@ use crate::support::*;
 
 const ECHO_HEADER: &str = "x-nyro-dev-echo";
 
-/// Waits (bounded) for the curl line `serve --dev` prints; returns its URL
-/// and token.
-async fn printed_curl(gw: &Gateway) -> (String, String) {
-    let line = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(l) = gw
-                .logs()
-                .into_iter()
-                .find(|l| l.trim_start().starts_with("curl "))
-            {
-                return l;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no curl line printed:\n{}", gw.logs().join("\n")));
-    let token = line
-        .split("Bearer ")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .expect("a token in the curl line")
-        .to_owned();
-    let url = line
-        .split_whitespace()
-        .last()
-        .expect("a URL in the curl line")
-        .to_owned();
-    (url, token)
-}
-
 /// A config with routes `dead` (nothing listens) and `live` (a real
 /// upstream), both injecting the identity; `secret` as given.
 fn two_routes(dead: std::net::SocketAddr, live: std::net::SocketAddr, secret: &str) -> String {
-    config(&format!(
+    let toml = config(&format!(
         "{}{}",
         route("dead", "/dead", &format!("http://{dead}"), INJECT),
         route("live", "/live", &format!("http://{live}"), INJECT)
-    ))
-    .replace(
-        &format!("secret = \"{SECRET}\""),
-        &format!("secret = \"{secret}\""),
-    )
+    ));
+    with_auth(&toml, &format!("secret = \"{secret}\""))
 }
 
 #[tokio::test]
@@ -75,7 +41,7 @@ async fn dev_answers_the_printed_curl_with_200_and_the_identity_headers_from_the
         &["--dev", "--log-format", "json"],
     )
     .await;
-    let (url, token) = printed_curl(&gw).await;
+    let (url, token) = gw.printed_curl().await;
     assert!(url.contains("/api/v1/ingest"), "{url}");
     let r = tokio::time::timeout(
         Duration::from_secs(10),
@@ -121,7 +87,7 @@ async fn dev_keeps_a_reachable_upstream_and_echoes_only_the_unreachable_one() {
         &["--dev", "--log-format", "json"],
     )
     .await;
-    let (_, token) = printed_curl(&gw).await;
+    let (_, token) = gw.printed_curl().await;
     for (path, echoed) in [("/live/x", false), ("/dead/x", true)] {
         let r = tokio::time::timeout(
             Duration::from_secs(10),
@@ -205,4 +171,40 @@ async fn dev_signature_failure_says_the_ephemeral_secret_changes_on_every_start(
     gw.wait_log(Duration::from_secs(2), |v| v["status"] == 401)
         .await;
     assert!(!gw.logs().join("\n").contains(HINT));
+}
+
+/// Regression: with an HMAC secret but no HS* algorithm allowed, `serve
+/// --dev` printed an HS256 token (and a curl line with it) that its own
+/// gateway refuses; `token mint` refuses that config. Both mint through
+/// `auth::mint_for_config` now, so `--dev` prints no token and says why.
+#[tokio::test]
+async fn dev_prints_no_token_its_own_gateway_would_refuse() {
+    let live = echo_upstream().await;
+    let jwks = dead_addr().await;
+    let cfg = with_auth(
+        &config(&route("live", "/live", &format!("http://{live}"), INJECT)),
+        &format!(
+            "secret = \"{SECRET}\"\njwks_url = \"http://{jwks}/jwks.json\"\nalgorithms = [\"ES256\"]"
+        ),
+    );
+    let gw = Gateway::start_with(&cfg, &[], &["--dev", "--log-format", "json"]).await;
+    let refused = gw
+        .wait_log(Duration::from_secs(10), |v| {
+            v["message"] == "could not mint a dev token"
+        })
+        .await
+        .unwrap_or_else(|| panic!("no refusal logged:\n{}", gw.logs().join("\n")));
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allows no HS* algorithm")),
+        "{refused}"
+    );
+    assert!(
+        !gw.logs()
+            .iter()
+            .any(|l| l.trim_start().starts_with("curl ")),
+        "{}",
+        gw.logs().join("\n")
+    );
 }

@@ -3,9 +3,8 @@
 //! otherwise, 2 for usage; with a config that does not load, the token is
 //! still decoded and printed, and it says nothing was verified.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::json;
 
@@ -36,24 +35,10 @@ auth = "none"
 }
 
 fn inspect(dir: &Path, token: Option<&str>, stdin: &str) -> Output {
-    let mut cmd = Command::new(support::bin());
-    cmd.args(["token", "inspect"])
-        .args(token)
-        .args(["--config", "gateway.toml"])
-        .current_dir(dir)
-        .env_remove("NYRO_GW_CONFIG")
-        .env_remove("GATEWAY_JWT_SECRET")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut args = vec!["token", "inspect"];
+    args.extend(token);
+    args.extend(["--config", "gateway.toml"]);
+    support::cli_stdin(dir, &args, stdin)
 }
 
 fn token(company: bool) -> String {

@@ -6,43 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::support::*;
 
 #[tokio::test]
 async fn no_jwks_keys_yet_is_503_blamed_on_the_gateway_and_unknown_kid_later_401() {
-    let (pem, jwk) = crate::auth::es256_key("key-1");
+    let (pem, jwk) = es256_key("key-1");
     let serving = Arc::new(AtomicBool::new(false));
-    let flag = serving.clone();
-    let jwks = json!({"keys": [jwk]}).to_string();
-    let jwks_addr = upstream(move |_req| {
-        let on = flag.load(Ordering::SeqCst);
-        let body = jwks.clone();
-        async move {
-            let b = hyper::Response::builder();
-            if on {
-                b.header("content-type", "application/json")
-                    .body(full(body))
-                    .unwrap()
-            } else {
-                b.status(503).body(full("down")).unwrap()
-            }
-        }
-    })
-    .await;
+    let jwks_addr = jwks_server(&[jwk], serving.clone()).await;
     let up = echo_upstream().await;
-    let cfg = config(&route("req", "/req", &format!("http://{up}"), "")).replace(
-        &format!("secret = \"{SECRET}\""),
+    let cfg = with_auth(
+        &config(&route("req", "/req", &format!("http://{up}"), "")),
         &format!("jwks_url = \"http://{jwks_addr}/jwks.json\"\nalgorithms = [\"ES256\"]"),
     );
     let gw = Gateway::start(&cfg).await;
-    let sign = |kid: &str| {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some(kid.into());
-        let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
-        jsonwebtoken::encode(&header, &user_claims("u1", "c1"), &key).unwrap()
-    };
+    let sign = |kid: &str| es256_token(&pem, kid, &user_claims("u1", "c1"));
     let r = client()
         .get(gw.url("/req/x"))
         .bearer_auth(sign("key-1"))

@@ -14,11 +14,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// `cfg` with an admin listener on a free port.
-fn with_admin(cfg: &str) -> String {
-    cfg.replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]")
-}
-
 /// The value of the series `key` (name and labels, as printed) in a
 /// Prometheus text page; `None` when the page has no such series.
 fn series(page: &str, key: &str) -> Option<f64> {
@@ -67,22 +62,6 @@ async fn get_bearer(gw: &Gateway, path: &str, bearer: Option<&str>) -> u16 {
     rb.send().await.unwrap().status().as_u16()
 }
 
-fn es256_key(kid: &str) -> (String, Value) {
-    use base64::Engine;
-    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let raw = kp.public_key_raw();
-    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": enc(&raw[1..33]), "y": enc(&raw[33..])});
-    (kp.serialize_pem(), jwk)
-}
-
-fn es256_token(pem: &str, kid: &str, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some(kid.into());
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
-}
-
 const ISSUER: &str = "https://issuer.test/auth/v1";
 
 /// Claims every check passes, with the configured issuer.
@@ -97,27 +76,19 @@ async fn every_auth_refusal_reason_jwks_fetch_and_cache_lookup_is_counted() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let (pem, jwk) = es256_key("key-1");
     let serving = Arc::new(AtomicBool::new(false));
-    let flag = serving.clone();
-    let jwks = json!({"keys": [jwk]}).to_string();
-    let jwks_addr = upstream(move |_req| {
-        let on = flag.load(Ordering::SeqCst);
-        let body = jwks.clone();
-        async move {
-            let status = if on { 200 } else { 503 };
-            Response::builder()
-                .status(status)
-                .header("content-type", "application/json")
-                .body(full(body))
-                .unwrap()
-        }
-    })
-    .await;
+    let jwks_addr = jwks_server(&[jwk], serving.clone()).await;
     let up = echo_upstream().await;
-    let cfg = with_admin(&config(&route("req", "/req", &format!("http://{up}"), INJECT)))
-        .replace(
-            &format!("secret = \"{SECRET}\""),
-            &format!("secret = \"{SECRET}\"\nissuer = \"{ISSUER}\"\njwks_url = \"http://{jwks_addr}/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"),
-        );
+    let cfg = with_auth(
+        &with_admin(&config(&route(
+            "req",
+            "/req",
+            &format!("http://{up}"),
+            INJECT,
+        ))),
+        &format!(
+            "secret = \"{SECRET}\"\nissuer = \"{ISSUER}\"\njwks_url = \"http://{jwks_addr}/jwks.json\"\nalgorithms = [\"HS256\", \"ES256\"]"
+        ),
+    );
     let gw = Gateway::start(&cfg).await;
     wait_series(&gw, "nyro_jwks_fetches_total{result=\"error\"}", 1.0).await;
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::bin;
+use crate::support::{cli, config_dir, stderr};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -125,24 +125,19 @@ fn the_configmap_carries_the_shipped_gateway_toml_and_it_passes_check_config() {
         copy, shipped,
         "examples/kubernetes/configmap.yaml must carry gateway.toml verbatim (indented 4 spaces)"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, &copy).unwrap();
-    let out = Command::new(bin())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env(
-            "GATEWAY_JWT_SECRET",
-            "a-placeholder-secret-of-32-bytes-or-more",
-        )
-        .env("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = config_dir(&copy);
+    let out = cli(
+        dir.path(),
+        &["check-config", "--config", "gateway.toml"],
+        &[
+            (
+                "GATEWAY_JWT_SECRET",
+                "a-placeholder-secret-of-32-bytes-or-more",
+            ),
+            ("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901"),
+        ],
     );
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// `toml_text` as a JSON file in `dir` (values as written: `${VAR}` stays a

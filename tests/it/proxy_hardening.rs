@@ -510,13 +510,8 @@ fn check_config_refuses_h2c_in_upgrades_with_its_place_and_a_fix() {
         "[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\nupgrades = [\"websocket\", \"h2c\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
-        .current_dir(dir.path())
-        .args(["check-config", "gateway.toml"])
-        .env_remove("NYRO_GW_CONFIG")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = cli(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let line = err
         .lines()

@@ -217,11 +217,7 @@ async fn reload_keeps_unchanged_buckets_applies_changed_ones_and_drops_removed_o
     }
     gw.write_config(&cfg("", &routes(3, false)));
     gw.signal("HUP");
-    gw.wait_log(Duration::from_secs(5), |v| {
-        v["message"] == "config reloaded"
-    })
-    .await
-    .expect("reloaded");
+    gw.wait_reloaded(2).await;
     // Unchanged: still exhausted. Changed: a new bucket at once. Removed:
     // not limited any more.
     assert_eq!(status(&gw, "/keep/x", "192.0.2.1", None).await, 429);
@@ -246,12 +242,8 @@ fn check_config_refuses_shared_names_with_different_rates_at_line_and_column() {
 [[routes]]\nname = \"b\"\nprefix = \"/b\"\nupstream = \"http://127.0.0.1:9\"\n\
 [[routes.limits]]\nname = \"x\"\nkey = \"claim:\"\nrate = \"10/d\"\nburst = 0\n";
     std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
-    let o = Command::new(support::bin())
-        .current_dir(dir.path())
-        .args(["check-config", "gateway.toml"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let o = support::cli(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let err = support::stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("gateway.toml:14:1: error: limit \"shared\" is defined at 4:1 with key = \"ip\", rate = \"10/s\", burst = 20; limits sharing a name share one budget"),
@@ -289,17 +281,9 @@ fn token_inspect_shows_the_limits_each_route_would_apply() {
     ) + &support::route("other", "/other", "http://127.0.0.1:9", "");
     std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
     let t = token(user_claims("alice", "company-a"));
-    let o = Command::new(support::bin())
-        .current_dir(dir.path())
-        .args(["token", "inspect", &t])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = support::cli(dir.path(), &["token", "inspect", &t], &[]);
+    let out = support::stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", support::stderr(&o));
     assert!(
         out.contains(
             "per-company: 100/s, burst 200, keyed by app_metadata.company_id = \"company-a\""

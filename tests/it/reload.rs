@@ -108,19 +108,6 @@ fn reloaded(gw: &Gateway) -> Vec<Value> {
     log_lines(gw, |v| is_msg(v, "config reloaded"))
 }
 
-async fn wait_reloaded(gw: &Gateway, generation: u64) -> Value {
-    gw.wait_log(Duration::from_secs(5), |v| {
-        is_msg(v, "config reloaded") && v["generation"] == generation
-    })
-    .await
-    .unwrap_or_else(|| {
-        panic!(
-            "no reload to generation {generation}:\n{}",
-            gw.logs().join("\n")
-        )
-    })
-}
-
 #[tokio::test]
 async fn save_by_rename_adds_a_route_within_two_seconds() {
     let up = support::echo_upstream().await;
@@ -137,7 +124,7 @@ async fn save_by_rename_adds_a_route_within_two_seconds() {
         "live after {took:?}, the contract says 2 s"
     );
 
-    let line = wait_reloaded(&gw, 2).await;
+    let line = gw.wait_reloaded(2).await;
     let changes = line["changes"].as_str().unwrap();
     assert!(changes.contains("route \"extra\" added"), "{changes}");
     assert!(
@@ -162,7 +149,7 @@ async fn in_place_write_with_sighup_applies_and_identical_rewrite_does_not() {
     wait_status(&c, &gw.url("/extra"), 200, Duration::from_secs(5))
         .await
         .expect("route added by SIGHUP");
-    wait_reloaded(&gw, 2).await;
+    gw.wait_reloaded(2).await;
     // The write's own file events are checked too, and change nothing.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let unchanged =
@@ -227,7 +214,7 @@ async fn kubernetes_configmap_symlink_swap_reloads() {
         took < Duration::from_millis(2500),
         "live after {took:?}, the contract says 2 s"
     );
-    wait_reloaded(&gw, 2).await;
+    gw.wait_reloaded(2).await;
 
     // And again, after the folder the first version lived in is gone.
     swap("..2026_11_28_02", "..2026_11_28_03", &v1(up));
@@ -239,7 +226,7 @@ async fn kubernetes_configmap_symlink_swap_reloads() {
         )
     });
     assert!(took < Duration::from_millis(2500), "live after {took:?}");
-    let line = wait_reloaded(&gw, 3).await;
+    let line = gw.wait_reloaded(3).await;
     assert!(
         line["changes"]
             .as_str()
@@ -443,7 +430,7 @@ async fn rotated_secret_file_accepts_the_new_secret_and_refuses_the_old() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(call(&old_token).await.unwrap().status(), 401);
-    let line = wait_reloaded(&gw, 2).await;
+    let line = gw.wait_reloaded(2).await;
     assert!(
         line["changes"].as_str().unwrap().contains("secret"),
         "{line}"
@@ -541,34 +528,9 @@ async fn hundred_reloads_under_load_fail_no_request() {
     );
 }
 
-/// An upstream that answers 200 and counts the TCP connections it accepts.
-async fn counting_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(support::full("ok")))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, accepted)
-}
-
 #[tokio::test]
 async fn upstream_connections_survive_a_reload_that_does_not_touch_them() {
-    let (counted, accepted) = counting_upstream().await;
+    let (counted, accepted) = support::connection_counting_upstream(Duration::ZERO).await;
     let other = support::echo_upstream().await;
     let pooled = support::route("pooled", "/pooled", &format!("http://{counted}"), OPEN);
     let before = support::config(&format!("{ADMIN}{pooled}{}", base(other)));
@@ -593,7 +555,7 @@ async fn upstream_connections_survive_a_reload_that_does_not_touch_them() {
 
     save_by_rename(&gw.config_path, &after);
     gw.signal("HUP");
-    wait_reloaded(&gw, 2).await;
+    gw.wait_reloaded(2).await;
     sequential(3).await;
     assert_eq!(
         accepted.load(Ordering::SeqCst),
@@ -629,7 +591,7 @@ async fn changed_listen_address_warns_and_the_old_listener_keeps_serving() {
         "{warn}"
     );
     // The rest of the config applied, on the old listener.
-    wait_reloaded(&gw, 2).await;
+    gw.wait_reloaded(2).await;
     assert_eq!(status(&c, &gw.url("/extra")).await, 200);
     assert_eq!(status(&c, &gw.url("/base")).await, 200);
     assert!(
@@ -783,6 +745,6 @@ async fn changed_workers_warn_that_a_restart_is_needed_and_the_rest_applies() {
         warn["setting"], "server.workers (serving with 2, config says 3)",
         "{warn}"
     );
-    wait_reloaded(&gw, 2).await;
+    gw.wait_reloaded(2).await;
     assert_eq!(status(&c, &gw.url("/extra")).await, 200);
 }

@@ -3,7 +3,6 @@
 //! at the reload that removes it, and logs and metrics name the position of
 //! the secret that verified a token, never its value.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,22 +25,7 @@ fn with_secret(up: std::net::SocketAddr, secret_line: &str) -> String {
             "auth = \"required\""
         )
     ));
-    let line = format!("secret = \"{}\"", support::SECRET);
-    assert!(toml.contains(&line));
-    toml.replace(&line, secret_line)
-}
-
-async fn wait_generation(gw: &Gateway, generation: u64) {
-    let found = gw
-        .wait_log(Duration::from_secs(5), |v| {
-            v["message"] == "config reloaded" && v["generation"] == generation
-        })
-        .await;
-    assert!(
-        found.is_some(),
-        "no reload to generation {generation}:\n{}",
-        gw.logs().join("\n")
-    );
+    support::with_auth(&toml, secret_line)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +80,7 @@ async fn rotation_keeps_old_tokens_working_until_the_old_secret_is_removed() {
         &format!("secret = [\"{NEW}\", \"{OLD}\"]"),
     ));
     gw.signal("HUP");
-    wait_generation(&gw, 2).await;
+    gw.wait_reloaded(2).await;
     assert_eq!(
         c.get(&url)
             .bearer_auth(&new_token)
@@ -132,7 +116,7 @@ async fn rotation_keeps_old_tokens_working_until_the_old_secret_is_removed() {
     );
     gw.write_config(&with_secret(up, &format!("secret = [\"{NEW}\"]")));
     gw.signal("HUP");
-    wait_generation(&gw, 3).await;
+    gw.wait_reloaded(3).await;
     assert_eq!(
         c.get(&url)
             .bearer_auth(&old_token)
@@ -191,17 +175,6 @@ async fn the_secret_that_verified_is_named_by_position_in_logs_and_metrics() {
     }
 }
 
-fn nyro(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(support::bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("NYRO_GW_CONFIG")
-        .env_remove("OLD_SECRET")
-        .env_remove("NEW_SECRET")
-        .envs(env.iter().copied());
-    cmd.output().unwrap()
-}
-
 fn secret_config(dir: &std::path::Path, secret_line: &str) {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\n{secret_line}\n[[routes]]\nname = \"api\"\nprefix = \"/api\"\nupstream = \"http://127.0.0.1:9\"\n"
@@ -216,7 +189,7 @@ fn token_mint_signs_with_the_first_secret_and_an_unset_old_one_is_dropped() {
         dir.path(),
         "secret = [\"${NEW_SECRET}\", \"${OLD_SECRET:-}\"]",
     );
-    let o = nyro(
+    let o = support::cli(
         dir.path(),
         &[
             "token",
@@ -228,8 +201,8 @@ fn token_mint_signs_with_the_first_secret_and_an_unset_old_one_is_dropped() {
         ],
         &[("NEW_SECRET", NEW)],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let token = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let token = support::stdout(&o).trim().to_owned();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.set_audience(&["authenticated"]);
     jsonwebtoken::decode::<Value>(
@@ -241,12 +214,12 @@ fn token_mint_signs_with_the_first_secret_and_an_unset_old_one_is_dropped() {
 
     // With both set, the old one verifies too.
     let old = support::sign(support::user_claims("u1", "c1"), OLD.as_bytes());
-    let o = nyro(
+    let o = support::cli(
         dir.path(),
         &["token", "inspect", &old, "-c", "gateway.toml"],
         &[("NEW_SECRET", NEW), ("OLD_SECRET", OLD)],
     );
-    let out = String::from_utf8_lossy(&o.stdout);
+    let out = support::stdout(&o);
     assert!(out.contains("secret 2"), "{out}");
     assert!(!out.contains(OLD) && !out.contains(NEW), "{out}");
 }
@@ -258,16 +231,16 @@ fn check_config_checks_every_secret_and_warns_beyond_two() {
     let b = "b".repeat(40);
     let c = "c".repeat(40);
     secret_config(dir.path(), &format!("secret = [\"{a}\", \"{b}\", \"{c}\"]"));
-    let o = nyro(dir.path(), &["check-config"], &[]);
-    let err = String::from_utf8_lossy(&o.stderr);
+    let o = support::cli(dir.path(), &["check-config"], &[]);
+    let err = support::stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(
         err.contains("gateway.toml:4:10: warning: 3 HMAC secrets are listed"),
         "{err}"
     );
     secret_config(dir.path(), &format!("secret = [\"{a}\", \"short\"]"));
-    let o = nyro(dir.path(), &["check-config"], &[]);
-    let err = String::from_utf8_lossy(&o.stderr);
+    let o = support::cli(dir.path(), &["check-config"], &[]);
+    let err = support::stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("gateway.toml:4:55: error: secret 2: the HMAC secret is 5 bytes"),

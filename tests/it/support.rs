@@ -491,3 +491,296 @@ pub async fn failing_upstreams() -> FailingUpstreams {
         slow,
     }
 }
+
+// ---- Setups shared by several test files ---------------------------------
+// Each was written out again in the files that needed it (issue 11).
+
+/// `toml` (from [`config`]) with its `secret = "{SECRET}"` line replaced by
+/// `lines`: other `[auth]` keys beside the secret, or another secret.
+pub fn with_auth(toml: &str, lines: &str) -> String {
+    let line = format!("secret = \"{SECRET}\"");
+    assert!(toml.contains(&line), "no `{line}` in the config:\n{toml}");
+    toml.replace(&line, lines)
+}
+
+/// `toml` (from [`config`]) with an admin listener on 127.0.0.1:0.
+pub fn with_admin(toml: &str) -> String {
+    assert!(toml.contains("[auth]"), "no [auth] in the config:\n{toml}");
+    toml.replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]")
+}
+
+/// An ES256 key pair: (PEM private key for signing, JWK for a JWKS).
+pub fn es256_key(kid: &str) -> (String, Value) {
+    use base64::Engine;
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let raw = kp.public_key_raw();
+    assert_eq!(raw.len(), 65, "uncompressed P-256 point");
+    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": enc(&raw[1..33]), "y": enc(&raw[33..])});
+    (kp.serialize_pem(), jwk)
+}
+
+/// An ES256 token over `claims`, signed by `pem`, its header naming `kid`.
+pub fn es256_token(pem: &str, kid: &str, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.into());
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// A JWKS endpoint on 127.0.0.1:0 (any path) publishing `keys` while
+/// `serving` is true, and answering 503 while it is false (an issuer that
+/// is down).
+pub async fn jwks_server(
+    keys: &[Value],
+    serving: Arc<std::sync::atomic::AtomicBool>,
+) -> SocketAddr {
+    let jwks = json!({ "keys": keys }).to_string();
+    upstream(move |_req| {
+        let on = serving.load(std::sync::atomic::Ordering::SeqCst);
+        let body = jwks.clone();
+        async move {
+            let b = Response::builder();
+            if on {
+                b.header("content-type", "application/json")
+                    .body(full(body))
+                    .unwrap()
+            } else {
+                b.status(503).body(full("down")).unwrap()
+            }
+        }
+    })
+    .await
+}
+
+/// An upstream answering 200 to every request; the count of requests it
+/// received (to prove that one never went upstream).
+pub async fn counting_upstream() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    let addr = upstream(move |_req| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Response::new(full("reached"))
+        }
+    })
+    .await;
+    (addr, hits)
+}
+
+/// An upstream answering 200 after `delay` to every request; the count
+/// of connections it accepted (to see the gateway's pooling and caps).
+pub async fn connection_counting_upstream(
+    delay: Duration,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: Request<Incoming>| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, Infallible>(Response::new(full("done")))
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+impl Gateway {
+    /// Waits up to `timeout` for `GET /ready` to answer 200 (a JWKS
+    /// fetched); panics with `what` otherwise.
+    pub async fn wait_ready(&self, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = client().get(self.url("/ready")).send().await;
+            if r.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits up to 5 s for the reload to `generation`; its log line.
+    pub async fn wait_reloaded(&self, generation: u64) -> Value {
+        self.wait_log(Duration::from_secs(5), |v| {
+            v["message"] == "config reloaded" && v["generation"] == generation
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no reload to generation {generation}:\n{}",
+                self.logs().join("\n")
+            )
+        })
+    }
+
+    /// Waits up to 10 s for the curl line `serve --dev` prints; its URL
+    /// and token.
+    pub async fn printed_curl(&self) -> (String, String) {
+        let line = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(l) = self
+                    .logs()
+                    .into_iter()
+                    .find(|l| l.trim_start().starts_with("curl "))
+                {
+                    return l;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no curl line printed:\n{}", self.logs().join("\n")));
+        let token = line
+            .split("Bearer ")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .expect("a token in the curl line")
+            .to_owned();
+        let url = line
+            .split_whitespace()
+            .last()
+            .expect("a URL in the curl line")
+            .to_owned();
+        (url, token)
+    }
+}
+
+/// Variables the test configs and shipped examples read: removed from
+/// every command [`cli`] runs, so that the test's own environment never
+/// reaches it (a test sets what it needs).
+const FIXTURE_VARS: &[&str] = &[
+    "NYRO_GW_CONFIG",
+    "RUST_LOG",
+    "GATEWAY_JWT_SECRET",
+    "GATEWAY_LISTEN",
+    "GATEWAY_INGEST_SERVICE_URL",
+    "GATEWAY_QUERY_SERVICE_URL",
+    "GATEWAY_AUTH_SERVICE_URL",
+    "GATEWAY_REPORTS_SERVICE_URL",
+    "VERCEL_FRONTEND_URL",
+    "INGEST_HOST",
+    "INGEST_TIMEOUT",
+    "TLS_DIR",
+    "OLD_SECRET",
+    "NEW_SECRET",
+];
+
+/// How long a command of [`cli`] may take.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `nyro-gw args` in `dir` with `env` set (and [`FIXTURE_VARS`] unset);
+/// fails the test when it has not finished within [`CLI_TIMEOUT`].
+pub fn cli(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    cli_within(dir, args, env, None, CLI_TIMEOUT)
+        .unwrap_or_else(|| panic!("nyro-gw {args:?} did not finish within {CLI_TIMEOUT:?}"))
+}
+
+/// [`cli`] with `stdin` as the command's standard input.
+pub fn cli_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    cli_within(dir, args, &[], Some(stdin), CLI_TIMEOUT)
+        .unwrap_or_else(|| panic!("nyro-gw {args:?} did not finish within {CLI_TIMEOUT:?}"))
+}
+
+/// [`cli`], killed after `timeout`: `None` when it had not finished by
+/// then (it hung). Without `stdin` its standard input is empty.
+pub fn cli_within(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Option<std::process::Output> {
+    use std::io::{Read, Write};
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(dir);
+    for var in FIXTURE_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run nyro-gw");
+    if let (Some(text), Some(mut w)) = (stdin, child.stdin.take()) {
+        let text = text.to_owned();
+        std::thread::spawn(move || {
+            let _ = w.write_all(text.as_bytes());
+        });
+    }
+    // Read both pipes while it runs, so that a full pipe cannot stall it.
+    fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = r.read_to_end(&mut out);
+            out
+        })
+    }
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Some(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    })
+}
+
+/// A command's standard output, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's standard error, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary directory holding `gateway.toml` with `text`.
+pub fn config_dir(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
+    dir
+}
+
+/// `nyro-gw token mint --config <config> --claims <claims> <extra>`, run in
+/// the config's directory; the token.
+pub fn mint_cli(config: &std::path::Path, claims: &str, extra: &[&str]) -> String {
+    let dir = config.parent().expect("the config's directory");
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut args = vec!["token", "mint", "--config", config, "--claims", claims];
+    args.extend_from_slice(extra);
+    let o = cli(dir, &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().to_owned()
+}

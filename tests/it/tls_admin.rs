@@ -1,7 +1,6 @@
 //! TLS on both sides, the admin listener, and `serve --dev`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -154,9 +153,8 @@ async fn admin_serves_metrics_and_a_redacted_config() {
         "/svc",
         &format!("http://{up}"),
         "auth = \"none\"",
-    ))
-    .replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]");
-    let gw = Gateway::start(&cfg).await;
+    ));
+    let gw = Gateway::start(&with_admin(&cfg)).await;
     for _ in 0..3 {
         client().get(gw.url("/svc/x")).send().await.unwrap();
     }
@@ -197,29 +195,12 @@ async fn admin_serves_metrics_and_a_redacted_config() {
 #[tokio::test]
 async fn dev_mode_runs_without_a_secret_and_prints_a_working_curl_line() {
     let up = echo_upstream().await;
-    let cfg = config(&route("svc", "/svc", &format!("http://{up}"), INJECT)).replace(
-        &format!("secret = \"{SECRET}\""),
+    let cfg = with_auth(
+        &config(&route("svc", "/svc", &format!("http://{up}"), INJECT)),
         "secret = \"${NYRO_TEST_UNSET_SECRET}\"",
     );
     let gw = Gateway::start_with(&cfg, &[], &["--dev", "--log-format", "json"]).await;
-    let line = loop {
-        if let Some(l) = gw
-            .logs()
-            .into_iter()
-            .find(|l| l.trim_start().starts_with("curl "))
-        {
-            break l;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let token = line
-        .split("Bearer ")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (_, token) = gw.printed_curl().await;
     assert!(
         gw.logs().iter().any(|l| l.contains("ephemeral")),
         "the ephemeral secret is announced"
@@ -234,15 +215,8 @@ async fn dev_mode_runs_without_a_secret_and_prints_a_working_curl_line() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["headers"]["x-user-id"][0], "dev-user");
     // Without --dev the same config refuses to start, naming the variable.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, &cfg).unwrap();
-    let out = std::process::Command::new(bin())
-        .arg("serve")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let dir = config_dir(&cfg);
+    let out = cli(dir.path(), &["serve", "--config", "gateway.toml"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NYRO_TEST_UNSET_SECRET"));
+    assert!(stderr(&out).contains("NYRO_TEST_UNSET_SECRET"));
 }

@@ -2,7 +2,9 @@
 //! fixture configs in a temporary directory.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::{self, stderr, stdout};
 
 const SECRET: &str = "cli-test-secret-that-is-long-enough-0123456789";
 
@@ -36,17 +38,7 @@ auth = "none"
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nyro-gw"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NYRO_GW_CONFIG")
-        .env_remove("GATEWAY_JWT_SECRET")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    support::cli(dir, args, &[])
 }
 
 fn mint(dir: &Path, claims: &str) -> String {
@@ -62,7 +54,7 @@ fn mint(dir: &Path, claims: &str) -> String {
             cfg.to_str().unwrap(),
         ],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let token = stdout(&o);
     assert!(
         token.ends_with('\n') && token.trim().split('.').count() == 3,
@@ -86,7 +78,7 @@ fn minted_token_is_accepted_and_the_route_table_shows_injected_headers() {
         out.contains("X-User-ID: user-1") && out.contains("X-Company-ID: c1"),
         "{out}"
     );
-    assert!(!out.contains(SECRET) && !String::from_utf8_lossy(&o.stderr).contains(SECRET));
+    assert!(!out.contains(SECRET) && !stderr(&o).contains(SECRET));
 }
 
 #[test]
@@ -140,22 +132,11 @@ fn json_format_parses_and_stdin_is_read() {
         dir.path(),
         r#"{"sub":"u1","app_metadata":{"company_id":"c1"}}"#,
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nyro-gw"))
-        .args(["token", "inspect", "-", "--format", "json"])
-        .current_dir(dir.path())
-        .env_remove("NYRO_GW_CONFIG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{token}\n").as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = support::cli_stdin(
+        dir.path(),
+        &["token", "inspect", "-", "--format", "json"],
+        &format!("{token}\n"),
+    );
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["accepted"], true);
@@ -221,7 +202,7 @@ auth = "required"
         ],
     );
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("no HMAC secret"), "{err}");
 }
 
@@ -238,7 +219,7 @@ fn mint_with_an_unset_secret_variable_names_it() {
         &["token", "mint", "--claims", r#"{"sub":"u1"}"#],
     );
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("GATEWAY_JWT_SECRET"), "{err}");
     assert!(stdout(&o).is_empty());
 }
@@ -249,7 +230,7 @@ fn mint_refuses_claims_that_are_not_an_object() {
     config(dir.path());
     let o = run(dir.path(), &["token", "mint", "--claims", "[1,2]"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("must be a JSON object"));
+    assert!(stderr(&o).contains("must be a JSON object"));
 }
 
 /// Regression: `token mint` did not fill `iss`, so with `[auth].issuer`
@@ -265,7 +246,7 @@ fn mint_fills_the_configured_issuer_unless_given() {
     std::fs::write(&path, text).unwrap();
     let mint = |claims: &str| {
         let o = run(dir.path(), &["token", "mint", "--claims", claims]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o).trim().to_owned()
     };
     let inspect = |token: &str| {
@@ -433,34 +414,19 @@ fn segment(token: &str, i: usize) -> serde_json::Value {
 
 #[tokio::test]
 async fn minted_es256_token_is_accepted_by_a_gateway_reading_its_jwks() {
-    use crate::support::{Gateway, INJECT, client, full, upstream};
-    use base64::Engine;
+    use crate::support::{Gateway, INJECT, client};
     let dir = tempfile::tempdir().unwrap();
-    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let (pem, jwk) = support::es256_key("bench-1");
     let key = dir.path().join("es256.pem");
-    std::fs::write(&key, kp.serialize_pem()).unwrap();
-    let raw = kp.public_key_raw();
-    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let jwks =
-        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
-        "kid": "bench-1", "x": enc(&raw[1..33]), "y": enc(&raw[33..])}]})
-        .to_string();
-    let jwks_addr = upstream(move |_req| {
-        let body = jwks.clone();
-        async move {
-            hyper::Response::builder()
-                .header("content-type", "application/json")
-                .body(full(body))
-                .unwrap()
-        }
-    })
-    .await;
-    let up = crate::support::echo_upstream().await;
+    std::fs::write(&key, pem).unwrap();
+    let serving = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let jwks_addr = support::jwks_server(&[jwk], serving).await;
+    let up = support::echo_upstream().await;
 
     // No gateway.toml in `dir`: --key needs no config, and `aud` defaults
     // to "authenticated", what the gateway checks by default.
     let o = mint_key(dir.path(), &key, &["--kid", "bench-1", "--ttl", "10m"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let token = stdout(&o).trim().to_owned();
     assert_eq!(segment(&token, 0)["alg"], "ES256");
     assert_eq!(segment(&token, 0)["kid"], "bench-1");
@@ -482,21 +448,11 @@ auth = "required"
 "#
     ))
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while client()
-        .get(gw.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ready once the JWKS is fetched"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    gw.wait_ready(
+        std::time::Duration::from_secs(10),
+        "ready once the JWKS is fetched",
+    )
+    .await;
     let r = client()
         .get(gw.url("/req/x"))
         .bearer_auth(&token)
@@ -513,7 +469,7 @@ auth = "required"
     let other_path = dir.path().join("other.pem");
     std::fs::write(&other_path, other.serialize_pem()).unwrap();
     let o = mint_key(dir.path(), &other_path, &["--kid", "bench-1"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let r = client()
         .get(gw.url("/req/x"))
         .bearer_auth(stdout(&o).trim())
@@ -537,11 +493,7 @@ fn mint_with_a_key_signs_with_the_algorithm_of_the_key_type() {
         let key = dir.path().join("key.pem");
         std::fs::write(&key, kp.serialize_pem()).unwrap();
         let o = mint_key(dir.path(), &key, &[]);
-        assert!(
-            o.status.success(),
-            "{alg:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{alg:?}: {}", stderr(&o));
         let token = stdout(&o).trim().to_owned();
         let public = kp.public_key_pem();
         let decoding = match alg {
@@ -573,11 +525,11 @@ fn mint_with_a_key_takes_aud_and_iss_from_the_config_and_warns_on_its_algorithms
     std::fs::write(&key, kp.serialize_pem()).unwrap();
     // ./gateway.toml is found without --config, as for HMAC minting.
     let o = mint_key(dir.path(), &key, &["--kid", "k"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let claims = segment(stdout(&o).trim(), 1);
     assert_eq!(claims["aud"], "api");
     assert_eq!(claims["iss"], "https://issuer.test");
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(
         err.contains("does not list ES256"),
         "the config allows HS256 only: {err}"
@@ -602,7 +554,7 @@ fn mint_with_a_key_refuses_what_cannot_sign_and_says_why() {
         std::fs::write(&key, text).unwrap();
         let o = mint_key(dir.path(), &key, &[]);
         assert_eq!(o.status.code(), Some(1), "{name}");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = stderr(&o);
         assert!(err.contains(want), "{name}: {err}");
         assert!(err.contains(name), "{name}: names the file: {err}");
         assert!(stdout(&o).is_empty(), "{name}");
@@ -610,7 +562,7 @@ fn mint_with_a_key_refuses_what_cannot_sign_and_says_why() {
     let missing = dir.path().join("missing.pem");
     let o = mint_key(dir.path(), &missing, &[]);
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("cannot read the key file"), "{err}");
     // --kid names a key; an HMAC secret is not one.
     config(dir.path());
@@ -619,7 +571,7 @@ fn mint_with_a_key_refuses_what_cannot_sign_and_says_why() {
         &["token", "mint", "--claims", "{}", "--kid", "k"],
     );
     assert_eq!(o.status.code(), Some(2), "a usage error");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--key"));
+    assert!(stderr(&o).contains("--key"));
 }
 
 /// `token inspect` and the running gateway ask the same rules
@@ -671,14 +623,7 @@ auth = "required"
     let cfg = dir.path().join("gw.toml");
     std::fs::write(&cfg, &toml).unwrap();
     let cfg = cfg.to_str().unwrap().to_owned();
-    let mint_with = |config: &str, claims: &str| {
-        let o = run(
-            dir.path(),
-            &["token", "mint", "--claims", claims, "--config", config],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        stdout(&o).trim().to_owned()
-    };
+    let mint_with = |config: &str, claims: &str| support::mint_cli(Path::new(config), claims, &[]);
     let other_dir = tempfile::tempdir().unwrap();
     let other_cfg = other_dir.path().join("other.toml");
     std::fs::write(

@@ -2,8 +2,6 @@
 //! file is reported at once, at its `line:col`, with the expected shape and
 //! an example, not serde's first "invalid type".
 
-use std::process::Command;
-
 #[test]
 fn every_type_error_is_reported_with_the_expected_shape_and_an_example() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,13 +20,8 @@ strip_prefix = "yes"
 "#,
     )
     .unwrap();
-    let o = Command::new(crate::support::bin())
-        .args(["check-config", "gateway.toml"])
-        .current_dir(dir.path())
-        .env_remove("NYRO_GW_CONFIG")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let o = crate::support::cli(dir.path(), &["check-config", "gateway.toml"], &[]);
+    let err = crate::support::stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
     let want = [

@@ -6,31 +6,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hyper::Response;
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-/// An upstream that counts the requests reaching it and echoes nothing
-/// but "reached".
-async fn counting_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    let reached = Arc::new(AtomicUsize::new(0));
-    let hits = reached.clone();
-    let addr = upstream(move |_req: hyper::Request<hyper::body::Incoming>| {
-        let hits = hits.clone();
-        async move {
-            hits.fetch_add(1, Ordering::SeqCst);
-            Response::new(full("reached"))
-        }
-    })
-    .await;
-    (addr, reached)
-}
 
 /// The status line and the body of a raw HTTP/1.1 response.
 fn status_and_body(out: &str) -> (&str, &str) {
