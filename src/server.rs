@@ -431,8 +431,94 @@ async fn serve_until(
             }
             _ => configured,
         };
+        let serve = |stream: tokio::net::TcpStream,
+                     peer: SocketAddr,
+                     slot: Slot,
+                     deadline: tokio::time::Instant,
+                     load: Serving| {
+            let _ = stream.set_nodelay(true);
+            let tls = shared.runtime.load().tls.clone();
+            let framing = Arc::new(Framing::default());
+            let conn = ConnInfo::new(peer, tls.is_some(), framing.clone());
+            let first_head = Arc::new(Notify::new());
+            let shared = shared.clone();
+            // In `nyro_open_connections` from its first request until hyper
+            // drops the service with the connection.
+            let open = crate::metrics::OpenConn::default();
+            let service = {
+                let first_head = first_head.clone();
+                service_fn(move |req| {
+                    // hyper calls the service once a request head is complete.
+                    first_head.notify_one();
+                    open.saw(req.version());
+                    let shared = shared.clone();
+                    let conn = conn.clone();
+                    async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }
+                })
+            };
+            let builder = builder(header_read_timeout);
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _slot = slot;
+                let _load = load;
+                let result = match tls {
+                    None => {
+                        let c = builder.serve_connection_with_upgrades(
+                            TokioIo::new(Watched::new(stream, framing)),
+                            service,
+                        );
+                        unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
+                    }
+                    Some(cfg) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                        let handshake_deadline =
+                            deadline.min(tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+                        let tls_stream = match tokio::time::timeout_at(
+                            handshake_deadline,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(peer = %peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let c = builder.serve_connection_with_upgrades(
+                            TokioIo::new(Watched::new(tls_stream, framing)),
+                            service,
+                        );
+                        unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
+                    }
+                };
+                match result {
+                    None => {
+                        tracing::debug!(peer = %peer, "no request head within header_read_timeout; connection closed");
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    }
+                    Some(Ok(())) => {}
+                }
+            });
+        };
+        // A connection another worker handed over brings its own slot, so
+        // it is taken while this worker waits for one too.
         let slot = tokio::select! {
             slot = slots.take(limit) => slot,
+            Some(handed) = peers.inbox.recv() => match handed.into_tokio() {
+                Some((stream, peer, slot, deadline)) => {
+                    let load = peers.counted();
+                    serve(stream, peer, slot, deadline, load);
+                    continue;
+                }
+                None => continue,
+            },
             () = &mut shutdown => break,
         };
         let (stream, peer, slot, deadline, load) = tokio::select! {
@@ -467,74 +553,7 @@ async fn serve_until(
             }
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let tls = shared.runtime.load().tls.clone();
-        let framing = Arc::new(Framing::default());
-        let conn = ConnInfo::new(peer, tls.is_some(), framing.clone());
-        let first_head = Arc::new(Notify::new());
-        let shared = shared.clone();
-        // In `nyro_open_connections` from its first request until hyper
-        // drops the service with the connection.
-        let open = crate::metrics::OpenConn::default();
-        let service = {
-            let first_head = first_head.clone();
-            service_fn(move |req| {
-                // hyper calls the service once a request head is complete.
-                first_head.notify_one();
-                open.saw(req.version());
-                let shared = shared.clone();
-                let conn = conn.clone();
-                async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }
-            })
-        };
-        let builder = builder(header_read_timeout);
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _load = load;
-            let result = match tls {
-                None => {
-                    let c = builder.serve_connection_with_upgrades(
-                        TokioIo::new(Watched::new(stream, framing)),
-                        service,
-                    );
-                    unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
-                }
-                Some(cfg) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                    let handshake_deadline =
-                        deadline.min(tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT);
-                    let tls_stream =
-                        match tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(peer = %peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let c = builder.serve_connection_with_upgrades(
-                        TokioIo::new(Watched::new(tls_stream, framing)),
-                        service,
-                    );
-                    unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
-                }
-            };
-            match result {
-                None => {
-                    tracing::debug!(peer = %peer, "no request head within header_read_timeout; connection closed");
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-                }
-                Some(Ok(())) => {}
-            }
-        });
+        serve(stream, peer, slot, deadline, load);
     }
     drop(listener);
     let grace = shared.runtime.load().config.server.shutdown_grace;

@@ -4,7 +4,8 @@
 //! per upstream host.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -335,13 +336,42 @@ async fn upstream_connections_capped_per_host_then_503() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "upstream connections");
 }
 
+/// An upstream answering after `delay`; the most requests it ever held
+/// at once.
+async fn in_flight_upstream(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let seen = peak.clone();
+    let addr = upstream(move |_req| {
+        let (now, peak) = (now.clone(), peak.clone());
+        async move {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Response::new(full("done"))
+        }
+    })
+    .await;
+    (addr, seen)
+}
+
 #[tokio::test]
 async fn request_waiting_at_the_upstream_cap_gets_the_connection_that_frees() {
-    let (up, accepted) = connection_counting_upstream(Duration::from_millis(300)).await;
-    let cfg = config_server("max_upstream_connections = 1", up);
+    // Two workers, so that the two clients' connections land on different
+    // workers (connections go to the least busy): the freed place must
+    // reach a request waiting on the other worker, whose pool cannot use
+    // the first worker's idle connection (that one closes to free it).
+    let (up, peak) = in_flight_upstream(Duration::from_millis(300)).await;
+    let cfg = config_server("max_upstream_connections = 1\nworkers = 2", up);
     let gw = Gateway::start(&cfg).await;
     let answers = concurrent_gets(&gw.url("/svc/x"), 2).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
     assert_eq!(statuses, [200, 200], "{answers:?}");
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "upstream connections");
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "requests upstream at once");
+    // The second waited for the first (about 600 ms), well within the
+    // 2 s connect_timeout it would otherwise have hit.
+    let slowest = answers.iter().map(|a| a.1).max().unwrap_or_default();
+    assert!(slowest >= Duration::from_millis(550), "{answers:?}");
+    assert!(slowest < Duration::from_millis(1900), "{answers:?}");
 }
