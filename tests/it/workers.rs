@@ -43,19 +43,21 @@ fn serve_on(addr: std::net::SocketAddr) -> (std::process::ExitStatus, String) {
     (status, err)
 }
 
+/// One unauthenticated route `/svc` to `up`, served by `workers` workers.
+fn workers_config(up: std::net::SocketAddr, workers: usize) -> String {
+    config(&route(
+        "svc",
+        "/svc",
+        &format!("http://{up}"),
+        "auth = \"none\"",
+    ))
+    .replace("[server]\n", &format!("[server]\nworkers = {workers}\n"))
+}
+
 #[tokio::test]
 async fn a_second_gateway_on_the_same_port_fails_with_address_in_use() {
     let up = echo_upstream().await;
-    let first = Gateway::start(
-        &config(&route(
-            "svc",
-            "/svc",
-            &format!("http://{up}"),
-            "auth = \"none\"",
-        ))
-        .replace("[server]\n", "[server]\nworkers = 2\n"),
-    )
-    .await;
+    let first = Gateway::start(&workers_config(up, 2)).await;
     let addr = first.addr;
     let (status, err) = tokio::task::spawn_blocking(move || serve_on(addr))
         .await
@@ -95,16 +97,7 @@ fn worker_ticks(pid: u32) -> Vec<(String, u64)> {
 #[tokio::test]
 async fn the_configured_workers_run_and_serve_from_the_shared_socket() {
     let up = echo_upstream().await;
-    let gw = Gateway::start(
-        &config(&route(
-            "svc",
-            "/svc",
-            &format!("http://{up}"),
-            "auth = \"none\"",
-        ))
-        .replace("[server]\n", "[server]\nworkers = 3\n"),
-    )
-    .await;
+    let gw = Gateway::start(&workers_config(up, 3)).await;
     let serving = gw.find_log(|v| v["message"] == "nyro-gw serving").unwrap();
     assert_eq!(serving["workers"], 3, "{serving}");
     let names: Vec<String> = worker_ticks(gw.pid()).into_iter().map(|(n, _)| n).collect();
@@ -154,17 +147,7 @@ async fn worker_connections(gw: &Gateway, workers: usize) -> Vec<i64> {
 #[tokio::test]
 async fn accepted_connections_go_to_the_least_busy_worker() {
     let up = echo_upstream().await;
-    let gw = Gateway::start(
-        &config(&route(
-            "svc",
-            "/svc",
-            &format!("http://{up}"),
-            "auth = \"none\"",
-        ))
-        .replace("[server]\n", "[server]\nworkers = 2\n")
-        .replace("[auth]", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth]"),
-    )
-    .await;
+    let gw = Gateway::start(&with_admin(&workers_config(up, 2))).await;
     // One connection at a time, each kept open after its request: whichever
     // worker the kernel wakes, each new one goes to the worker holding fewer.
     let mut open = Vec::new();
