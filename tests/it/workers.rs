@@ -97,15 +97,16 @@ fn worker_ticks(pid: u32) -> Vec<(String, u64)> {
 #[tokio::test]
 async fn the_configured_workers_run_and_serve_from_the_shared_socket() {
     let up = echo_upstream().await;
-    let gw = Gateway::start(&workers_config(up, 3)).await;
+    let gw = Gateway::start(&with_admin(&workers_config(up, 3))).await;
     let serving = gw.find_log(|v| v["message"] == "nyro-gw serving").unwrap();
     assert_eq!(serving["workers"], 3, "{serving}");
     let names: Vec<String> = worker_ticks(gw.pid()).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["nyro-worker-0", "nyro-worker-1", "nyro-worker-2"]);
 
-    // Many connections at once, each with several requests: whichever
-    // worker accepted a connection serves all of it. (Which worker that is
-    // is the kernel's choice: README "Known limits".)
+    // Many connections at once, each with several requests, then kept
+    // open: every worker holds a share of them (an accepted connection
+    // goes to the worker holding the fewest; simultaneous accepts may
+    // tip the balance by a few).
     let url = gw.url("/svc/spread");
     let mut tasks = Vec::new();
     for _ in 0..48 {
@@ -118,16 +119,21 @@ async fn the_configured_workers_run_and_serve_from_the_shared_socket() {
                 assert_eq!(r.status(), 200);
                 r.bytes().await.unwrap();
             }
+            c
         }));
     }
+    let mut open = Vec::new();
     for t in tasks {
-        tokio::time::timeout(Duration::from_secs(60), t)
+        let c = tokio::time::timeout(Duration::from_secs(60), t)
             .await
             .expect("load finished")
             .unwrap();
+        open.push(c);
     }
-    let busy: u64 = worker_ticks(gw.pid()).iter().map(|(_, t)| t).sum();
-    assert!(busy > 0, "1,920 requests served by no worker thread");
+    let held = worker_connections(&gw, 3).await;
+    assert_eq!(held.iter().sum::<i64>(), 48, "{held:?}");
+    assert!(held.iter().all(|&n| n >= 8), "{held:?}");
+    drop(open);
 }
 
 /// `nyro_worker_connections{worker="N"}` from the admin page.
