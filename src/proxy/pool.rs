@@ -142,39 +142,38 @@ where
         self.hosts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The index of `authority`'s entry and its `Host` value.
-    fn host(&self, authority: &Authority) -> (usize, HeaderValue) {
+    /// Under one lock: the index of `authority`'s entry (made on first
+    /// sight), its `Host` value, and its warmest idle connection.
+    fn checkout(
+        &self,
+        authority: &Authority,
+    ) -> (usize, HeaderValue, Option<http1::SendRequest<B>>) {
         let mut hosts = self.hosts();
-        if let Some(i) = hosts.iter().position(|h| h.authority == *authority) {
-            return (i, hosts[i].host.clone());
-        }
-        let text = match authority.port_u16() {
-            Some(80) => authority.host(),
-            _ => authority.as_str(),
+        let i = match hosts.iter().position(|h| h.authority == *authority) {
+            Some(i) => i,
+            None => {
+                let text = match authority.port_u16() {
+                    Some(80) => authority.host(),
+                    _ => authority.as_str(),
+                };
+                hosts.push(HostIdle {
+                    cap: self.connector.cap(format!("http://{authority}")),
+                    authority: authority.clone(),
+                    host: HeaderValue::from_str(text)
+                        .unwrap_or_else(|_| HeaderValue::from_static("invalid-host")),
+                    idle: VecDeque::new(),
+                    returned: Arc::default(),
+                });
+                hosts.len() - 1
+            }
         };
-        let host = HeaderValue::from_str(text)
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid-host"));
-        let cap = self.connector.cap(format!("http://{authority}"));
-        hosts.push(HostIdle {
-            cap,
-            authority: authority.clone(),
-            host: host.clone(),
-            idle: VecDeque::new(),
-            returned: Arc::default(),
-        });
-        (hosts.len() - 1, host)
+        let entry = &mut hosts[i];
+        (i, entry.host.clone(), warmest(&mut entry.idle))
     }
 
     /// The warmest idle connection to host `i` that is not closed.
     fn take(&self, i: usize) -> Option<http1::SendRequest<B>> {
-        let mut hosts = self.hosts();
-        let idle = &mut hosts.get_mut(i)?.idle;
-        while let Some(Idle { sender, .. }) = idle.pop_back() {
-            if !sender.is_closed() {
-                return Some(sender);
-            }
-        }
-        None
+        warmest(&mut self.hosts().get_mut(i)?.idle)
     }
 
     fn put(&self, i: usize, sender: http1::SendRequest<B>) {
@@ -227,10 +226,10 @@ where
         self: &Arc<Self>,
         mut req: Request<B>,
     ) -> Result<(Response<Incoming>, Lease<B>), SendError> {
-        let Some(authority) = req.uri().authority().cloned() else {
+        let Some(authority) = req.uri().authority() else {
             return Err(SendError::Connect("the upstream URI has no host".into()));
         };
-        let (host, host_value) = self.host(&authority);
+        let (host, host_value, mut pooled) = self.checkout(authority);
         req.headers_mut().entry(HOST).or_insert(host_value);
         let path = req
             .uri()
@@ -242,7 +241,7 @@ where
         loop {
             // A pooled connection the upstream closed while it idled hands
             // the request back unsent: try the next one.
-            while let Some(mut sender) = self.take(host) {
+            while let Some(mut sender) = pooled.take().or_else(|| self.take(host)) {
                 if sender.ready().await.is_err() {
                     continue;
                 }
@@ -256,7 +255,7 @@ where
             }
             // Then a new connection, unless a pooled one comes back first
             // (at the upstream's cap, connecting waits for a place).
-            let connecting = fresh.get_or_insert_with(|| Box::pin(self.connect(authority.clone())));
+            let connecting = fresh.get_or_insert_with(|| Box::pin(self.connect(host)));
             let notify = self.returned(host);
             let returned = notify.notified();
             tokio::pin!(returned);
@@ -292,11 +291,11 @@ where
 
     /// A new connection (a place under the cap, TCP), its task spawned on
     /// this worker's runtime.
-    async fn connect(
-        self: &Arc<Self>,
-        authority: Authority,
-    ) -> Result<http1::SendRequest<B>, SendError> {
+    async fn connect(self: &Arc<Self>, host: usize) -> Result<http1::SendRequest<B>, SendError> {
         use tower_service::Service;
+        let Some(authority) = self.hosts().get(host).map(|h| h.authority.clone()) else {
+            return Err(SendError::Connect("the upstream is not in the pool".into()));
+        };
         let uri = Uri::builder()
             .scheme(Scheme::HTTP)
             .authority(authority)
@@ -348,6 +347,17 @@ where
             }
         });
     }
+}
+
+/// Pops the newest connection of `idle` that is not closed (closed ones
+/// are dropped on the way).
+fn warmest<B>(idle: &mut VecDeque<Idle<B>>) -> Option<http1::SendRequest<B>> {
+    while let Some(Idle { sender, .. }) = idle.pop_back() {
+        if !sender.is_closed() {
+            return Some(sender);
+        }
+    }
+    None
 }
 
 /// Drops the connections at the front of `idle` (the oldest) that have
