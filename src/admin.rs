@@ -23,9 +23,7 @@ pub(crate) fn handle<B>(req: Request<B>, shared: &Shared) -> Response<Full<Bytes
     let rt = shared.runtime.load();
     match req.uri().path() {
         "/metrics" => {
-            let mut r = Response::new(Full::new(Bytes::from(
-                shared.metrics.render(rt.generation, rt.is_ready()),
-            )));
+            let mut r = Response::new(Full::new(Bytes::from(shared.metrics.render(rt.is_ready()))));
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static(prometheus_text::CONTENT_TYPE),

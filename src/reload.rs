@@ -193,7 +193,7 @@ impl Reloader {
                         *known = now;
                         drop(known);
                         let keys = rt.client_keys();
-                        self.shared.runtime.store(Arc::new(rt));
+                        self.shared.activate(rt);
                         // Only now: a failed compile must not drop clients the
                         // serving config still uses.
                         self.shared.pools.retain(&keys);

@@ -39,12 +39,23 @@ pub(crate) struct ReloadStatus {
 impl Shared {
     /// Shared state around a first runtime.
     pub(crate) fn new(runtime: Runtime, pools: Pools, metrics: Metrics) -> Arc<Shared> {
+        metrics.set_generation(runtime.generation);
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             pools,
             metrics,
             reload: Mutex::new(ReloadStatus::default()),
         })
+    }
+}
+
+impl Shared {
+    /// Makes `runtime` the active config, and its generation the one
+    /// `/metrics` shows.
+    pub(crate) fn activate(&self, runtime: Runtime) {
+        let generation = runtime.generation;
+        self.runtime.store(Arc::new(runtime));
+        self.metrics.set_generation(generation);
     }
 }
 

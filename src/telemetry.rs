@@ -556,11 +556,17 @@ impl Metrics {
         })
     }
 
-    /// Prometheus text exposition (version 0.0.4) of the registry, with
-    /// the config generation and readiness as of this scrape.
-    pub(crate) fn render(&self, generation: u64, ready: bool) -> String {
+    /// Sets `nyro_config_generation`; called where the active config is
+    /// swapped, before the reload is counted, so a scrape never shows a
+    /// reload counted ahead of its generation.
+    pub(crate) fn set_generation(&self, generation: u64) {
         self.generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// Prometheus text exposition (version 0.0.4) of the registry, with
+    /// readiness as of this scrape.
+    pub(crate) fn render(&self, ready: bool) -> String {
         self.ready.set(i64::from(ready));
         let mut out = String::new();
         // Writing to a String cannot fail; an encoder error would only
@@ -615,7 +621,8 @@ mod tests {
         let r = m.route("ingest");
         r.record(&http::Method::GET, 200, Duration::from_millis(3));
         r.record(&http::Method::POST, 503, Duration::from_millis(30));
-        let text = m.render(4, true);
+        m.set_generation(4);
+        let text = m.render(true);
         assert!(
             text.contains("nyro_requests_total{route=\"ingest\",method=\"GET\",class=\"2xx\"} 1")
         );
@@ -640,7 +647,8 @@ mod tests {
             Duration::from_micros(1500),
         );
         m.reloads_ok.fetch_add(2, Relaxed);
-        let text = m.render(3, false);
+        m.set_generation(3);
+        let text = m.render(false);
         for line in [
             "# HELP nyro_requests_total Responses sent, by route, method and status class.",
             "# TYPE nyro_requests_total counter",
@@ -704,7 +712,8 @@ mod tests {
             .record(&http::Method::GET, 200, Duration::ZERO);
         m.route("svc")
             .record(&http::Method::GET, 200, Duration::ZERO);
-        let text = m.render(2, true);
+        m.set_generation(2);
+        let text = m.render(true);
         assert!(
             text.contains("nyro_requests_total{route=\"svc\",method=\"GET\",class=\"2xx\"} 2"),
             "{text}"
