@@ -23,7 +23,7 @@ use crate::error::{BearerError, GatewayError, InjectError, TokenError, UpstreamK
 
 /// Number of shards of a [`Sharded`] cell: more than the worker threads a
 /// typical node gives the gateway; threads beyond it share shards.
-const SHARDS: usize = 16;
+pub(crate) const SHARDS: usize = 16;
 
 /// One cache line per shard, so two threads never write the same line.
 #[derive(Debug, Default)]
@@ -42,7 +42,8 @@ thread_local! {
     static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn shard() -> usize {
+/// This thread's shard index, below [`SHARDS`].
+pub(crate) fn shard() -> usize {
     SHARD.with(|s| {
         let mut i = s.get();
         if i == usize::MAX {
@@ -66,6 +67,39 @@ impl Sharded {
     /// The sum over all shards.
     pub(crate) fn get(&self) -> i64 {
         self.0.iter().map(|p| p.0.load(Relaxed)).sum()
+    }
+}
+
+impl Default for Sharded {
+    fn default() -> Self {
+        Sharded::new()
+    }
+}
+
+/// A registry counter whose adds are sharded by thread (a series every
+/// request bumps, such as `nyro_requests_total`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShardedCounter(std::sync::Arc<Sharded>);
+
+impl ShardedCounter {
+    /// Adds one on this thread's shard.
+    pub(crate) fn inc(&self) {
+        self.0.add(1);
+    }
+}
+
+impl prometheus_client::metrics::TypedMetric for ShardedCounter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for ShardedCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder
+            .encode_counter::<NoLabelSet, _, u64>(&u64::try_from(self.0.get()).unwrap_or(0), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
     }
 }
 

@@ -371,6 +371,11 @@ async fn process(
     let upgrade = upgrade_offer.is_some();
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
+    // Only an HTTP/1.1 chunked or an HTTP/2 body can end in trailers.
+    let trailers_possible = !matches!(
+        req.version(),
+        Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+    ) || req.headers().contains_key(http::header::TRANSFER_ENCODING);
     let (mut parts, body) = req.into_parts();
     upstream::rewrite(
         &mut parts,
@@ -390,9 +395,10 @@ async fn process(
     // A body the client breaks is recorded here, so that the failure is
     // put on the client whichever side hyper reports it on.
     let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
-    let body = RequestBody::new(body, rt.max_body)
-        .strip_trailers(rt.strip_headers.clone())
-        .record_faults(client_fault.clone());
+    let mut body = RequestBody::new(body, rt.max_body, client_fault.clone());
+    if trailers_possible {
+        body = body.strip_trailers(rt.strip_headers.clone());
+    }
     let upstream_req = Request::from_parts(parts, body);
 
     let sent = forward::send(
@@ -462,13 +468,7 @@ fn upstream_response(
         );
     }
     headers::strip_hop_by_hop(resp.headers_mut(), false);
-    Ok(resp.map(|b| {
-        Either::Left(
-            UpstreamBody::new(b, request_id.clone(), route.name.clone())
-                .client_fault(client_fault)
-                .lease(lease),
-        )
-    }))
+    Ok(resp.map(|b| Either::Left(UpstreamBody::new(b, client_fault).lease(lease))))
 }
 
 /// Phase 2: what the gateway refuses to forward whatever the route (400):

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::metrics::ShardedCounter;
 use clap::ValueEnum;
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet, prometheus_text,
@@ -258,13 +259,17 @@ impl RedisStats {
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// A latency histogram recorded with atomics only. prometheus-client's own
+/// A latency histogram recorded with atomics only, sharded by thread like
+/// `metrics::Sharded`. prometheus-client's own
 /// `Histogram` takes a lock per observation; this one is a bucket array of
 /// counters, encoded through the registry like any other metric.
 #[derive(Debug, Clone, Default)]
-struct Latency(Arc<LatencyCells>);
+struct Latency(Arc<[LatencyCells; crate::metrics::SHARDS]>);
 
+/// One thread's share of a histogram (see `metrics::Sharded`), on its
+/// own cache lines.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 struct LatencyCells {
     /// Observations per bucket (not cumulative; the encoder sums them).
     buckets: [AtomicU64; BUCKETS.len()],
@@ -275,7 +280,7 @@ struct LatencyCells {
 
 impl Latency {
     fn observe(&self, elapsed: Duration) {
-        let cells = &self.0;
+        let cells = &self.0[crate::metrics::shard()];
         let secs = elapsed.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
             cells.buckets[i].fetch_add(1, Relaxed);
@@ -292,14 +297,16 @@ impl TypedMetric for Latency {
 
 impl EncodeMetric for Latency {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let cells = &self.0;
+        let total = |cell: fn(&LatencyCells) -> &AtomicU64| -> u64 {
+            self.0.iter().map(|c| cell(c).load(Relaxed)).sum()
+        };
         let buckets: Vec<(f64, u64)> = BUCKETS
             .iter()
-            .zip(&cells.buckets)
-            .map(|(b, c)| (*b, c.load(Relaxed)))
+            .enumerate()
+            .map(|(i, b)| (*b, self.0.iter().map(|c| c.buckets[i].load(Relaxed)).sum()))
             .collect();
-        let sum = cells.sum_us.load(Relaxed) as f64 / 1e6;
-        encoder.encode_histogram::<NoLabelSet>(sum, cells.count.load(Relaxed), &buckets, None)
+        let sum = total(|c| &c.sum_us) as f64 / 1e6;
+        encoder.encode_histogram::<NoLabelSet>(sum, total(|c| &c.count), &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -314,7 +321,7 @@ impl EncodeMetric for Latency {
 pub(crate) struct RouteStats {
     /// `nyro_requests_total` by method (`metrics::METHODS`) and status
     /// class (index 0 is 1xx … 4 is 5xx).
-    status: [[Counter; 5]; crate::metrics::METHODS.len()],
+    status: [[ShardedCounter; 5]; crate::metrics::METHODS.len()],
     /// `nyro_request_duration_seconds`: time to response headers.
     duration: Latency,
 }
@@ -353,7 +360,7 @@ impl std::ops::Deref for ReloadCounter {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
-    requests: Family<RouteClass, Counter>,
+    requests: Family<RouteClass, ShardedCounter>,
     durations: Family<RouteLabel, Latency>,
     generation: Gauge,
     ready: Gauge,
@@ -377,7 +384,7 @@ impl Default for Metrics {
         let mut registry = Registry::default();
         // prometheus-client appends `_total` to counter names and a `.`
         // to help texts.
-        let requests = Family::<RouteClass, Counter>::default();
+        let requests = Family::<RouteClass, ShardedCounter>::default();
         registry.register(
             "nyro_requests",
             "Responses sent, by route, method and status class",

@@ -142,21 +142,23 @@ pub(crate) struct RequestBody {
     inner: Incoming,
     limit: Option<u64>,
     seen: u64,
-    /// Names removed from request trailers (the injected identity names).
-    strip: Arc<[HeaderName]>,
-    /// Where a failure of the client's body is recorded, when anywhere.
-    fault: Option<ClientFaultRecord>,
+    /// Names removed from request trailers (the injected identity names);
+    /// `None` when the request cannot carry trailers.
+    strip: Option<Arc<[HeaderName]>>,
+    /// Where a failure of the client's body is recorded.
+    fault: ClientFaultRecord,
 }
 
 impl RequestBody {
-    /// Wraps `inner`, failing once more than `limit` bytes have passed.
-    pub(crate) fn new(inner: Incoming, limit: Option<u64>) -> Self {
+    /// Wraps `inner`, failing once more than `limit` bytes have passed,
+    /// recording a failure of the client's body in `fault`.
+    pub(crate) fn new(inner: Incoming, limit: Option<u64>, fault: ClientFaultRecord) -> Self {
         RequestBody {
             inner,
             limit,
             seen: 0,
-            strip: Arc::from(Vec::new()),
-            fault: None,
+            strip: None,
+            fault,
         }
     }
 
@@ -165,13 +167,7 @@ impl RequestBody {
     /// trailers, which an HTTP/1.1 chunked or HTTP/2 client can send and
     /// an upstream may merge with the headers.
     pub(crate) fn strip_trailers(mut self, names: Arc<[HeaderName]>) -> Self {
-        self.strip = names;
-        self
-    }
-
-    /// Records a failure of the client's body in `fault`.
-    pub(crate) fn record_faults(mut self, fault: ClientFaultRecord) -> Self {
-        self.fault = Some(fault);
+        self.strip = Some(names);
         self
     }
 }
@@ -196,7 +192,9 @@ impl Body for RequestBody {
                 }
                 let f = match f.into_trailers() {
                     Ok(mut trailers) => {
-                        super::headers::strip_forgeable(&mut trailers, &this.strip);
+                        if let Some(strip) = &this.strip {
+                            super::headers::strip_forgeable(&mut trailers, strip);
+                        }
                         Frame::trailers(trailers)
                     }
                     Err(f) => f,
@@ -204,9 +202,7 @@ impl Body for RequestBody {
                 Poll::Ready(Some(Ok(f)))
             }
             Some(Err(e)) => {
-                if let Some(record) = &this.fault {
-                    record.set(ClientFault::of(&e));
-                }
+                this.fault.set(ClientFault::of(&e));
                 Poll::Ready(Some(Err(e.into())))
             }
             None => Poll::Ready(None),
@@ -226,11 +222,10 @@ impl Body for RequestBody {
 #[derive(Debug)]
 pub(crate) struct UpstreamBody {
     inner: Incoming,
-    request_id: HeaderValue,
-    route: std::sync::Arc<str>,
     /// The request body's fate: when the client's body broke, a failure
-    /// here is its consequence and is put on the client.
-    client_fault: Option<ClientFaultRecord>,
+    /// here is its consequence and is put on the client. It also names
+    /// the request and route in this body's own log line.
+    client_fault: ClientFaultRecord,
     /// The body ended (complete or failed) rather than being dropped.
     ended: bool,
     /// The upstream connection, back to its pool when the body ends whole.
@@ -238,17 +233,15 @@ pub(crate) struct UpstreamBody {
 }
 
 impl UpstreamBody {
-    /// Wraps an upstream body; `request_id` and `route` name it in logs.
-    pub(crate) fn new(
-        inner: Incoming,
-        request_id: HeaderValue,
-        route: std::sync::Arc<str>,
-    ) -> Self {
+    /// Wraps an upstream body. `fault` is the request body's record: it is
+    /// consulted before the upstream is blamed for a failure, and from now
+    /// on the request body reports its own failure, as the request's log
+    /// line has gone.
+    pub(crate) fn new(inner: Incoming, fault: ClientFaultRecord) -> Self {
+        fault.responding();
         UpstreamBody {
             inner,
-            request_id,
-            route,
-            client_fault: None,
+            client_fault: fault,
             ended: false,
             lease: None,
         }
@@ -267,15 +260,6 @@ impl UpstreamBody {
             lease.release();
         }
     }
-
-    /// Consults `fault` (the request body's record) before blaming the
-    /// upstream for a failure; from now on the request body reports its
-    /// own failure, as the request's log line has gone.
-    pub(crate) fn client_fault(mut self, fault: ClientFaultRecord) -> Self {
-        fault.responding();
-        self.client_fault = Some(fault);
-        self
-    }
 }
 
 impl Drop for UpstreamBody {
@@ -287,10 +271,8 @@ impl Drop for UpstreamBody {
         }
         // An HTTP/2 client that resets its stream drops the response body
         // without polling it again.
-        if !self.ended
-            && let Some(record) = &self.client_fault
-        {
-            record.report();
+        if !self.ended {
+            self.client_fault.report();
         }
     }
 }
@@ -316,17 +298,19 @@ impl Body for UpstreamBody {
             }
             Some(Ok(_)) => {}
         }
-        let client_fault = this.client_fault.as_ref().filter(|r| r.get().is_some());
-        if let (Some(Err(_)), Some(record)) = (&frame, client_fault) {
-            record.report();
-        } else if let Some(Err(e)) = &frame {
-            tracing::warn!(
-                request_id = this.request_id.to_str().unwrap_or("-"),
-                route = &*this.route,
-                error = %e,
-                blame = "upstream",
-                "upstream failed mid-body; aborting the client's response"
-            );
+        if let Some(Err(e)) = &frame {
+            let record = &this.client_fault;
+            if record.get().is_some() {
+                record.report();
+            } else {
+                tracing::warn!(
+                    request_id = record.0.request_id.to_str().unwrap_or("-"),
+                    route = &*record.0.route,
+                    error = %e,
+                    blame = "upstream",
+                    "upstream failed mid-body; aborting the client's response"
+                );
+            }
         }
         Poll::Ready(frame)
     }

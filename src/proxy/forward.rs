@@ -15,7 +15,7 @@ use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 /// Sends `req` and waits at most `timeout` for the response headers. The
 /// timeout does not cover the response body, which streams afterwards.
 /// `fault` is the record the request body was given
-/// (`RequestBody::record_faults`): when the client's body broke, the
+/// (`RequestBody::new`): when the client's body broke, the
 /// failure is the client's whatever hyper's client error says (it may
 /// report only the connection it then gave up).
 pub(crate) async fn send(

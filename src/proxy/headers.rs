@@ -203,9 +203,13 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
             return v.clone();
         }
     }
-    let mut buf = uuid::Uuid::encode_buffer();
-    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    // Made shared from the start (`from_owner`): the id is cloned into the
+    // upstream request, the response and the log context, and a `Bytes`
+    // made from a `Vec` would allocate again at its first clone.
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 /// The peer's address as `X-Forwarded-For` writes it (IPv4-mapped IPv6
@@ -373,14 +377,28 @@ fn parse_node(entry: &str) -> Option<IpAddr> {
 /// `X-Process-Time` as the Python gateway sent it: seconds, as a decimal
 /// with six places (microseconds, rounded), formatted on the stack.
 pub(crate) fn process_time(elapsed: std::time::Duration) -> HeaderValue {
-    use std::io::Write;
     let micros = (elapsed.as_nanos() + 500) / 1000;
-    // u128 seconds need at most 39 digits; then ".", 6 digits.
+    // Written right to left: 6 decimals, ".", then the seconds (u128
+    // seconds need at most 39 digits), without the formatting machinery.
     let mut buf = [0u8; 48];
-    let mut w = &mut buf[..];
-    let _ = write!(w, "{}.{:06}", micros / 1_000_000, micros % 1_000_000);
-    let len = 48 - w.len();
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut at = buf.len();
+    let (mut secs, mut frac) = (micros / 1_000_000, micros % 1_000_000);
+    for _ in 0..6 {
+        at -= 1;
+        buf[at] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    at -= 1;
+    buf[at] = b'.';
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (secs % 10) as u8;
+        secs /= 10;
+        if secs == 0 {
+            break;
+        }
+    }
+    HeaderValue::from_bytes(&buf[at..]).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
