@@ -40,7 +40,6 @@ use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamB
 use crate::proxy::client::Sent;
 use crate::proxy::{forward, headers, tunnel, upstream};
 use crate::runtime::{CompiledRoute, Runtime};
-use crate::state::Shared;
 
 /// What the connection knows about the client.
 #[derive(Debug, Clone)]
@@ -76,11 +75,10 @@ struct Ctx<'a> {
     /// origin's verdict), turned into `Preflight` only when the preflight
     /// is answered.
     cors: cors::Outcome,
-    user_id: Option<String>,
-    company_id: Option<String>,
-    /// Which HMAC secret verified the token, by position, when several are
-    /// configured (README "Rotating the HMAC secret").
-    secret_position: Option<usize>,
+    /// The verified token's identity (user and company id for the log
+    /// line; which HMAC secret verified it, by position, when several are
+    /// configured: README "Rotating the HMAC secret").
+    identity: Option<Arc<auth::Identity>>,
     /// The client's address as decided by `headers::client_ip` from the
     /// peer, `X-Forwarded-For` and `[server] trusted_proxies`: the one
     /// address logs, metrics and per-IP rules use.
@@ -106,6 +104,18 @@ struct Unanswered {
     start: Instant,
 }
 
+impl Ctx<'_> {
+    fn user_id(&self) -> Option<&str> {
+        self.identity.as_deref().and_then(|i| i.user_id.as_deref())
+    }
+
+    fn company_id(&self) -> Option<&str> {
+        self.identity
+            .as_deref()
+            .and_then(|i| i.company_id.as_deref())
+    }
+}
+
 impl Drop for Ctx<'_> {
     fn drop(&mut self) {
         let Some(u) = self.unanswered.take() else {
@@ -124,8 +134,8 @@ impl Drop for Ctx<'_> {
             route = self.route.map_or("", |r| &*r.name),
             status,
             duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0,
-            user_id = self.user_id.as_deref().unwrap_or(""),
-            company_id = self.company_id.as_deref().unwrap_or(""),
+            user_id = self.user_id().unwrap_or(""),
+            company_id = self.company_id().unwrap_or(""),
             blame = "client",
             error = "the client closed the request before the answer",
             "request refused"
@@ -137,7 +147,7 @@ impl Drop for Ctx<'_> {
 pub(crate) async fn handle(
     req: Request<Incoming>,
     conn: ConnInfo,
-    shared: Arc<Shared>,
+    rt: Arc<crate::state::LocalRuntime>,
 ) -> Response<ResponseBody> {
     let start = Instant::now();
     let request_id = headers::request_id(req.headers());
@@ -148,12 +158,11 @@ pub(crate) async fn handle(
     // Consulted for every request, in order, so the count stays in step.
     let ambiguous = conn.framing.next_request();
 
-    if !ambiguous && let Some(resp) = builtin_endpoint(&req, &shared) {
+    if !ambiguous && let Some(resp) = builtin_endpoint(&req, &rt) {
         return finish_plain(resp, &request_id, start);
     }
 
     let _in_flight = crate::metrics::InFlight::enter();
-    let rt = shared.runtime.load_full();
     let trace =
         crate::trace::TraceContext::from_request(req.headers(), rt.config.telemetry.sample_ratio);
     let client_ip = headers::client_ip(
@@ -165,9 +174,7 @@ pub(crate) async fn handle(
         rt: &rt,
         route: None,
         cors: cors::Outcome::Apply(Verdict::NotAllowed),
-        user_id: None,
-        company_id: None,
-        secret_position: None,
+        identity: None,
         client_ip,
         rate_limit: None,
 
@@ -217,8 +224,9 @@ pub(crate) async fn handle(
         .record(&method, status, elapsed);
     let rid = request_id.to_str().unwrap_or("-");
     let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
-    let user_id = ctx.user_id.as_deref().unwrap_or("");
-    let company_id = ctx.company_id.as_deref().unwrap_or("");
+    let user_id = ctx.user_id().unwrap_or("");
+    let company_id = ctx.company_id().unwrap_or("");
+    let secret_position = ctx.identity.as_ref().and_then(|i| i.secret_position);
     let client_ip = ctx.client_ip;
     let trace_id = ctx.trace.trace_id();
     crate::trace::finish(
@@ -228,23 +236,23 @@ pub(crate) async fn handle(
             path,
             route: route_name,
             status,
-            user_id: ctx.user_id.as_deref(),
-            company_id: ctx.company_id.as_deref(),
+            user_id: ctx.user_id(),
+            company_id: ctx.company_id(),
             elapsed,
         },
     );
     match error {
         Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
             request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, secret_position = ctx.secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
+            user_id, company_id, secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
         ),
         Some((_, blame, cause)) => tracing::info!(
             request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, secret_position = ctx.secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
+            user_id, company_id, secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
         ),
         None => tracing::info!(
             request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, secret_position = ctx.secret_position, client_ip = %client_ip, "request"
+            user_id, company_id, secret_position, client_ip = %client_ip, "request"
         ),
     }
     resp
@@ -252,23 +260,20 @@ pub(crate) async fn handle(
 
 /// `GET /health` (liveness) and `GET /ready` (readiness), answered before
 /// routing so that no route can shadow them.
-fn builtin_endpoint(req: &Request<Incoming>, shared: &Shared) -> Option<Response<Full<Bytes>>> {
+fn builtin_endpoint(req: &Request<Incoming>, rt: &Runtime) -> Option<Response<Full<Bytes>>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return None;
     }
     match req.uri().path() {
         "/health" => Some(json_body(StatusCode::OK, crate::state::HEALTHY)),
-        "/ready" => {
-            let rt = shared.runtime.load();
-            Some(if rt.is_ready() {
-                json_body(StatusCode::OK, r#"{"status":"ready"}"#)
-            } else {
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Not ready: signing keys have not been fetched yet.",
-                )
-            })
-        }
+        "/ready" => Some(if rt.is_ready() {
+            json_body(StatusCode::OK, r#"{"status":"ready"}"#)
+        } else {
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not ready: signing keys have not been fetched yet.",
+            )
+        }),
         _ => None,
     }
 }
@@ -526,15 +531,11 @@ async fn authenticate(
         auth::bearer_token(req.headers()),
     )
     .await;
-    if let Some(identity) = &decision.identity {
-        ctx.user_id = identity.user_id.as_deref().map(str::to_owned);
-        ctx.company_id = identity.company_id.as_deref().map(str::to_owned);
-        ctx.secret_position = identity.secret_position;
-    }
+    ctx.identity = decision.identity;
     let injected = decision.outcome?;
     // Claim-keyed rate limits: the caller's verified claims, else its IP.
     if !route.limits.after.is_empty() {
-        let (limits, identity) = (&route.limits.after, decision.identity.as_deref());
+        let (limits, identity) = (&route.limits.after, ctx.identity.as_deref());
         crate::ratelimit::check(
             &ctx.rt.limiter,
             limits,

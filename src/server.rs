@@ -451,9 +451,9 @@ async fn serve_until(
                     // hyper calls the service once a request head is complete.
                     first_head.notify_one();
                     open.saw(req.version());
-                    let shared = shared.clone();
+                    let rt = shared.runtime_here();
                     let conn = conn.clone();
-                    async move { Ok::<_, Infallible>(pipeline::handle(req, conn, shared).await) }
+                    async move { Ok::<_, Infallible>(pipeline::handle(req, conn, rt).await) }
                 })
             };
             let builder = builder(header_read_timeout);

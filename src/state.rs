@@ -27,6 +27,46 @@ pub(crate) struct Shared {
     pub(crate) reload: Mutex<ReloadStatus>,
 }
 
+/// One thread's own reference-counted handle on a runtime (see
+/// [`Shared::runtime_here`]): the extra indirection is the point.
+pub(crate) struct LocalRuntime(Arc<Runtime>);
+
+impl std::ops::Deref for LocalRuntime {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        &self.0
+    }
+}
+
+thread_local! {
+    /// This thread's handle on the active runtime.
+    static HERE: std::cell::RefCell<Option<Arc<LocalRuntime>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Shared {
+    /// The active runtime through a reference count of this thread's own:
+    /// cloning the one `Arc<Runtime>` on every request would make every
+    /// worker write the same cache line twice per request. The handle is
+    /// replaced at this thread's first request after a reload, so a worker
+    /// keeps the previous config alive until then.
+    pub(crate) fn runtime_here(&self) -> Arc<LocalRuntime> {
+        let current = self.runtime.load();
+        HERE.with(|here| {
+            let mut here = here.borrow_mut();
+            if let Some(local) = &*here
+                && Arc::ptr_eq(&local.0, &*current)
+            {
+                return local.clone();
+            }
+            let local = Arc::new(LocalRuntime(arc_swap::Guard::into_inner(current)));
+            *here = Some(local.clone());
+            local
+        })
+    }
+}
+
 /// What the admin listener says about reloads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReloadStatus {
