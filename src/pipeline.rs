@@ -344,7 +344,16 @@ async fn process(
     if !route.limits.before.is_empty() {
         let limiter = &rt.limiter;
         let (limits, ip) = (&route.limits.before, ctx.client_ip);
-        crate::ratelimit::check(limiter, limits, ip, None, &mut ctx.rate_limit).await?;
+        // Boxed, like the check after auth: only limited routes pay for
+        // the (Redis) state in their request's future.
+        Box::pin(crate::ratelimit::check(
+            limiter,
+            limits,
+            ip,
+            None,
+            &mut ctx.rate_limit,
+        ))
+        .await?;
     }
 
     // 5. identity: strip what a client could forge, then verify
@@ -536,13 +545,13 @@ async fn authenticate(
     // Claim-keyed rate limits: the caller's verified claims, else its IP.
     if !route.limits.after.is_empty() {
         let (limits, identity) = (&route.limits.after, ctx.identity.as_deref());
-        crate::ratelimit::check(
+        Box::pin(crate::ratelimit::check(
             &ctx.rt.limiter,
             limits,
             ctx.client_ip,
             identity,
             &mut ctx.rate_limit,
-        )
+        ))
         .await?;
     }
     Ok(injected)

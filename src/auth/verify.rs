@@ -345,7 +345,9 @@ impl Authenticator {
             return Ok(id);
         }
         crate::metrics::TOKEN_CACHE.inc(crate::metrics::CACHE_MISS);
-        let verified = self.verify(token).await?;
+        // Boxed: a miss (and its JWKS fetch) is the cold path, and its
+        // state would otherwise sit in every request's future.
+        let verified = Box::pin(self.verify(token)).await?;
         if let Some(c) = self.hmac_position(&verified) {
             c.inc();
         }
