@@ -93,14 +93,14 @@ struct Ctx<'a> {
     /// request first (an HTTP/2 client resets its stream, an HTTP/1.1 one
     /// closes the socket), hyper drops it mid-phase and `Drop` writes its
     /// log line, as nginx logs 499.
-    unanswered: Option<Unanswered>,
+    unanswered: Option<Unanswered<'a>>,
 }
 
 /// What the log line of a request the client abandoned needs.
-struct Unanswered {
-    request_id: HeaderValue,
-    method: Method,
-    uri: Uri,
+struct Unanswered<'a> {
+    request_id: &'a HeaderValue,
+    method: &'a Method,
+    uri: &'a Uri,
     start: Instant,
 }
 
@@ -125,7 +125,7 @@ impl Drop for Ctx<'_> {
         let status = crate::error::CLIENT_CLOSED_REQUEST.as_u16();
         self.route
             .map_or(&self.rt.no_route, |r| &r.stats)
-            .record(&u.method, status, elapsed);
+            .record(u.method, status, elapsed);
         tracing::info!(
             request_id = u.request_id.to_str().unwrap_or("-"),
             trace_id = %self.trace.trace_id(),
@@ -180,9 +180,9 @@ pub(crate) async fn handle(
 
         trace,
         unanswered: Some(Unanswered {
-            request_id: request_id.clone(),
-            method: method.clone(),
-            uri: uri.clone(),
+            request_id: &request_id,
+            method: &method,
+            uri: &uri,
             start,
         }),
     };
