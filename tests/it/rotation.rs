@@ -160,12 +160,17 @@ async fn the_secret_that_verified_is_named_by_position_in_logs_and_metrics() {
             200
         );
     }
-    let line = |sub: &str| {
-        gw.find_log(|v| v["message"] == "request" && v["user_id"] == sub)
-            .unwrap_or_else(|| panic!("no request line for {sub}:\n{}", gw.logs().join("\n")))
-    };
-    assert_eq!(line("by-new")["secret_position"], 1, "{}", line("by-new"));
-    assert_eq!(line("by-old")["secret_position"], 2, "{}", line("by-old"));
+    // The log is read from the process's output by another task, so a
+    // line can arrive after the response it belongs to: wait for it.
+    for (sub, position) in [("by-new", 1), ("by-old", 2)] {
+        let line = gw
+            .wait_log(Duration::from_secs(5), |v| {
+                v["message"] == "request" && v["user_id"] == sub
+            })
+            .await
+            .unwrap_or_else(|| panic!("no request line for {sub}:\n{}", gw.logs().join("\n")));
+        assert_eq!(line["secret_position"], position, "{line}");
+    }
     let metrics = gw.admin_get("/metrics").await;
     for want in [
         "nyro_token_verifications_total{secret_position=\"1\"} 1",
