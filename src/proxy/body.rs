@@ -119,6 +119,23 @@ impl ClientFaultRecord {
         self.0.responding.store(true, Ordering::Release);
     }
 
+    /// Logs a failure of the upstream's response body: the client's own
+    /// body failure when it broke first (this is its consequence), else
+    /// the upstream's.
+    fn response_failed(&self, e: &hyper::Error) {
+        if self.get().is_some() {
+            self.report();
+            return;
+        }
+        tracing::warn!(
+            request_id = self.0.request_id.to_str().unwrap_or("-"),
+            route = &*self.0.route,
+            error = %e,
+            blame = "upstream",
+            "upstream failed mid-body; aborting the client's response"
+        );
+    }
+
     /// Logs the fault once, blaming the client, when there is one.
     fn report(&self) {
         let Some(fault) = self.get() else { return };
@@ -292,25 +309,12 @@ impl Body for UpstreamBody {
                 this.ended = true;
                 this.release();
             }
-            Some(Err(_)) => {
+            Some(Err(e)) => {
                 this.ended = true;
                 this.lease = None;
+                this.client_fault.response_failed(e);
             }
             Some(Ok(_)) => {}
-        }
-        if let Some(Err(e)) = &frame {
-            let record = &this.client_fault;
-            if record.get().is_some() {
-                record.report();
-            } else {
-                tracing::warn!(
-                    request_id = record.0.request_id.to_str().unwrap_or("-"),
-                    route = &*record.0.route,
-                    error = %e,
-                    blame = "upstream",
-                    "upstream failed mid-body; aborting the client's response"
-                );
-            }
         }
         Poll::Ready(frame)
     }
