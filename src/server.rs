@@ -139,18 +139,34 @@ impl AcceptErrors {
 
 /// Runs `conn` to its end, or drops it (closing the socket) when no
 /// request head reached the service (`first_head`) by `deadline`.
-async fn unless_silent<R>(
-    conn: impl Future<Output = R>,
+///
+/// The connection comes pinned by the caller: taken by value, it would
+/// sit in this future twice (as the argument and as the pinned local),
+/// and hyper's connection state is most of a connection task's size.
+async fn unless_silent<F: Future>(
+    mut conn: std::pin::Pin<&mut F>,
     first_head: &Notify,
     deadline: tokio::time::Instant,
-) -> Option<R> {
-    tokio::pin!(conn);
+) -> Option<F::Output> {
     tokio::select! {
-        r = &mut conn => return Some(r),
+        r = conn.as_mut() => return Some(r),
         () = first_head.notified() => {}
         () = tokio::time::sleep_until(deadline) => return None,
     }
     Some(conn.await)
+}
+
+/// Logs how a client connection ended, as [`unless_silent`] reports it.
+fn log_end<E: std::fmt::Display>(peer: SocketAddr, result: Option<Result<(), E>>) {
+    match result {
+        None => {
+            tracing::debug!(peer = %peer, "no request head within header_read_timeout; connection closed");
+        }
+        Some(Err(e)) => {
+            tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+        }
+        Some(Ok(())) => {}
+    }
 }
 
 /// An accepted connection, its place under `max_connections`, and its
@@ -456,28 +472,33 @@ async fn serve_until(
                     async move { Ok::<_, Infallible>(pipeline::handle(req, conn, rt).await) }
                 })
             };
-            let builder = builder(header_read_timeout);
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let _load = load;
-                let result = match tls {
-                    None => {
-                        let c = builder.serve_connection_with_upgrades(
+            // Plain and TLS connections are separate tasks: one task type
+            // for both would give every plain connection the size of a
+            // TLS session and its handshake. The builder is a temporary:
+            // the connection owns what it needs of it.
+            match tls {
+                None => tokio::spawn(async move {
+                    let _slot = slot;
+                    let _load = load;
+                    let c = builder(header_read_timeout)
+                        .serve_connection_with_upgrades(
                             TokioIo::new(Watched::new(stream, framing)),
                             service,
-                        );
-                        unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
-                    }
-                    Some(cfg) => {
-                        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                        let handshake_deadline =
-                            deadline.min(tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT);
-                        let tls_stream = match tokio::time::timeout_at(
-                            handshake_deadline,
-                            acceptor.accept(stream),
                         )
-                        .await
+                        .into_owned();
+                    let c = std::pin::pin!(watcher.watch(c));
+                    log_end(peer, unless_silent(c, &first_head, deadline).await);
+                }),
+                Some(cfg) => tokio::spawn(async move {
+                    let _slot = slot;
+                    let _load = load;
+                    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                    let handshake_deadline =
+                        deadline.min(tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+                    let tls_stream =
+                        match tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream))
+                            .await
                         {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
@@ -489,23 +510,16 @@ async fn serve_until(
                                 return;
                             }
                         };
-                        let c = builder.serve_connection_with_upgrades(
+                    let c = builder(header_read_timeout)
+                        .serve_connection_with_upgrades(
                             TokioIo::new(Watched::new(tls_stream, framing)),
                             service,
-                        );
-                        unless_silent(watcher.watch(c.into_owned()), &first_head, deadline).await
-                    }
-                };
-                match result {
-                    None => {
-                        tracing::debug!(peer = %peer, "no request head within header_read_timeout; connection closed");
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-                    }
-                    Some(Ok(())) => {}
-                }
-            });
+                        )
+                        .into_owned();
+                    let c = std::pin::pin!(watcher.watch(c));
+                    log_end(peer, unless_silent(c, &first_head, deadline).await);
+                }),
+            };
         };
         // A connection another worker handed over brings its own slot, so
         // it is taken while this worker waits for one too.
