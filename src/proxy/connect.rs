@@ -186,6 +186,22 @@ pub(crate) struct Capped<T> {
     _permit: OwnedSemaphorePermit,
 }
 
+impl<T> Capped<hyper_rustls::MaybeHttpsStream<T>> {
+    /// The plain stream of a connection made without TLS (an `http://`
+    /// URI), keeping its place; `None` for a TLS one. A plain stream is a
+    /// fraction of the size of the TLS-or-plain enum, and a pooled
+    /// connection's task holds it for the connection's life.
+    pub(crate) fn into_plain(self) -> Option<Capped<T>> {
+        match self.io {
+            hyper_rustls::MaybeHttpsStream::Http(io) => Some(Capped {
+                io,
+                _permit: self._permit,
+            }),
+            hyper_rustls::MaybeHttpsStream::Https(_) => None,
+        }
+    }
+}
+
 impl<T: Connection> Connection for Capped<T> {
     fn connected(&self) -> Connected {
         self.io.connected()

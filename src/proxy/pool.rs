@@ -306,15 +306,26 @@ where
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
             .map_err(SendError::Connect)?;
-        let io = connector.call(uri).await.map_err(SendError::Connect)?;
+        let io = connector
+            .call(uri)
+            .await
+            .map_err(SendError::Connect)?
+            .into_plain()
+            .ok_or_else(|| SendError::Connect("TLS on an http:// upstream".into()))?;
         let (sender, conn) = http1::handshake(io)
             .await
             .map_err(|e| SendError::Connect(e.into()))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(error = %e, "upstream connection closed with an error");
-            }
-        });
+        // Polled in place: an `async` block awaiting it would hold the
+        // connection twice (captured, then moved into the await), and
+        // it is most of the task's size.
+        let mut conn = conn.with_upgrades();
+        tokio::spawn(std::future::poll_fn(move |cx| {
+            std::pin::Pin::new(&mut conn).poll(cx).map(|done| {
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, "upstream connection closed with an error");
+                }
+            })
+        }));
         self.start_sweeping();
         Ok(sender)
     }
