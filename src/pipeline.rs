@@ -144,118 +144,131 @@ impl Drop for Ctx<'_> {
 }
 
 /// Serves one request on the public listener.
-pub(crate) async fn handle(
+///
+/// An `async` block rather than an `async fn` (here and in `process`): an
+/// `async fn` keeps its arguments beside the locals it moves them to, and
+/// this future is the size of every connection's in-flight request slot
+/// in hyper (see `forward::send`).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice (see above)"
+)]
+pub(crate) fn handle(
     req: Request<Incoming>,
     conn: ConnInfo,
     rt: Arc<crate::state::LocalRuntime>,
-) -> Response<ResponseBody> {
-    let start = Instant::now();
-    let request_id = headers::request_id(req.headers());
-    let method = req.method().clone();
-    // For the log line; a reference-counted copy, not a string copy.
-    let uri = req.uri().clone();
-    let path = uri.path();
-    // Consulted for every request, in order, so the count stays in step.
-    let ambiguous = conn.framing.next_request();
+) -> impl Future<Output = Response<ResponseBody>> {
+    async move {
+        let start = Instant::now();
+        let request_id = headers::request_id(req.headers());
+        let method = req.method().clone();
+        // For the log line; a reference-counted copy, not a string copy.
+        let uri = req.uri().clone();
+        let path = uri.path();
+        // Consulted for every request, in order, so the count stays in step.
+        let ambiguous = conn.framing.next_request();
 
-    if !ambiguous && let Some(resp) = builtin_endpoint(&req, &rt) {
-        return finish_plain(resp, &request_id, start);
-    }
-
-    let _in_flight = crate::metrics::InFlight::enter();
-    let trace =
-        crate::trace::TraceContext::from_request(req.headers(), rt.config.telemetry.sample_ratio);
-    let client_ip = headers::client_ip(
-        conn.peer.ip(),
-        req.headers(),
-        &rt.config.server.trusted_proxies,
-    );
-    let mut ctx = Ctx {
-        rt: &rt,
-        route: None,
-        cors: cors::Outcome::Apply(Verdict::NotAllowed),
-        identity: None,
-        client_ip,
-        rate_limit: None,
-
-        trace,
-        unanswered: Some(Unanswered {
-            request_id: &request_id,
-            method: &method,
-            uri: &uri,
-            start,
-        }),
-    };
-    let result = process(req, conn, ambiguous, &request_id, &mut ctx).await;
-    ctx.unanswered = None;
-    let (mut resp, error) = match result {
-        Ok(resp) => (resp, None),
-        Err(e) => {
-            crate::metrics::record_error(&e);
-            let status = e.status();
-            let blame = e.blame();
-            let cause = forward::cause_chain(&e);
-            (e.into_response().map(full), Some((status, blame, cause)))
+        if !ambiguous && let Some(resp) = builtin_endpoint(&req, &rt) {
+            return finish_plain(resp, &request_id, start);
         }
-    };
 
-    // 7. response filter
-    let elapsed = start.elapsed();
-    let policy = ctx.route.map_or(&rt.default_cors, |r| &r.cors);
-    if let cors::Outcome::Apply(verdict) = &ctx.cors {
-        policy.apply(verdict, resp.headers_mut());
-    }
-    let h = resp.headers_mut();
-    h.insert(&headers::X_REQUEST_ID, request_id.clone());
-    h.insert(&headers::X_PROCESS_TIME, headers::process_time(elapsed));
-    // An allowed request's `RateLimit` (a 429 of ours carries its own);
-    // beside the upstream's own, if it sends one (one list, RFC 8941).
-    if let Some(rl) = &ctx.rate_limit
-        && !matches!(&error, Some((st, ..)) if *st == StatusCode::TOO_MANY_REQUESTS)
-    {
-        h.append(&crate::error::RATELIMIT, rl.header().clone());
-    }
+        let _in_flight = crate::metrics::InFlight::enter();
+        let trace = crate::trace::TraceContext::from_request(
+            req.headers(),
+            rt.config.telemetry.sample_ratio,
+        );
+        let client_ip = headers::client_ip(
+            conn.peer.ip(),
+            req.headers(),
+            &rt.config.server.trusted_proxies,
+        );
+        let mut ctx = Ctx {
+            rt: &rt,
+            route: None,
+            cors: cors::Outcome::Apply(Verdict::NotAllowed),
+            identity: None,
+            client_ip,
+            rate_limit: None,
 
-    // 8. logging
-    let status = resp.status().as_u16();
-    let route_name = ctx.route.map_or("", |r| &r.name);
-    ctx.route
-        .map_or(&rt.no_route, |r| &r.stats)
-        .record(&method, status, elapsed);
-    let rid = request_id.to_str().unwrap_or("-");
-    let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
-    let user_id = ctx.user_id().unwrap_or("");
-    let company_id = ctx.company_id().unwrap_or("");
-    let secret_position = ctx.identity.as_ref().and_then(|i| i.secret_position);
-    let client_ip = ctx.client_ip;
-    let trace_id = ctx.trace.trace_id();
-    crate::trace::finish(
-        &ctx.trace,
-        &crate::trace::Finished {
-            method: &method,
-            path,
-            route: route_name,
-            status,
-            user_id: ctx.user_id(),
-            company_id: ctx.company_id(),
-            elapsed,
-        },
-    );
-    match error {
-        Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
-            request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
-        ),
-        Some((_, blame, cause)) => tracing::info!(
-            request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
-        ),
-        None => tracing::info!(
-            request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
-            user_id, company_id, secret_position, client_ip = %client_ip, "request"
-        ),
+            trace,
+            unanswered: Some(Unanswered {
+                request_id: &request_id,
+                method: &method,
+                uri: &uri,
+                start,
+            }),
+        };
+        let result = process(req, conn, ambiguous, &request_id, &mut ctx).await;
+        ctx.unanswered = None;
+        let (mut resp, error) = match result {
+            Ok(resp) => (resp, None),
+            Err(e) => {
+                crate::metrics::record_error(&e);
+                let status = e.status();
+                let blame = e.blame();
+                let cause = forward::cause_chain(&e);
+                (e.into_response().map(full), Some((status, blame, cause)))
+            }
+        };
+
+        // 7. response filter
+        let elapsed = start.elapsed();
+        let policy = ctx.route.map_or(&rt.default_cors, |r| &r.cors);
+        if let cors::Outcome::Apply(verdict) = &ctx.cors {
+            policy.apply(verdict, resp.headers_mut());
+        }
+        let h = resp.headers_mut();
+        h.insert(&headers::X_REQUEST_ID, request_id.clone());
+        h.insert(&headers::X_PROCESS_TIME, headers::process_time(elapsed));
+        // An allowed request's `RateLimit` (a 429 of ours carries its own);
+        // beside the upstream's own, if it sends one (one list, RFC 8941).
+        if let Some(rl) = &ctx.rate_limit
+            && !matches!(&error, Some((st, ..)) if *st == StatusCode::TOO_MANY_REQUESTS)
+        {
+            h.append(&crate::error::RATELIMIT, rl.header().clone());
+        }
+
+        // 8. logging
+        let status = resp.status().as_u16();
+        let route_name = ctx.route.map_or("", |r| &r.name);
+        ctx.route
+            .map_or(&rt.no_route, |r| &r.stats)
+            .record(&method, status, elapsed);
+        let rid = request_id.to_str().unwrap_or("-");
+        let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
+        let user_id = ctx.user_id().unwrap_or("");
+        let company_id = ctx.company_id().unwrap_or("");
+        let secret_position = ctx.identity.as_ref().and_then(|i| i.secret_position);
+        let client_ip = ctx.client_ip;
+        let trace_id = ctx.trace.trace_id();
+        crate::trace::finish(
+            &ctx.trace,
+            &crate::trace::Finished {
+                method: &method,
+                path,
+                route: route_name,
+                status,
+                user_id: ctx.user_id(),
+                company_id: ctx.company_id(),
+                elapsed,
+            },
+        );
+        match error {
+            Some((st, blame, cause)) if st.is_server_error() => tracing::warn!(
+                request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
+                user_id, company_id, secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request failed"
+            ),
+            Some((_, blame, cause)) => tracing::info!(
+                request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
+                user_id, company_id, secret_position, client_ip = %client_ip, blame = blame.as_str(), error = %cause, "request refused"
+            ),
+            None => tracing::info!(
+                request_id = rid, trace_id = %trace_id, method = %method, path = %path, route = route_name, status, duration_ms,
+                user_id, company_id, secret_position, client_ip = %client_ip, "request"
+            ),
+        }
+        resp
     }
-    resp
 }
 
 /// `GET /health` (liveness) and `GET /ready` (readiness), answered before
@@ -301,137 +314,143 @@ fn finish_plain(
     resp
 }
 
-async fn process(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice (see `handle`)"
+)]
+fn process<'a>(
     mut req: Request<Incoming>,
     conn: ConnInfo,
     ambiguous_framing: bool,
-    request_id: &HeaderValue,
-    ctx: &mut Ctx<'_>,
-) -> Result<Response<ResponseBody>, GatewayError> {
-    let rt = ctx.rt;
+    request_id: &'a HeaderValue,
+    ctx: &'a mut Ctx<'_>,
+) -> impl Future<Output = Result<Response<ResponseBody>, GatewayError>> + 'a {
+    async move {
+        let rt = ctx.rt;
 
-    // 1. routing, first so that every refusal below carries the CORS
-    // headers of the route the path names (or the defaults)
-    let idx = rt.router.find(req.uri().path());
-    ctx.cors = cors::Outcome::Apply(match idx {
-        Some(i) => rt.routes[i].cors.check(req.headers()),
-        None => rt.default_cors.check(req.headers()),
-    });
+        // 1. routing, first so that every refusal below carries the CORS
+        // headers of the route the path names (or the defaults)
+        let idx = rt.router.find(req.uri().path());
+        ctx.cors = cors::Outcome::Apply(match idx {
+            Some(i) => rt.routes[i].cors.check(req.headers()),
+            None => rt.default_cors.check(req.headers()),
+        });
 
-    // 2. hygiene
-    hygiene(&req, ambiguous_framing)?;
-    let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
-    ctx.route = Some(route);
+        // 2. hygiene
+        hygiene(&req, ambiguous_framing)?;
+        let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
+        ctx.route = Some(route);
 
-    // 3. method (a preflight asks about the method it names); an error,
-    // not a preflight answer, so it gets the usual CORS headers
-    let preflight = cors::is_preflight(req.method(), req.headers());
-    let method = if preflight {
-        cors::requested_method(req.headers())
-    } else {
-        Some(req.method().clone())
-    };
-    if !method.is_some_and(|m| route.allows(&m)) {
-        return Err(GatewayError::MethodNotAllowed(route.allow.clone()));
-    }
+        // 3. method (a preflight asks about the method it names); an error,
+        // not a preflight answer, so it gets the usual CORS headers
+        let preflight = cors::is_preflight(req.method(), req.headers());
+        let method = if preflight {
+            cors::requested_method(req.headers())
+        } else {
+            Some(req.method().clone())
+        };
+        if !method.is_some_and(|m| route.allows(&m)) {
+            return Err(GatewayError::MethodNotAllowed(route.allow.clone()));
+        }
 
-    // 4. preflight
-    if preflight {
-        return answer_preflight(route, req.headers(), &mut ctx.cors);
-    }
+        // 4. preflight
+        if preflight {
+            return answer_preflight(route, req.headers(), &mut ctx.cors);
+        }
 
-    // 4b. rate limits known before auth (ip, route)
-    if !route.limits.before.is_empty() {
-        let limiter = &rt.limiter;
-        let (limits, ip) = (&route.limits.before, ctx.client_ip);
-        // Boxed, like the check after auth: only limited routes pay for
-        // the (Redis) state in their request's future.
-        Box::pin(crate::ratelimit::check(
-            limiter,
-            limits,
-            ip,
-            None,
-            &mut ctx.rate_limit,
-        ))
+        // 4b. rate limits known before auth (ip, route)
+        if !route.limits.before.is_empty() {
+            let limiter = &rt.limiter;
+            let (limits, ip) = (&route.limits.before, ctx.client_ip);
+            // Boxed, like the check after auth: only limited routes pay for
+            // the (Redis) state in their request's future.
+            Box::pin(crate::ratelimit::check(
+                limiter,
+                limits,
+                ip,
+                None,
+                &mut ctx.rate_limit,
+            ))
+            .await?;
+        }
+
+        // 5. identity: strip what a client could forge, then verify
+        if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+            return Err(auth::BearerError::Repeated.into());
+        }
+        headers::strip_forgeable(req.headers_mut(), &rt.strip_headers);
+        let injected = authenticate(route, &req, ctx).await?;
+
+        // 6. upstream
+        let target = route
+            .upstream
+            .as_ref()
+            .ok_or(GatewayError::NotImplemented)?;
+        if let (Some(limit), Some(len)) = (rt.max_body, content_length(&req))
+            && len > limit
+        {
+            return Err(GatewayError::PayloadTooLarge);
+        }
+        // Only `websocket` and the route's `upgrades` are tunnelled, never
+        // `h2c`: a tunnel carries requests the gateway never sees, so its
+        // identity checks would end at the first one. Any other `Upgrade` is
+        // dropped below with the hop-by-hop headers and the request forwarded
+        // as a plain one.
+        let upgrade_offer = (req.version() == Version::HTTP_11
+            && headers::is_upgrade_request(req.headers()))
+        .then(|| headers::allowed_upgrade(req.headers(), &route.upgrades))
+        .flatten();
+        let upgrade = upgrade_offer.is_some();
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+        // Only an HTTP/1.1 chunked or an HTTP/2 body can end in trailers.
+        let trailers_possible = !matches!(
+            req.version(),
+            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+        ) || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+        let (mut parts, body) = req.into_parts();
+        upstream::rewrite(
+            &mut parts,
+            upstream::Forward {
+                strip_prefix: route.strip_prefix.then_some(route.prefix.as_str()),
+                scheme: &target.scheme,
+                authority: &target.authority,
+                base_path: &target.base_path,
+                forwarded_for: &conn.forwarded_for,
+                tls: conn.tls,
+                request_id,
+                upgrade: upgrade_offer.as_ref(),
+                injected,
+            },
+        )?;
+        ctx.trace.apply(&mut parts.headers);
+        // A body the client breaks is recorded here, so that the failure is
+        // put on the client whichever side hyper reports it on.
+        let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
+        let mut body = RequestBody::new(body, rt.max_body, client_fault.clone());
+        if trailers_possible {
+            body = body.strip_trailers(rt.strip_headers.clone());
+        }
+        let upstream_req = Request::from_parts(parts, body);
+
+        let sent = forward::send(
+            target.clients.get(),
+            upstream_req,
+            route.timeout,
+            &client_fault,
+        )
         .await?;
-    }
 
-    // 5. identity: strip what a client could forge, then verify
-    if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
-        return Err(auth::BearerError::Repeated.into());
-    }
-    headers::strip_forgeable(req.headers_mut(), &rt.strip_headers);
-    let injected = authenticate(route, &req, ctx).await?;
-
-    // 6. upstream
-    let target = route
-        .upstream
-        .as_ref()
-        .ok_or(GatewayError::NotImplemented)?;
-    if let (Some(limit), Some(len)) = (rt.max_body, content_length(&req))
-        && len > limit
-    {
-        return Err(GatewayError::PayloadTooLarge);
-    }
-    // Only `websocket` and the route's `upgrades` are tunnelled, never
-    // `h2c`: a tunnel carries requests the gateway never sees, so its
-    // identity checks would end at the first one. Any other `Upgrade` is
-    // dropped below with the hop-by-hop headers and the request forwarded
-    // as a plain one.
-    let upgrade_offer = (req.version() == Version::HTTP_11
-        && headers::is_upgrade_request(req.headers()))
-    .then(|| headers::allowed_upgrade(req.headers(), &route.upgrades))
-    .flatten();
-    let upgrade = upgrade_offer.is_some();
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-
-    // Only an HTTP/1.1 chunked or an HTTP/2 body can end in trailers.
-    let trailers_possible = !matches!(
-        req.version(),
-        Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
-    ) || req.headers().contains_key(http::header::TRANSFER_ENCODING);
-    let (mut parts, body) = req.into_parts();
-    upstream::rewrite(
-        &mut parts,
-        upstream::Forward {
-            strip_prefix: route.strip_prefix.then_some(route.prefix.as_str()),
-            scheme: &target.scheme,
-            authority: &target.authority,
-            base_path: &target.base_path,
-            forwarded_for: &conn.forwarded_for,
-            tls: conn.tls,
+        // 7a. upstream response headers
+        upstream_response(
+            sent,
+            client_upgrade.zip(upgrade_offer),
             request_id,
-            upgrade: upgrade_offer.as_ref(),
-            injected,
-        },
-    )?;
-    ctx.trace.apply(&mut parts.headers);
-    // A body the client breaks is recorded here, so that the failure is
-    // put on the client whichever side hyper reports it on.
-    let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
-    let mut body = RequestBody::new(body, rt.max_body, client_fault.clone());
-    if trailers_possible {
-        body = body.strip_trailers(rt.strip_headers.clone());
+            route,
+            rt.config.server.tunnel_idle_timeout,
+            client_fault,
+        )
     }
-    let upstream_req = Request::from_parts(parts, body);
-
-    let sent = forward::send(
-        target.clients.get(),
-        upstream_req,
-        route.timeout,
-        &client_fault,
-    )
-    .await?;
-
-    // 7a. upstream response headers
-    upstream_response(
-        sent,
-        client_upgrade.zip(upgrade_offer),
-        request_id,
-        route,
-        rt.config.server.tunnel_idle_timeout,
-        client_fault,
-    )
 }
 
 /// Phase 7a: the upstream's response head. A 101 is passed on only for

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -469,7 +470,7 @@ async fn serve_until(
                     open.saw(req.version());
                     let rt = shared.runtime_here();
                     let conn = conn.clone();
-                    async move { Ok::<_, Infallible>(pipeline::handle(req, conn, rt).await) }
+                    pipeline::handle(req, conn, rt).map(Ok::<_, Infallible>)
                 })
             };
             let watcher = graceful.watcher();

@@ -25,6 +25,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::uri::Scheme;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -57,19 +59,26 @@ pub(crate) struct Sent {
 
 impl UpstreamClient {
     /// Sends `req` (absolute URI) to the upstream it names.
-    pub(crate) async fn send(&self, req: Request<RequestBody>) -> Result<Sent, SendError> {
+    pub(crate) fn send(
+        &self,
+        req: Request<RequestBody>,
+    ) -> impl Future<Output = Result<Sent, SendError>> + '_ {
+        // Combinators, not an `async fn`: see `forward::send`.
         match &self.http1 {
             Some(pool) if req.uri().scheme() == Some(&Scheme::HTTP) => {
-                let (response, lease) = pool.send(req).await?;
-                Ok(Sent {
-                    response,
-                    lease: Some(lease),
-                })
+                Either::Left(pool.send(req).map(|sent| {
+                    sent.map(|(response, lease)| Sent {
+                        response,
+                        lease: Some(lease),
+                    })
+                }))
             }
-            _ => Ok(Sent {
-                response: self.legacy.request(req).await?,
-                lease: None,
-            }),
+            _ => Either::Right(self.legacy.request(req).map(|response| {
+                Ok(Sent {
+                    response: response?,
+                    lease: None,
+                })
+            })),
         }
     }
 }

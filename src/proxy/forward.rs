@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::Request;
 
 use super::body::{ClientFault, ClientFaultRecord, RequestBody, RequestBodyError};
@@ -18,13 +19,18 @@ use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 /// (`RequestBody::new`): when the client's body broke, the
 /// failure is the client's whatever hyper's client error says (it may
 /// report only the connection it then gave up).
-pub(crate) async fn send(
-    client: &UpstreamClient,
+///
+/// A combinator rather than an `async fn`, here and in the client and pool
+/// below it: an `async fn` keeps its arguments (the request, about 300
+/// bytes) beside the future it hands them to, at every level, and the
+/// whole chain sits in each connection's in-flight request slot.
+pub(crate) fn send<'a>(
+    client: &'a UpstreamClient,
     req: Request<RequestBody>,
     timeout: Duration,
-    fault: &ClientFaultRecord,
-) -> Result<Sent, GatewayError> {
-    match tokio::time::timeout(timeout, client.send(req)).await {
+    fault: &'a ClientFaultRecord,
+) -> impl Future<Output = Result<Sent, GatewayError>> + 'a {
+    tokio::time::timeout(timeout, client.send(req)).map(move |sent| match sent {
         Err(_) => Err(UpstreamError::timeout().into()),
         Ok(Ok(sent)) => Ok(sent),
         Ok(Err(e)) => match (classify(e), fault.get()) {
@@ -38,7 +44,7 @@ pub(crate) async fn send(
             }
             (err, _) => Err(err),
         },
-    }
+    })
 }
 
 /// Maps a client error to the status the contract gives it, from the

@@ -222,55 +222,63 @@ where
     }
 
     /// Sends `req` (absolute `http://` URI) on a pooled or new connection.
-    pub(crate) async fn send(
+    ///
+    /// The request is prepared before the returned future, which holds it
+    /// once (an `async fn` would keep a second copy; see `forward::send`).
+    pub(crate) fn send(
         self: &Arc<Self>,
         mut req: Request<B>,
-    ) -> Result<(Response<Incoming>, Lease<B>), SendError> {
-        let Some(authority) = req.uri().authority() else {
-            return Err(SendError::Connect("the upstream URI has no host".into()));
-        };
-        let (host, host_value, mut pooled) = self.checkout(authority);
-        req.headers_mut().entry(HOST).or_insert(host_value);
-        let path = req
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *req.uri_mut() = Uri::from(path);
-        let mut fresh = None;
-        loop {
-            // A pooled connection the upstream closed while it idled hands
-            // the request back unsent: try the next one.
-            while let Some(mut sender) = pooled.take().or_else(|| self.take(host)) {
-                if sender.ready().await.is_err() {
+    ) -> impl Future<Output = Result<(Response<Incoming>, Lease<B>), SendError>> + '_ {
+        let checked_out = req.uri().authority().map(|a| self.checkout(a));
+        let checked_out = checked_out.map(|(host, host_value, pooled)| {
+            req.headers_mut().entry(HOST).or_insert(host_value);
+            let path = req
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/"));
+            *req.uri_mut() = Uri::from(path);
+            (host, pooled)
+        });
+        async move {
+            let Some((host, mut pooled)) = checked_out else {
+                return Err(SendError::Connect("the upstream URI has no host".into()));
+            };
+            let mut fresh = None;
+            loop {
+                // A pooled connection the upstream closed while it idled hands
+                // the request back unsent: try the next one.
+                while let Some(mut sender) = pooled.take().or_else(|| self.take(host)) {
+                    if sender.ready().await.is_err() {
+                        continue;
+                    }
+                    match sender.try_send_request(req).await {
+                        Ok(response) => return Ok(self.sent(response, host, sender)),
+                        Err(mut e) => match e.take_message() {
+                            Some(back) => req = back,
+                            None => return Err(SendError::Http(e.into_error())),
+                        },
+                    }
+                }
+                // Then a new connection, unless a pooled one comes back first
+                // (at the upstream's cap, connecting waits for a place).
+                let connecting = fresh.get_or_insert_with(|| Box::pin(self.connect(host)));
+                let notify = self.returned(host);
+                let returned = notify.notified();
+                tokio::pin!(returned);
+                returned.as_mut().enable();
+                if self.has_idle(host) {
                     continue;
                 }
-                match sender.try_send_request(req).await {
-                    Ok(response) => return Ok(self.sent(response, host, sender)),
-                    Err(mut e) => match e.take_message() {
-                        Some(back) => req = back,
-                        None => return Err(SendError::Http(e.into_error())),
-                    },
+                tokio::select! {
+                    biased;
+                    sender = connecting => {
+                        let mut sender = sender?;
+                        let response = sender.send_request(req).await?;
+                        return Ok(self.sent(response, host, sender));
+                    }
+                    () = returned => {}
                 }
-            }
-            // Then a new connection, unless a pooled one comes back first
-            // (at the upstream's cap, connecting waits for a place).
-            let connecting = fresh.get_or_insert_with(|| Box::pin(self.connect(host)));
-            let notify = self.returned(host);
-            let returned = notify.notified();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
-            if self.has_idle(host) {
-                continue;
-            }
-            tokio::select! {
-                biased;
-                sender = connecting => {
-                    let mut sender = sender?;
-                    let response = sender.send_request(req).await?;
-                    return Ok(self.sent(response, host, sender));
-                }
-                () = returned => {}
             }
         }
     }
