@@ -8,7 +8,7 @@ use nyro_gw::cli::{Cli, Command, TokenCommand};
 use nyro_gw::cmd;
 
 /// jemalloc instead of glibc's malloc: per-thread caches suit the
-/// thread-per-core workers, and with its background thread and a 200 ms decay
+/// thread-per-core workers, and with its background thread and a 50 ms decay
 /// (`.cargo/config.toml`) freed pages go back to the system within seconds
 /// of a load ending (glibc kept 84 MiB after 1,000 connections closed).
 /// README "Performance".
