@@ -153,9 +153,17 @@ impl ClientFaultRecord {
     }
 }
 
-/// The client's request body on its way upstream.
+/// The client's request body on its way upstream; nothing at all for a
+/// request that has none (most). hyper queues each upstream request in a
+/// channel of its connection, in blocks of 32 slots allocated per
+/// connection: keeping the body type one pointer wide keeps that block in
+/// jemalloc's 8 KiB size class instead of its 12 KiB one, about 4 MiB less
+/// under 1,000 connections (README "Performance").
 #[derive(Debug)]
-pub(crate) struct RequestBody {
+pub(crate) struct RequestBody(Option<Box<Streaming>>);
+
+#[derive(Debug)]
+struct Streaming {
     inner: Incoming,
     limit: Option<u64>,
     seen: u64,
@@ -170,13 +178,17 @@ impl RequestBody {
     /// Wraps `inner`, failing once more than `limit` bytes have passed,
     /// recording a failure of the client's body in `fault`.
     pub(crate) fn new(inner: Incoming, limit: Option<u64>, fault: ClientFaultRecord) -> Self {
-        RequestBody {
+        if inner.is_end_stream() {
+            // Nothing will come: no frame to count, strip or fail.
+            return RequestBody(None);
+        }
+        RequestBody(Some(Box::new(Streaming {
             inner,
             limit,
             seen: 0,
             strip: None,
             fault,
-        }
+        })))
     }
 
     /// Also removes `names` (and their `_` spellings, as
@@ -184,7 +196,9 @@ impl RequestBody {
     /// trailers, which an HTTP/1.1 chunked or HTTP/2 client can send and
     /// an upstream may merge with the headers.
     pub(crate) fn strip_trailers(mut self, names: Arc<[HeaderName]>) -> Self {
-        self.strip = Some(names);
+        if let Some(body) = &mut self.0 {
+            body.strip = Some(names);
+        }
         self
     }
 }
@@ -197,7 +211,9 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
+        let Some(this) = self.0.as_deref_mut() else {
+            return Poll::Ready(None);
+        };
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
         match frame {
             Some(Ok(f)) => {
@@ -227,11 +243,14 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.0.as_ref().is_none_or(|b| b.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.0 {
+            Some(b) => b.inner.size_hint(),
+            None => SizeHint::with_exact(0),
+        }
     }
 }
 
