@@ -68,7 +68,7 @@ MAX_CPU_RATIO=${BENCH_MAX_CPU_RATIO:-2.0}      # nyro-jwt CPU/request <= this x 
 MIN_ES256_RATIO=${BENCH_MIN_ES256_RATIO:-0.7} # nyro-es256 req/s >= this x nyro-jwt
 MAX_RSS_MIB=${BENCH_MAX_RSS_MIB:-64}         # nyro-gw peak RSS after main
 MAX_IDLE_RSS_MIB=${BENCH_MAX_IDLE_RSS_MIB:-20}
-MAX_LOAD_RSS_MIB=${BENCH_MAX_LOAD_RSS_MIB:-100}       # conn1k, under load
+MAX_LOAD_RSS_MIB=${BENCH_MAX_LOAD_RSS_MIB:-80}        # conn1k, under load
 MAX_SETTLED_RSS_MIB=${BENCH_MAX_SETTLED_RSS_MIB:-48} # conn1k, 30 s after
 CI=${CI:-false}
 if ((FULL)); then SCENARIOS_DEFAULT="main conn1k upload h2 equal"; else SCENARIOS_DEFAULT="main conn1k"; fi
