@@ -23,6 +23,10 @@ COPY .cargo ./.cargo
 COPY src ./src
 COPY examples ./examples
 COPY gateway.toml gateway.schema.json ./
+# Optimized with the committed profile of the request path under load
+# (bench/pgo.sh; README "Performance"): about 15 % less CPU per request.
+COPY bench/nyro-gw.profdata ./bench/
+ENV RUSTFLAGS=-Cprofile-use=/src/bench/nyro-gw.profdata
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin nyro-gw \
