@@ -105,6 +105,7 @@ pub(crate) fn describe(c: &Config) -> Value {
             "trusted_proxies": c.server.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             "tunnel_idle_timeout": crate::config::values::format_duration(c.server.tunnel_idle_timeout),
             "workers": c.server.workers,
+            "pin_workers": c.server.pin_workers,
         },
         "auth": {
             "audience": c.auth.audience,

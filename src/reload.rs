@@ -76,8 +76,9 @@ pub(crate) struct Reloader {
     refused: Mutex<Option<u64>>,
     /// The listen addresses bound at start: a reload cannot move them.
     bound: (SocketAddr, Option<SocketAddr>),
-    /// `[server] workers` at start: the worker threads stay as started.
-    workers: Option<usize>,
+    /// `[server] workers` and `pin_workers` at start: the worker threads
+    /// stay as started.
+    workers: (Option<usize>, bool),
     /// The messages of the warnings already logged for the serving config
     /// (by text, not position), so a reload logs only new ones.
     warnings: Mutex<BTreeSet<String>>,
@@ -104,7 +105,7 @@ impl Reloader {
                 config.server.listen,
                 config.admin.as_ref().map(|a| a.listen),
             ),
-            workers: config.server.workers,
+            workers: (config.server.workers, config.server.pin_workers),
         })
     }
 
@@ -201,16 +202,25 @@ impl Reloader {
                         self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
                         tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");
                         let active = self.shared.runtime.load();
-                        let workers = (active.config.server.workers != self.workers).then(|| {
+                        let (workers, pinned) = self.workers;
+                        let server = &active.config.server;
+                        let workers = (server.workers != workers).then(|| {
                             format!(
                                 "server.workers (serving with {}, config says {})",
-                                show_workers(self.workers),
-                                show_workers(active.config.server.workers)
+                                show_workers(workers),
+                                show_workers(server.workers)
+                            )
+                        });
+                        let pinned = (server.pin_workers != pinned).then(|| {
+                            format!(
+                                "server.pin_workers (serving with {pinned}, config says {})",
+                                server.pin_workers
                             )
                         });
                         for r in restart_needed(self.bound, &active.config)
                             .into_iter()
                             .chain(workers)
+                            .chain(pinned)
                         {
                             tracing::warn!(setting = %r, "this setting changed but only takes effect after a restart; the old value keeps serving");
                         }

@@ -320,7 +320,8 @@ impl Peers {
 /// moves between threads and nothing on the request path waits on another
 /// thread. `max_connections` is counted across all workers. The calling
 /// runtime keeps the rest (signals, reloads, the admin listener, JWKS
-/// refreshes).
+/// refreshes). Each worker is bound to its own CPU when [`worker_cpus`]
+/// says so.
 pub(crate) async fn run_workers(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
@@ -334,7 +335,13 @@ pub(crate) async fn run_workers(
         .map(|i| shared.metrics.worker_connections(i))
         .collect();
     let mut peers = Peers::new(gauges).into_iter();
+    let pin_workers = shared.runtime.load().config.server.pin_workers;
+    let mut cpus = worker_cpus(workers.max(1), pin_workers).map(Vec::into_iter);
+    if let Some(c) = &cpus {
+        tracing::info!(cpus = ?c.as_slice(), "workers pinned, one per CPU");
+    }
     for index in 0..workers.max(1) {
+        let cpu = cpus.as_mut().and_then(Iterator::next);
         let listener = listener.try_clone()?;
         let Some(peers) = peers.next() else { break };
         let shared = shared.clone();
@@ -348,6 +355,9 @@ pub(crate) async fn run_workers(
             .name(format!("nyro-worker-{index}"))
             .spawn(move || {
                 crate::proxy::client::set_worker(index);
+                if let Some(cpu) = cpu {
+                    pin_to(index, cpu);
+                }
                 let drained = runtime.block_on(async move {
                     let listener = match TcpListener::from_std(listener) {
                         Ok(l) => l,
@@ -387,6 +397,41 @@ pub(crate) async fn run_workers(
         tracing::warn!("shutdown grace expired with requests still in flight; closing them");
     }
     Ok(drained)
+}
+
+/// The CPU for each worker (`[server] pin_workers`, README): the CPUs this
+/// process may run on, in order, when there are exactly `workers` of them
+/// (a dedicated machine, or a container given a cpuset). Two workers the
+/// kernel stacks on one CPU queue each other's requests while the other
+/// CPU serves something else; a worker bound to its own CPU only competes
+/// with other programs, which the kernel can move. With more CPUs allowed
+/// than workers (a CPU quota without a cpuset) nothing is pinned: every
+/// replica on the node would pin the same first CPUs.
+fn worker_cpus(workers: usize, pin_workers: bool) -> Option<Vec<usize>> {
+    if !pin_workers {
+        return None;
+    }
+    let allowed = match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the CPUs this process may use; workers are not pinned");
+            return None;
+        }
+    };
+    let cpus: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| allowed.is_set(c))
+        .collect();
+    (cpus.len() == workers).then_some(cpus)
+}
+
+/// Binds the calling thread (worker `index`) to `cpu`; on failure it runs
+/// unpinned, which only costs latency.
+fn pin_to(index: usize, cpu: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        tracing::warn!(worker = index, cpu, error = %e, "cannot pin the worker to its CPU; it runs unpinned");
+    }
 }
 
 /// Serves the public listener on the calling runtime until `shutdown`

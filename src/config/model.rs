@@ -96,6 +96,10 @@ pub(crate) struct Server {
     /// upstream pools; `None`: one per CPU the process may use. Needs a
     /// restart to change.
     pub(crate) workers: Option<usize>,
+    /// Bind each worker to its own CPU when the process may run on
+    /// exactly as many CPUs as it has workers (README `[server]`). Default
+    /// true; needs a restart to change.
+    pub(crate) pin_workers: bool,
 }
 
 impl Server {

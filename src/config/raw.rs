@@ -36,6 +36,7 @@ pub(crate) struct RawServer {
     pub(crate) trusted_proxies: Option<S<Vec<S<String>>>>,
     pub(crate) tunnel_idle_timeout: Option<S<String>>,
     pub(crate) workers: Option<S<i64>>,
+    pub(crate) pin_workers: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -260,6 +260,13 @@ pub(crate) const KEYS: &[Key] = &[
         example: "2",
     },
     Key {
+        path: "server.pin_workers",
+        ty: Ty::Boolean,
+        default: "true",
+        doc: "bind each worker to its own CPU when the process may run on exactly as many CPUs as it has workers (a dedicated machine, a container with a cpuset); never under a CPU quota alone; needs a restart to change",
+        example: "false",
+    },
+    Key {
         path: "admin.listen",
         ty: Ty::Address,
         default: "none",

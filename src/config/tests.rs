@@ -1661,6 +1661,21 @@ fn tunnel_idle_timeout_defaults_to_five_minutes_and_must_be_positive() {
     );
 }
 
+#[test]
+fn pin_workers_defaults_to_on_and_takes_a_boolean() {
+    assert!(valid("").server.pin_workers);
+    assert!(!valid("[server]\npin_workers = false\n").server.pin_workers);
+    check(
+        "[server]\npin_workers = \"yes\"\n",
+        &[(
+            E,
+            2,
+            15,
+            "pin_workers: expected true or false such as pin_workers = false (found a string)",
+        )],
+    );
+}
+
 // ---- [telemetry] and route names as metric labels ---------------------
 
 #[test]

@@ -724,27 +724,35 @@ async fn sigterm_exits_while_a_reload_is_stuck_reading() {
 }
 
 #[tokio::test]
-async fn changed_workers_warn_that_a_restart_is_needed_and_the_rest_applies() {
+async fn changed_workers_or_pinning_warn_that_a_restart_is_needed_and_the_rest_applies() {
     let up = support::echo_upstream().await;
     let gw = Gateway::start(&v1(up).replace("[server]\n", "[server]\nworkers = 2\n")).await;
     let c = support::client();
     save_by_rename(
         &gw.config_path,
-        &v2(up).replace("[server]\n", "[server]\nworkers = 3\n"),
+        &v2(up).replace("[server]\n", "[server]\nworkers = 3\npin_workers = false\n"),
     );
-    let warn = gw
-        .wait_log(Duration::from_secs(5), |v| {
-            v["level"] == "WARN"
-                && v["setting"]
-                    .as_str()
-                    .is_some_and(|s| s.starts_with("server.workers"))
-        })
-        .await
-        .unwrap_or_else(|| panic!("no restart warning:\n{}", gw.logs().join("\n")));
-    assert_eq!(
-        warn["setting"], "server.workers (serving with 2, config says 3)",
-        "{warn}"
-    );
+    for (setting, says) in [
+        (
+            "server.workers",
+            "server.workers (serving with 2, config says 3)",
+        ),
+        (
+            "server.pin_workers",
+            "server.pin_workers (serving with true, config says false)",
+        ),
+    ] {
+        let warn = gw
+            .wait_log(Duration::from_secs(5), |v| {
+                v["level"] == "WARN"
+                    && v["setting"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(setting))
+            })
+            .await
+            .unwrap_or_else(|| panic!("no restart warning:\n{}", gw.logs().join("\n")));
+        assert_eq!(warn["setting"], says, "{warn}");
+    }
     gw.wait_reloaded(2).await;
     assert_eq!(status(&c, &gw.url("/extra")).await, 200);
 }

@@ -183,3 +183,110 @@ async fn accepted_connections_go_to_the_least_busy_worker() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The CPUs in a `/proc/.../status` file's `Cpus_allowed_list` ("0-3,6").
+fn cpus_allowed(status_file: &str) -> Vec<usize> {
+    let status = std::fs::read_to_string(status_file).unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or_else(|| panic!("no Cpus_allowed_list in {status_file}"))
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// Each `nyro-worker-*` thread of `pid`, in worker order, with the CPUs
+/// it may run on.
+fn worker_affinity(pid: u32) -> Vec<(String, Vec<usize>)> {
+    let mut out: Vec<(String, Vec<usize>)> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let name = name.trim().to_owned();
+            name.starts_with("nyro-worker-")
+                .then(|| (name, cpus_allowed(&dir.join("status").to_string_lossy())))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A gateway with `workers` workers (and `extra` in `[server]`), once
+/// every worker has answered: each holds one of the connections.
+async fn started(up: std::net::SocketAddr, workers: usize, extra: &str) -> Gateway {
+    let toml = workers_config(up, workers).replace("[server]\n", &format!("[server]\n{extra}\n"));
+    let gw = Gateway::start(&with_admin(&toml)).await;
+    let mut open = Vec::new();
+    for _ in 0..workers {
+        let c = client();
+        let r = c.get(gw.url("/svc/x")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        open.push(c);
+    }
+    assert!(
+        worker_connections(&gw, workers)
+            .await
+            .iter()
+            .all(|&n| n == 1)
+    );
+    gw
+}
+
+#[tokio::test]
+async fn workers_are_pinned_one_per_cpu_when_there_is_one_cpu_each() {
+    // The CPUs this test may run on; the gateway inherits them.
+    let mine = cpus_allowed("/proc/self/status");
+    let up = echo_upstream().await;
+
+    let gw = started(up, mine.len(), "").await;
+    let pinned = worker_affinity(gw.pid());
+    let expected: Vec<(String, Vec<usize>)> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, &cpu)| (format!("nyro-worker-{i}"), vec![cpu]))
+        .collect();
+    assert_eq!(pinned, expected, "worker i on the i-th CPU of {mine:?}");
+    let line = gw
+        .find_log(|v| v["message"] == "workers pinned, one per CPU")
+        .expect("the pinning is logged");
+    assert_eq!(line["cpus"], format!("{mine:?}"), "{line}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&gw.admin_get("/config").await).unwrap()["config"]
+            ["server"]["pin_workers"],
+        true
+    );
+    drop(gw);
+
+    // Turned off: every worker may run on every CPU.
+    let gw = started(up, mine.len(), "pin_workers = false").await;
+    assert!(
+        worker_affinity(gw.pid())
+            .iter()
+            .all(|(_, cpus)| *cpus == mine),
+        "{:?}",
+        worker_affinity(gw.pid())
+    );
+    assert!(
+        gw.find_log(|v| v["message"] == "workers pinned, one per CPU")
+            .is_none()
+    );
+    drop(gw);
+
+    // More workers than CPUs (as under a CPU quota, fewer): none pinned.
+    let gw = started(up, mine.len() + 1, "").await;
+    let affinity = worker_affinity(gw.pid());
+    assert_eq!(affinity.len(), mine.len() + 1);
+    assert!(
+        affinity.iter().all(|(_, cpus)| *cpus == mine),
+        "{affinity:?}"
+    );
+}

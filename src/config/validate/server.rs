@@ -29,6 +29,7 @@ impl Validator<'_> {
             trusted_proxies,
             tunnel_idle_timeout,
             workers,
+            pin_workers,
         } = raw.unwrap_or(RawServer {
             listen: None,
             connect_timeout: None,
@@ -42,6 +43,7 @@ impl Validator<'_> {
             trusted_proxies: None,
             tunnel_idle_timeout: None,
             workers: None,
+            pin_workers: None,
         });
         let listen = match listen {
             Some(l) => self.socket_addr(&l, "listen"),
@@ -122,6 +124,7 @@ impl Validator<'_> {
             max_upstream_connections: max_upstream_connections?,
             tunnel_idle_timeout: tunnel_idle_timeout?,
             workers: workers?,
+            pin_workers: pin_workers.is_none_or(Spanned::into_inner),
         })
     }
 
