@@ -62,14 +62,14 @@ H2_CONNS=${BENCH_H2_CONNECTIONS:-8}
 H2_STREAMS=${BENCH_H2_STREAMS:-4}
 NJS_MODULE=${BENCH_NJS_MODULE:-/usr/lib/nginx/modules/ngx_http_js_module.so}
 # Gates (exit 1): loose on purpose, noise on a shared box is +-15 %.
-MIN_RATIO=${BENCH_MIN_RATIO:-0.65}           # nyro-none req/s >= this x nginx
-MIN_JWT_RATIO=${BENCH_MIN_JWT_RATIO:-0.6}   # nyro-jwt req/s >= this x nginx
-MAX_CPU_RATIO=${BENCH_MAX_CPU_RATIO:-2.0}      # nyro-jwt CPU/request <= this x nginx
-MIN_ES256_RATIO=${BENCH_MIN_ES256_RATIO:-0.7} # nyro-es256 req/s >= this x nyro-jwt
-MAX_RSS_MIB=${BENCH_MAX_RSS_MIB:-64}         # nyro-gw peak RSS after main
-MAX_IDLE_RSS_MIB=${BENCH_MAX_IDLE_RSS_MIB:-20}
-MAX_LOAD_RSS_MIB=${BENCH_MAX_LOAD_RSS_MIB:-80}        # conn1k, under load
-MAX_SETTLED_RSS_MIB=${BENCH_MAX_SETTLED_RSS_MIB:-48} # conn1k, 30 s after
+MIN_RATIO=${BENCH_MIN_RATIO:-0.75}           # nyro-none req/s >= this x nginx
+MIN_JWT_RATIO=${BENCH_MIN_JWT_RATIO:-0.7}   # nyro-jwt req/s >= this x nginx
+MAX_CPU_RATIO=${BENCH_MAX_CPU_RATIO:-1.5}      # nyro-jwt CPU/request <= this x nginx
+MIN_ES256_RATIO=${BENCH_MIN_ES256_RATIO:-0.8} # nyro-es256 req/s >= this x nyro-jwt
+MAX_RSS_MIB=${BENCH_MAX_RSS_MIB:-32}         # nyro-gw peak RSS after main
+MAX_IDLE_RSS_MIB=${BENCH_MAX_IDLE_RSS_MIB:-16}
+MAX_LOAD_RSS_MIB=${BENCH_MAX_LOAD_RSS_MIB:-72}        # conn1k, under load
+MAX_SETTLED_RSS_MIB=${BENCH_MAX_SETTLED_RSS_MIB:-40} # conn1k, 30 s after
 CI=${CI:-false}
 if ((FULL)); then SCENARIOS_DEFAULT="main conn1k upload h2 equal"; else SCENARIOS_DEFAULT="main conn1k"; fi
 SCENARIOS=" ${BENCH_SCENARIOS:-$SCENARIOS_DEFAULT} "   # e.g. BENCH_SCENARIOS=main for profiling
