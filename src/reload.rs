@@ -78,7 +78,8 @@ pub(crate) struct Reloader {
     bound: (SocketAddr, Option<SocketAddr>),
     /// `[server] workers` and `pin_workers` at start: the worker threads
     /// stay as started.
-    workers: (Option<usize>, bool),
+    workers: Option<usize>,
+    pin_workers: bool,
     /// The messages of the warnings already logged for the serving config
     /// (by text, not position), so a reload logs only new ones.
     warnings: Mutex<BTreeSet<String>>,
@@ -105,7 +106,8 @@ impl Reloader {
                 config.server.listen,
                 config.admin.as_ref().map(|a| a.listen),
             ),
-            workers: (config.server.workers, config.server.pin_workers),
+            workers: config.server.workers,
+            pin_workers: config.server.pin_workers,
         })
     }
 
@@ -202,19 +204,18 @@ impl Reloader {
                         self.shared.metrics.reloads_ok.fetch_add(1, Relaxed);
                         tracing::info!(generation, reason, changes = %summary.join("; "), "config reloaded");
                         let active = self.shared.runtime.load();
-                        let (workers, pinned) = self.workers;
                         let server = &active.config.server;
-                        let workers = (server.workers != workers).then(|| {
+                        let workers = (server.workers != self.workers).then(|| {
                             format!(
                                 "server.workers (serving with {}, config says {})",
-                                show_workers(workers),
+                                show_workers(self.workers),
                                 show_workers(server.workers)
                             )
                         });
-                        let pinned = (server.pin_workers != pinned).then(|| {
+                        let pinned = (server.pin_workers != self.pin_workers).then(|| {
                             format!(
-                                "server.pin_workers (serving with {pinned}, config says {})",
-                                server.pin_workers
+                                "server.pin_workers (serving with {}, config says {})",
+                                self.pin_workers, server.pin_workers
                             )
                         });
                         for r in restart_needed(self.bound, &active.config)

@@ -336,12 +336,12 @@ pub(crate) async fn run_workers(
         .collect();
     let mut peers = Peers::new(gauges).into_iter();
     let pin_workers = shared.runtime.load().config.server.pin_workers;
-    let mut cpus = worker_cpus(workers.max(1), pin_workers).map(Vec::into_iter);
+    let cpus = worker_cpus(workers.max(1), pin_workers);
     if let Some(c) = &cpus {
-        tracing::info!(cpus = ?c.as_slice(), "workers pinned, one per CPU");
+        tracing::info!(cpus = ?c, "workers pinned, one per CPU");
     }
     for index in 0..workers.max(1) {
-        let cpu = cpus.as_mut().and_then(Iterator::next);
+        let cpu = cpus.as_ref().and_then(|c| c.get(index).copied());
         let listener = listener.try_clone()?;
         let Some(peers) = peers.next() else { break };
         let shared = shared.clone();
