@@ -43,3 +43,4 @@ pub(crate) mod server;
 pub mod state;
 pub(crate) mod telemetry;
 pub(crate) mod trace;
+pub(crate) mod worker;

@@ -69,7 +69,7 @@ impl ConnInfo {
 
 /// What the phases learn, for the response filter and the log line.
 struct Ctx<'a> {
-    rt: &'a Runtime,
+    rt: &'a crate::state::LocalRuntime,
     route: Option<&'a CompiledRoute>,
     /// What the response step does for CORS: decided by routing (the
     /// origin's verdict), turned into `Preflight` only when the preflight
@@ -416,8 +416,6 @@ fn process<'a>(
             &mut parts,
             upstream::Forward {
                 strip_prefix: route.strip_prefix.then_some(route.prefix.as_str()),
-                scheme: &target.scheme,
-                authority: &target.authority,
                 base_path: &target.base_path,
                 forwarded_for: &conn.forwarded_for,
                 tls: conn.tls,
@@ -429,7 +427,8 @@ fn process<'a>(
         ctx.trace.apply(&mut parts.headers);
         // A body the client breaks is recorded here, so that the failure is
         // put on the client whichever side hyper reports it on.
-        let client_fault = ClientFaultRecord::new(request_id.clone(), route.name.clone());
+        let route_name = idx.and_then(|i| rt.route_name(i)).unwrap_or(&route.name);
+        let client_fault = ClientFaultRecord::new(request_id.clone(), route_name.clone());
         let mut body = RequestBody::new(body, rt.max_body, client_fault.clone());
         if trailers_possible {
             body = body.strip_trailers(rt.strip_headers.clone());
@@ -438,6 +437,7 @@ fn process<'a>(
 
         let sent = forward::send(
             target.clients.get(),
+            (&target.scheme, &target.authority),
             upstream_req,
             route.timeout,
             &client_fault,

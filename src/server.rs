@@ -354,7 +354,7 @@ pub(crate) async fn run_workers(
         std::thread::Builder::new()
             .name(format!("nyro-worker-{index}"))
             .spawn(move || {
-                crate::proxy::client::set_worker(index);
+                crate::worker::set(index);
                 if let Some(cpu) = cpu {
                     pin_to(index, cpu);
                 }

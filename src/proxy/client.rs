@@ -19,7 +19,6 @@
 //! when a pooled one turns out closed before the request was sent. Both
 //! connect through `connect::CappedConnector` (the per-upstream cap).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -27,8 +26,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::Either;
-use http::uri::Scheme;
-use http::{Request, Response};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -58,41 +57,51 @@ pub(crate) struct Sent {
 }
 
 impl UpstreamClient {
-    /// Sends `req` (absolute URI) to the upstream it names.
+    /// Sends `req` (origin-form URI, as `upstream::rewrite` makes it) to
+    /// `scheme://authority`: the HTTP/1.1 pool takes the request as it is;
+    /// hyper-util's client is given the absolute URI it needs.
     pub(crate) fn send(
         &self,
-        req: Request<RequestBody>,
+        scheme: &Scheme,
+        authority: &Authority,
+        mut req: Request<RequestBody>,
     ) -> impl Future<Output = Result<Sent, SendError>> + '_ {
         // Combinators, not an `async fn`: see `forward::send`.
         match &self.http1 {
-            Some(pool) if req.uri().scheme() == Some(&Scheme::HTTP) => {
-                Either::Left(pool.send(req).map(|sent| {
+            Some(pool) if *scheme == Scheme::HTTP => {
+                Either::Left(pool.send(authority, req).map(|sent| {
                     sent.map(|(response, lease)| Sent {
                         response,
                         lease: Some(lease),
                     })
                 }))
             }
-            _ => Either::Right(self.legacy.request(req).map(|response| {
-                Ok(Sent {
-                    response: response?,
-                    lease: None,
+            _ => {
+                let path = req
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                let mut uri = http::uri::Parts::default();
+                uri.scheme = Some(scheme.clone());
+                uri.authority = Some(authority.clone());
+                uri.path_and_query = Some(path);
+                let absolute = Uri::from_parts(uri).map_err(|e| SendError::Connect(e.into()));
+                Either::Right(match absolute {
+                    Ok(uri) => {
+                        *req.uri_mut() = uri;
+                        Either::Left(self.legacy.request(req).map(|response| {
+                            Ok(Sent {
+                                response: response?,
+                                lease: None,
+                            })
+                        }))
+                    }
+                    Err(e) => Either::Right(std::future::ready(Err(e))),
                 })
-            })),
+            }
         }
     }
-}
-
-thread_local! {
-    /// The serving worker this thread is (see [`set_worker`]); 0 on every
-    /// other thread.
-    static WORKER: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Marks the calling thread as serving worker `index`: requests it serves
-/// use that worker's client of each [`Clients`] set.
-pub(crate) fn set_worker(index: usize) {
-    WORKER.with(|w| w.set(index));
 }
 
 /// One pooled client per serving worker, for one [`ClientKey`].
@@ -102,8 +111,7 @@ pub(crate) struct Clients(Arc<[UpstreamClient]>);
 impl Clients {
     /// The calling worker's client.
     pub(crate) fn get(&self) -> &UpstreamClient {
-        let i = WORKER.with(Cell::get);
-        &self.0[i % self.0.len()]
+        &self.0[crate::worker::index() % self.0.len()]
     }
 }
 
@@ -162,6 +170,11 @@ impl Pools {
             caps: Arc::default(),
             workers: workers.max(1),
         }
+    }
+
+    /// The number of serving workers these pools serve.
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
     }
 
     /// The client set for `key`, reusing the existing one.

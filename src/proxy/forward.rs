@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::Request;
+use http::uri::{Authority, Scheme};
 
 use super::body::{ClientFault, ClientFaultRecord, RequestBody, RequestBodyError};
 use super::client::{Sent, UpstreamClient};
@@ -13,7 +14,7 @@ use super::pool::SendError;
 pub(crate) use crate::error::cause_chain;
 use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 
-/// Sends `req` and waits at most `timeout` for the response headers. The
+/// Sends `req` (origin-form URI) to `scheme://authority` and waits at most `timeout` for the response headers. The
 /// timeout does not cover the response body, which streams afterwards.
 /// `fault` is the record the request body was given
 /// (`RequestBody::new`): when the client's body broke, the
@@ -26,11 +27,12 @@ use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 /// whole chain sits in each connection's in-flight request slot.
 pub(crate) fn send<'a>(
     client: &'a UpstreamClient,
+    (scheme, authority): (&Scheme, &Authority),
     req: Request<RequestBody>,
     timeout: Duration,
     fault: &'a ClientFaultRecord,
 ) -> impl Future<Output = Result<Sent, GatewayError>> + 'a {
-    tokio::time::timeout(timeout, client.send(req)).map(move |sent| match sent {
+    tokio::time::timeout(timeout, client.send(scheme, authority, req)).map(move |sent| match sent {
         Err(_) => Err(UpstreamError::timeout().into()),
         Ok(Ok(sent)) => Ok(sent),
         Ok(Err(e)) => match (classify(e), fault.get()) {

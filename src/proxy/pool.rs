@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use http::header::HOST;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
@@ -61,9 +61,12 @@ impl SendError {
 }
 
 /// One worker's idle HTTP/1.1 connections to `http://` upstreams. Only
-/// that worker's thread uses it (see [`set_worker`]), so its lock is never
+/// that worker's thread uses it (see `crate::worker`), so its lock is never
 /// contended; it is a lock only because the runtime snapshot holding it is
-/// shared.
+/// shared. Aligned to 128 bytes (a pair of cache lines): the workers' pools
+/// are made one after another and would otherwise share a line, so that
+/// one worker's lock would invalidate what its neighbour reads.
+#[repr(align(128))]
 pub(crate) struct Http1Pool<B> {
     connector: CappedConnector,
     /// One entry per upstream this worker has talked to; never removed
@@ -221,29 +224,19 @@ where
         }
     }
 
-    /// Sends `req` (absolute `http://` URI) on a pooled or new connection.
+    /// Sends `req` (origin-form URI) to `http://authority` on a pooled or
+    /// new connection.
     ///
     /// The request is prepared before the returned future, which holds it
     /// once (an `async fn` would keep a second copy; see `forward::send`).
     pub(crate) fn send(
         self: &Arc<Self>,
+        authority: &Authority,
         mut req: Request<B>,
     ) -> impl Future<Output = Result<(Response<Incoming>, Lease<B>), SendError>> + '_ {
-        let checked_out = req.uri().authority().map(|a| self.checkout(a));
-        let checked_out = checked_out.map(|(host, host_value, pooled)| {
-            req.headers_mut().entry(HOST).or_insert(host_value);
-            let path = req
-                .uri()
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/"));
-            *req.uri_mut() = Uri::from(path);
-            (host, pooled)
-        });
+        let (host, host_value, mut pooled) = self.checkout(authority);
+        req.headers_mut().entry(HOST).or_insert(host_value);
         async move {
-            let Some((host, mut pooled)) = checked_out else {
-                return Err(SendError::Connect("the upstream URI has no host".into()));
-            };
             let mut fresh = None;
             loop {
                 // A pooled connection the upstream closed while it idled hands

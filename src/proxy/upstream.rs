@@ -1,11 +1,11 @@
 //! The request sent upstream, made from the client's in one place: the
-//! method kept, the URI rebuilt for the target (prefix stripped, base path
+//! method kept, the path rebuilt for the target (prefix stripped, base path
 //! prepended), hop-by-hop and steering headers dropped, `X-Forwarded-*`
 //! and `X-Request-ID` set, the injected identity written last.
 
 use http::header::{EXPECT, HOST, TE, UPGRADE};
 use http::request::Parts;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue, Uri, Version};
 
 use super::headers;
@@ -18,10 +18,6 @@ pub(crate) struct Forward<'a> {
     /// The route's prefix when it has `strip_prefix = true` (a prefix of
     /// `/` strips nothing).
     pub(crate) strip_prefix: Option<&'a str>,
-    /// The target's `http` or `https`.
-    pub(crate) scheme: &'a Scheme,
-    /// The target's `host[:port]`.
-    pub(crate) authority: &'a Authority,
     /// The target's base path, prepended to forwarded paths (may be empty).
     pub(crate) base_path: &'a str,
     /// The peer as `X-Forwarded-For` writes it (`headers::forwarded_for`).
@@ -67,24 +63,20 @@ pub(crate) fn rewrite(parts: &mut Parts, f: Forward<'_>) -> Result<(), GatewayEr
     for (name, value) in f.injected {
         parts.headers.insert(name, value);
     }
-    parts.uri = upstream_uri(
-        f.strip_prefix,
-        f.scheme,
-        f.authority,
-        f.base_path,
-        &parts.uri,
-    )?;
+    parts.uri = upstream_uri(f.strip_prefix, f.base_path, &parts.uri)?;
     parts.version = Version::HTTP_11;
     Ok(())
 }
 
-/// The upstream URI: scheme and authority of the target, its base path,
-/// then the request's path (less `strip_prefix`) and query, byte for byte.
-/// Reuses the request's path when nothing changes.
+/// The upstream request's URI, in origin form: the target's base path, then
+/// the request's path (less `strip_prefix`) and query, byte for byte.
+/// Reuses the request's path when nothing changes. The target's scheme and
+/// authority are the client's to add (`UpstreamClient::send`): the
+/// HTTP/1.1 pool writes origin form as it is, and copying the shared
+/// authority into every request would make every worker write its
+/// reference count.
 fn upstream_uri(
     strip_prefix: Option<&str>,
-    scheme: &Scheme,
-    authority: &Authority,
     base_path: &str,
     uri: &Uri,
 ) -> Result<Uri, GatewayError> {
@@ -112,12 +104,7 @@ fn upstream_uri(
         }
         PathAndQuery::try_from(s).map_err(|_| GatewayError::BadRequest("Invalid request path."))?
     };
-    Uri::builder()
-        .scheme(scheme.clone())
-        .authority(authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| GatewayError::BadRequest("Invalid request path."))
+    Ok(Uri::from(path_and_query))
 }
 
 #[cfg(test)]
@@ -142,12 +129,8 @@ mod tests {
     ) -> Forward<'a> {
         static PEER: HeaderValue = HeaderValue::from_static("10.0.0.9");
         static RID: HeaderValue = HeaderValue::from_static("rid-1");
-        static SCHEME: std::sync::LazyLock<Scheme> = std::sync::LazyLock::new(|| Scheme::HTTP);
-        static AUTHORITY: Authority = Authority::from_static("up:8080");
         Forward {
             strip_prefix,
-            scheme: &SCHEME,
-            authority: &AUTHORITY,
             base_path,
             forwarded_for: &PEER,
             tls: false,
@@ -159,23 +142,18 @@ mod tests {
 
     #[test]
     fn upstream_uri_table() {
-        // (strip_prefix, base_path, client URI, upstream URI)
+        // (strip_prefix, base_path, client URI, upstream URI in origin form)
         let cases: &[(Option<&str>, &str, &str, &str)] = &[
-            (None, "", "/api/x?q=1", "http://up:8080/api/x?q=1"),
-            (Some("/api"), "", "/api/x?q=1", "http://up:8080/x?q=1"),
-            (Some("/api"), "", "/api", "http://up:8080/"),
-            (Some("/api"), "", "/api?q", "http://up:8080/?q"),
-            (Some("/"), "", "/x", "http://up:8080/x"),
-            (None, "/base", "/api/x", "http://up:8080/base/api/x"),
-            (
-                Some("/api"),
-                "/base",
-                "/api/x?a=%20b",
-                "http://up:8080/base/x?a=%20b",
-            ),
-            (Some("/api"), "/base", "/api", "http://up:8080/base/"),
-            (None, "", "/a%2Fb/../c", "http://up:8080/a%2Fb/../c"),
-            (None, "", "http://client-host/p?q", "http://up:8080/p?q"),
+            (None, "", "/api/x?q=1", "/api/x?q=1"),
+            (Some("/api"), "", "/api/x?q=1", "/x?q=1"),
+            (Some("/api"), "", "/api", "/"),
+            (Some("/api"), "", "/api?q", "/?q"),
+            (Some("/"), "", "/x", "/x"),
+            (None, "/base", "/api/x", "/base/api/x"),
+            (Some("/api"), "/base", "/api/x?a=%20b", "/base/x?a=%20b"),
+            (Some("/api"), "/base", "/api", "/base/"),
+            (None, "", "/a%2Fb/../c", "/a%2Fb/../c"),
+            (None, "", "http://client-host/p?q", "/p?q"),
         ];
         for (strip, base, input, want) in cases {
             let mut p = parts(Method::GET, input, Version::HTTP_11, &[("host", "gw")]);
