@@ -28,8 +28,24 @@ pub(crate) struct Shared {
 }
 
 /// One thread's own reference-counted handle on a runtime (see
-/// [`Shared::runtime_here`]): the extra indirection is the point.
-pub(crate) struct LocalRuntime(Arc<Runtime>);
+/// [`Shared::runtime_here`]): the extra indirection is the point. It also
+/// holds this thread's own copies of what a request keeps beyond its
+/// handler, so that keeping it writes no reference count another worker
+/// writes too.
+pub(crate) struct LocalRuntime(Arc<Runtime>, Box<[Arc<str>]>);
+
+impl LocalRuntime {
+    fn new(runtime: Arc<Runtime>) -> Self {
+        let names = runtime.routes.iter().map(|r| Arc::from(&*r.name)).collect();
+        LocalRuntime(runtime, names)
+    }
+
+    /// Route `i`'s name, this thread's copy (for a request body's fault
+    /// record, which outlives the handler).
+    pub(crate) fn route_name(&self, i: usize) -> Option<&Arc<str>> {
+        self.1.get(i)
+    }
+}
 
 impl std::ops::Deref for LocalRuntime {
     type Target = Runtime;
@@ -60,7 +76,7 @@ impl Shared {
             {
                 return local.clone();
             }
-            let local = Arc::new(LocalRuntime(arc_swap::Guard::into_inner(current)));
+            let local = Arc::new(LocalRuntime::new(arc_swap::Guard::into_inner(current)));
             *here = Some(local.clone());
             local
         })
