@@ -834,6 +834,25 @@ fn injected_header_names() {
 }
 
 #[test]
+fn injected_header_names_are_interned_across_loads() {
+    let load = || {
+        let cfg = valid(&with_inject(
+            "\"X-Tenant-Slot\" = \"sub\"\n\"Content-Language\" = \"email\"\n",
+        ));
+        cfg.routes[0].inject.clone()
+    };
+    let (first, second) = (load(), load());
+    assert_eq!(first[0].header.as_str(), "x-tenant-slot");
+    assert_eq!(first[1].header, http::header::CONTENT_LANGUAGE);
+    // One text for the name, whichever load parsed it: the second reload
+    // reuses it rather than leaking another.
+    assert_eq!(
+        first[0].header.as_str().as_ptr(),
+        second[0].header.as_str().as_ptr()
+    );
+}
+
+#[test]
 fn cors_header_lists_must_hold_header_names() {
     check(
         "[cors]\nallow_headers = [\"X-Fine\", \"Not Fine\"]\n",

@@ -16,6 +16,30 @@ use crate::config::parse::{
 };
 use crate::config::raw::{RawInject, RawRoute};
 
+/// `name` backed by static text, so that cloning it into every forwarded
+/// request copies two words and writes no shared reference count (a name
+/// parsed at run time is a reference-counted buffer that every worker
+/// would write on every request). Each distinct name is leaked once, for
+/// the life of the process; configs name a handful, and a reload that
+/// names them again reuses them.
+fn interned(name: &HeaderName) -> HeaderName {
+    static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let text = match names.get(name.as_str()) {
+        Some(t) => *t,
+        None => {
+            let t: &'static str = Box::leak(name.as_str().into());
+            names.insert(t);
+            t
+        }
+    };
+    // A valid name's own text, lower case: `from_static` accepts it.
+    HeaderName::from_static(text)
+}
+
 /// Header names an injection may never use: hop-by-hop (RFC 9110 §7.6.1),
 /// framing, and the headers the gateway itself owns.
 const RESERVED_HEADERS: &[&str] = &[
@@ -378,7 +402,7 @@ impl Validator<'_> {
                         );
                         None
                     } else {
-                        Some(h)
+                        Some(interned(&h))
                     }
                 }
                 Err(_) => {
