@@ -210,6 +210,7 @@ impl Runtime {
             };
         let auth = Arc::new(
             Authenticator::new(&config.auth, jwks)?
+                .for_workers(pools.workers())
                 .injecting(claim_paths(&config))
                 .counting(|position| metrics.token_verifications(position)),
         );

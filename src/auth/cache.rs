@@ -5,14 +5,20 @@
 //! entry holds only what the request path needs (the token's [`Identity`]
 //! and its expiry, never the claim set), so its cost is about the token's
 //! length plus a few hundred bytes. Bounded in bytes: [`MAX_BYTES`]
-//! (32 MiB) in 16 shards, each behind its own mutex held only for one lookup
-//! or insert, so it is never a global lock; every entry is accounted at its
-//! key, its value and twice its map slot (hash tables grow by doubling).
-//! Tokens over 4 KiB are not cached. An entry lives until the token's `exp`
-//! and never longer than 5 minutes, so a key removed from the JWKS stops
-//! working soon after. When a shard is over its share, expired entries go
-//! first, then those closest to expiry, down to 7/8 of the share (so the
-//! next inserts do not each pay for a scan).
+//! (32 MiB) over all shards; every entry is accounted at its key, its value
+//! and twice its map slot (hash tables grow by doubling). Tokens over 4 KiB
+//! are not cached. An entry lives until the token's `exp` and never longer
+//! than 5 minutes, so a key removed from the JWKS stops working soon after.
+//! When a shard is over its share, expired entries go first, then those
+//! closest to expiry, down to 7/8 of the share (so the next inserts do not
+//! each pay for a scan).
+//!
+//! One shard per serving worker (`crate::worker`), each with an equal share
+//! of the bytes, behind a mutex only its worker takes: a cached identity,
+//! its reference count and its header values are written by one CPU only,
+//! where a cache shared by token hash made both CPUs trade those cache
+//! lines on every request carrying the same token. A token that arrives on
+//! connections of two workers is verified once by each.
 //!
 //! One cache belongs to one [`super::Authenticator`], i.e. one config
 //! generation: a reload that changes the secret or the keys starts with an
@@ -20,7 +26,6 @@
 //! asymmetric ones.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::mem::size_of;
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +37,6 @@ pub(crate) const MAX_BYTES: usize = 32 << 20;
 const MAX_CACHED_TOKEN: usize = 4096;
 /// Longest an entry lives, whatever its `exp`.
 pub(crate) const MAX_ENTRY_SECS: u64 = 300;
-const SHARDS: usize = 16;
 /// Allocator rounding and the `Arc` counts, per entry.
 const SLACK: usize = 64;
 
@@ -100,28 +104,39 @@ fn entry_bytes(token: &str, identity: &Identity) -> usize {
     token.len() + 2 * (size_of::<Box<str>>() + size_of::<Entry>() + 1) + identity.bytes() + SLACK
 }
 
-/// A sharded map from token to its verified identity.
+/// A shard on cache lines of its own (128 bytes, as the CPU prefetches
+/// lines in pairs): the shards sit side by side in one allocation, and a
+/// worker locking its shard must not invalidate the line its neighbour's
+/// worker reads.
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+/// A map from token to its verified identity, one shard per worker.
 pub(crate) struct TokenCache {
-    /// Each shard holds at most `MAX_BYTES / SHARDS` bytes.
-    shards: Vec<Mutex<Shard>>,
-    /// Picks a shard; randomly keyed so clients cannot aim at one shard.
-    hasher: RandomState,
+    /// Shard `i` is worker `i`'s; each holds at most `share` bytes.
+    shards: Box<[Padded]>,
+    /// `MAX_BYTES / shards.len()`.
+    share: usize,
 }
 
 impl TokenCache {
-    /// An empty cache.
-    pub(crate) fn new() -> Self {
+    /// An empty cache for `workers` serving workers.
+    pub(crate) fn new(workers: usize) -> Self {
+        let workers = workers.max(1);
         TokenCache {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            shards: (0..workers).map(|_| Padded::default()).collect(),
+            share: MAX_BYTES / workers,
         }
     }
 
-    fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(token) % SHARDS as u64) as usize;
+    /// The calling worker's shard (threads that are not workers use the
+    /// first).
+    fn shard(&self) -> std::sync::MutexGuard<'_, Shard> {
+        let i = crate::worker::index() % self.shards.len();
         // A panic while holding the lock cannot leave a half-written entry
         // that matters (an insert either happened or not), so poison is ignored.
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[i].0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The cached identity of `token`, if fresh at `now` (unix seconds).
@@ -129,7 +144,7 @@ impl TokenCache {
         if token.len() > MAX_CACHED_TOKEN {
             return None;
         }
-        let mut shard = self.shard(token);
+        let mut shard = self.shard();
         match shard.map.get(token) {
             Some(e) if now < e.valid_until => Some(e.identity.clone()),
             Some(_) => {
@@ -150,8 +165,8 @@ impl TokenCache {
             return;
         }
         let bytes = entry_bytes(token, identity);
-        let share = MAX_BYTES / SHARDS;
-        let mut shard = self.shard(token);
+        let share = self.share;
+        let mut shard = self.shard();
         shard.remove(token);
         if shard.bytes + bytes > share {
             shard.shrink_to((share / 8 * 7).saturating_sub(bytes), now);
@@ -175,7 +190,7 @@ impl TokenCache {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .map(|s| s.0.lock().unwrap_or_else(|e| e.into_inner()).map.len())
             .sum()
     }
 
@@ -184,7 +199,7 @@ impl TokenCache {
     pub(crate) fn bytes(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).bytes)
+            .map(|s| s.0.lock().unwrap_or_else(|e| e.into_inner()).bytes)
             .sum()
     }
 }
@@ -219,7 +234,7 @@ mod tests {
 
     #[test]
     fn entries_expire_at_exp_and_after_five_minutes_at_most() {
-        let c = TokenCache::new();
+        let c = TokenCache::new(1);
         c.insert("a", &identity(), 1_000, 900);
         assert!(c.get("a", 999).is_some());
         assert!(c.get("a", 1_000).is_none(), "stale at exp");
@@ -238,7 +253,7 @@ mod tests {
             ClaimPath::Dotted(vec!["app_metadata".into(), "company_id".into()]),
             ClaimPath::Dotted(vec!["email".into()]),
         ]);
-        let c = TokenCache::new();
+        let c = TokenCache::new(1);
         let mut last = String::new();
         // Far more than fit: 40 000 tokens of 3.7 KB is ~150 MB of tokens.
         for i in 0..40_000 {
@@ -266,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_full_shard_drops_expired_entries_first() {
-        let c = TokenCache::new();
+        let c = TokenCache::new(1);
         let token = |p: &str, i: usize| format!("{p}-{i}.{}", "x".repeat(3_000));
         for i in 0..20_000 {
             c.insert(&token("old", i), &identity(), 1_010, 1_000);
@@ -283,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_full_shard_keeps_the_entries_that_expire_last() {
-        let c = TokenCache::new();
+        let c = TokenCache::new(1);
         let token = |i: usize| format!("{i}.{}", "x".repeat(3_000));
         for i in 0..20_000 {
             c.insert(&token(i), &identity(), 2_000 + i as u64, 1_000);
@@ -295,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_full_shard_evicts_the_oldest_of_entries_expiring_together() {
-        let c = TokenCache::new();
+        let c = TokenCache::new(1);
         let token = |i: usize| format!("{i}.{}", "x".repeat(3_000));
         // All capped at now + 5 minutes: the same second.
         for i in 0..20_000 {
@@ -307,8 +322,38 @@ mod tests {
     }
 
     #[test]
+    fn each_worker_has_its_own_shard_and_share() {
+        let c = TokenCache::new(2);
+        let token = |w: usize, i: usize| format!("w{w}-{i}.{}", "x".repeat(3_000));
+        std::thread::scope(|s| {
+            for w in 0..2 {
+                let c = &c;
+                s.spawn(move || {
+                    crate::worker::set(w);
+                    c.insert(&token(w, 0), &identity(), 5_000, 1_000);
+                    assert!(c.get(&token(w, 0), 1_000).is_some(), "its own entry");
+                    assert!(
+                        c.get(&token(1 - w, 0), 1_000).is_none(),
+                        "the other worker's entry is not shared"
+                    );
+                    // Far more than a share (16 MiB each): ~60 MB of tokens.
+                    for i in 1..20_000 {
+                        c.insert(&token(w, i), &identity(), 5_000, 1_000);
+                    }
+                });
+            }
+        });
+        assert!(c.bytes() <= MAX_BYTES, "{} > {MAX_BYTES}", c.bytes());
+        for (i, shard) in c.shards.iter().enumerate() {
+            let held = shard.0.lock().unwrap().bytes;
+            assert!(held <= MAX_BYTES / 2, "shard {i}: {held}");
+            assert!(held > MAX_BYTES / 4, "shard {i} is used: {held}");
+        }
+    }
+
+    #[test]
     fn oversized_tokens_are_not_cached() {
-        let c = TokenCache::new();
+        let c = TokenCache::new(1);
         let big = "x".repeat(MAX_CACHED_TOKEN + 1);
         c.insert(&big, &identity(), 5_000, 1_000);
         assert_eq!(c.len(), 0);

@@ -303,8 +303,15 @@ impl Authenticator {
             ephemeral: hmac
                 .as_ref()
                 .is_some_and(|h| h.source == crate::config::SecretSource::Ephemeral),
-            cache: TokenCache::new(),
+            cache: TokenCache::new(1),
         })
+    }
+
+    /// Gives the token cache one shard per serving worker (see
+    /// `super::cache`), for `workers` workers.
+    pub(crate) fn for_workers(mut self, workers: usize) -> Self {
+        self.cache = TokenCache::new(workers);
+        self
     }
 
     /// Sets the claim paths the routes inject (every route's `inject`),
