@@ -27,7 +27,8 @@
 # Scenarios: main (wrk -t1 -c32 keep-alive; nyro-gw with its default
 # workers, nginx and HAProxy pinned to one worker) and conn1k (1,000
 # keep-alive connections, memory) are gated; --full adds equal (every proxy
-# at the same number of workers), h2 (h2load) and upload (1 MiB POSTs).
+# at the same number of workers), h2 (h2load), upload (1 MiB POSTs) and
+# cold (a fresh token on every request, more than nyro-gw's cache holds).
 #
 # Exit: 0 pass; 1 a gate failed or the run went wrong (startup, a JWT
 # target that does not do the job, errors under load); 2 a tool is missing
@@ -60,6 +61,7 @@ BIG_CONNS=${BENCH_BIG_CONNECTIONS:-1000}   # conn1k
 UPLOAD_CONNS=${BENCH_UPLOAD_CONNECTIONS:-8}
 H2_CONNS=${BENCH_H2_CONNECTIONS:-8}
 H2_STREAMS=${BENCH_H2_STREAMS:-4}
+COLD_TOKENS=${BENCH_COLD_TOKENS:-200000}  # distinct tokens per target in cold
 NJS_MODULE=${BENCH_NJS_MODULE:-/usr/lib/nginx/modules/ngx_http_js_module.so}
 # Gates (exit 1): loose on purpose, noise on a shared box is +-15 %.
 MIN_RATIO=${BENCH_MIN_RATIO:-0.75}           # nyro-none req/s >= this x nginx
@@ -71,7 +73,7 @@ MAX_IDLE_RSS_MIB=${BENCH_MAX_IDLE_RSS_MIB:-16}
 MAX_LOAD_RSS_MIB=${BENCH_MAX_LOAD_RSS_MIB:-72}        # conn1k, under load
 MAX_SETTLED_RSS_MIB=${BENCH_MAX_SETTLED_RSS_MIB:-40} # conn1k, 30 s after
 CI=${CI:-false}
-if ((FULL)); then SCENARIOS_DEFAULT="main conn1k upload h2 equal"; else SCENARIOS_DEFAULT="main conn1k"; fi
+if ((FULL)); then SCENARIOS_DEFAULT="main conn1k upload h2 cold equal"; else SCENARIOS_DEFAULT="main conn1k"; fi
 SCENARIOS=" ${BENCH_SCENARIOS:-$SCENARIOS_DEFAULT} "   # e.g. BENCH_SCENARIOS=main for profiling
 runs() { [[ $SCENARIOS == *" $1 "* ]]; }
 
@@ -686,16 +688,17 @@ medians() { # scenario targets...
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
 # Interleaved rounds: warm every target, then ROUNDS x (each target once).
+# A "%t" in the Lua script's path stands for the target.
 run_scenario() { # scenario kind(wrk|h2) conns lua targets...
     local sc=$1 kind=$2 conns=$3 lua=$4 t r line
     shift 4
     for t in "$@"; do
-        if [[ $kind == h2 ]]; then measure_h2 warmup "$t" "$WARMUP"; else measure_wrk warmup "$t" "$WARMUP" "$conns" "$lua"; fi
+        if [[ $kind == h2 ]]; then measure_h2 warmup "$t" "$WARMUP"; else measure_wrk warmup "$t" "$WARMUP" "$conns" "${lua//%t/$t}"; fi
     done
     for r in $(seq "$ROUNDS"); do
         line="$sc round $r:"
         for t in "$@"; do
-            if [[ $kind == h2 ]]; then measure_h2 "$sc" "$t" "$DURATION"; else measure_wrk "$sc" "$t" "$DURATION" "$conns" "$lua"; fi
+            if [[ $kind == h2 ]]; then measure_h2 "$sc" "$t" "$DURATION"; else measure_wrk "$sc" "$t" "$DURATION" "$conns" "${lua//%t/$t}"; fi
             line+=" $t=$(awk '{print int($NF)}' <<<"${RPS[$sc:$t]}")"
         done
         echo "bench: $line"
@@ -863,6 +866,60 @@ if runs h2 && ((H2LOAD)); then
     run_scenario h2 h2 0 "" "${H2_TARGETS[@]}"
     table h2 "h2: h2load -c$H2_CONNS -m$H2_STREAMS h2c, medians of $ROUNDS rounds x $DURATION; HTTP/1.1 to the upstream" "${H2_TARGETS[@]}"
     no_errors h2 "${H2_TARGETS[@]}"
+fi
+
+# cold: a fresh HS256 token on every request. Each target walks its own
+# list of COLD_TOKENS distinct tokens (valid, main's claims plus a `jti`
+# numbering them, so the upstream's check still holds), its place kept
+# across wrk runs, so no target sees a token again before COLD_TOKENS of
+# its requests have passed: more than nyro-gw's token cache holds (32 MiB,
+# about 50,000 such tokens), so every nyro-gw request verifies its
+# signature and pays the insert and the eviction (measured: 518,106
+# lookups, 0 hits). HAProxy and njs verify every request anyway.
+if runs cold; then
+    COLD_TARGETS=($(enabled nginx haproxy-jwt nginx-njs nyro-jwt))
+    python3 - "$SECRET" "$COLD_TOKENS" >"$DIR/cold.tokens" <<'PY' || die "could not make the cold tokens (python3)"
+import base64, hashlib, hmac, json, sys, time
+secret, n, now = sys.argv[1].encode(), int(sys.argv[2]), int(time.time())
+def b64(d): return base64.urlsafe_b64encode(d).rstrip(b"=")
+def js(o): return b64(json.dumps(o, separators=(",", ":")).encode())
+head = js({"alg": "HS256", "typ": "JWT"})
+out = sys.stdout
+for i in range(n):
+    signed = head + b"." + js({"sub": "u1", "email": "u1@example.com", "aud": "authenticated", "jti": f"cold-{i}",
+                               "iat": now, "exp": now + 7200, "app_metadata": {"company_id": "c1"}})
+    out.write((signed + b"." + b64(hmac.new(secret, signed, hashlib.sha256).digest())).decode() + "\n")
+PY
+    for t in "${COLD_TARGETS[@]}"; do
+        echo 0 >"$DIR/cold-$t.at"
+        cat >"$DIR/cold-$t.lua" <<LUA
+-- One token per request, from where the last run of this target stopped.
+local tokens, at = {}, 0
+for line in io.lines("$DIR/cold.tokens") do tokens[#tokens + 1] = "Bearer " .. line end
+for line in io.lines("$DIR/cold-$t.at") do at = tonumber(line) end
+request = function()
+    at = at % #tokens + 1
+    return wrk.format(nil, nil, { Authorization = tokens[at] })
+end
+-- Runs in wrk's main state, whose 'at' is where this run started: moves
+-- it past every request sent (the in-flight ones included).
+done = function(summary)
+    local f = io.open("$DIR/cold-$t.at", "w")
+    f:write(tostring((at + summary.requests + $CONNS) % #tokens))
+    f:close()
+end
+LUA
+    done
+    first=$(head -1 "$DIR/cold.tokens")
+    for t in $(enabled haproxy-jwt nginx-njs nyro-jwt); do
+        st=$(http_status "${PORT[$t]}" "${PATHS[$t]}" "Authorization: Bearer $first")
+        [[ $st == 200 ]] || die "$t answered '$st' to a cold token, want 200"
+    done
+    echo "bench: cold: wrk -t1 -c$CONNS -d$DURATION, a fresh token per request ($COLD_TOKENS per target) x$ROUNDS interleaved rounds"
+    run_scenario cold wrk "$CONNS" "$DIR/cold-%t.lua" "${COLD_TARGETS[@]}"
+    table cold "cold: as main, a fresh HS256 token per request (each target cycles $COLD_TOKENS: a token comes back long after nyro-gw evicted it), medians of $ROUNDS rounds x $DURATION" "${COLD_TARGETS[@]}"
+    no_errors cold "${COLD_TARGETS[@]}"
+    echo "bench: cold: nyro-gw RSS with its token cache full: $(mib "$(group_rss_kib nyro)") MiB"
 fi
 
 # equal: every proxy restarted at the same number of workers.
