@@ -341,7 +341,8 @@ fn process<'a>(
 
         // 2. hygiene
         hygiene(&req, ambiguous_framing)?;
-        let route = &rt.routes[idx.ok_or(GatewayError::NotFound)?];
+        let route_index = idx.ok_or(GatewayError::NotFound)?;
+        let route = &rt.routes[route_index];
         ctx.route = Some(route);
 
         // 3. method (a preflight asks about the method it names); an error,
@@ -427,7 +428,7 @@ fn process<'a>(
         ctx.trace.apply(&mut parts.headers);
         // A body the client breaks is recorded here, so that the failure is
         // put on the client whichever side hyper reports it on.
-        let route_name = idx.and_then(|i| rt.route_name(i)).unwrap_or(&route.name);
+        let route_name = rt.route_name(route_index).unwrap_or(&route.name);
         let client_fault = ClientFaultRecord::new(request_id.clone(), route_name.clone());
         let mut body = RequestBody::new(body, rt.max_body, client_fault.clone());
         if trailers_possible {

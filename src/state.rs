@@ -32,18 +32,25 @@ pub(crate) struct Shared {
 /// holds this thread's own copies of what a request keeps beyond its
 /// handler, so that keeping it writes no reference count another worker
 /// writes too.
-pub(crate) struct LocalRuntime(Arc<Runtime>, Box<[Arc<str>]>);
+pub(crate) struct LocalRuntime {
+    runtime: Arc<Runtime>,
+    /// The routes' names, in the runtime's route order.
+    route_names: Box<[Arc<str>]>,
+}
 
 impl LocalRuntime {
     fn new(runtime: Arc<Runtime>) -> Self {
-        let names = runtime.routes.iter().map(|r| Arc::from(&*r.name)).collect();
-        LocalRuntime(runtime, names)
+        let route_names = runtime.routes.iter().map(|r| Arc::from(&*r.name)).collect();
+        LocalRuntime {
+            runtime,
+            route_names,
+        }
     }
 
     /// Route `i`'s name, this thread's copy (for a request body's fault
     /// record, which outlives the handler).
     pub(crate) fn route_name(&self, i: usize) -> Option<&Arc<str>> {
-        self.1.get(i)
+        self.route_names.get(i)
     }
 }
 
@@ -51,7 +58,7 @@ impl std::ops::Deref for LocalRuntime {
     type Target = Runtime;
 
     fn deref(&self) -> &Runtime {
-        &self.0
+        &self.runtime
     }
 }
 
@@ -72,7 +79,7 @@ impl Shared {
         HERE.with(|here| {
             let mut here = here.borrow_mut();
             if let Some(local) = &*here
-                && Arc::ptr_eq(&local.0, &*current)
+                && Arc::ptr_eq(&local.runtime, &*current)
             {
                 return local.clone();
             }

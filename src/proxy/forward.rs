@@ -14,8 +14,9 @@ use super::pool::SendError;
 pub(crate) use crate::error::cause_chain;
 use crate::error::{GatewayError, UpstreamError, UpstreamKind};
 
-/// Sends `req` (origin-form URI) to `scheme://authority` and waits at most `timeout` for the response headers. The
-/// timeout does not cover the response body, which streams afterwards.
+/// Sends `req` (origin-form URI) to `scheme://authority` and waits at most
+/// `timeout` for the response headers. The timeout does not cover the
+/// response body, which streams afterwards.
 /// `fault` is the record the request body was given
 /// (`RequestBody::new`): when the client's body broke, the
 /// failure is the client's whatever hyper's client error says (it may
