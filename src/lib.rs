@@ -42,5 +42,6 @@ pub(crate) mod runtime;
 pub(crate) mod server;
 pub mod state;
 pub(crate) mod telemetry;
+pub(crate) mod timer;
 pub(crate) mod trace;
 pub(crate) mod worker;

@@ -40,6 +40,7 @@ use crate::proxy::body::{ClientFaultRecord, RequestBody, ResponseBody, UpstreamB
 use crate::proxy::client::Sent;
 use crate::proxy::{forward, headers, tunnel, upstream};
 use crate::runtime::{CompiledRoute, Runtime};
+use crate::timer::ConnTimer;
 
 /// What the connection knows about the client.
 #[derive(Debug, Clone)]
@@ -53,16 +54,24 @@ pub(crate) struct ConnInfo {
     pub(crate) forwarded_for: HeaderValue,
     /// The framing watch on this connection's socket.
     pub(crate) framing: Arc<Framing>,
+    /// The timer an HTTP/1 request waits for its upstream's answer on.
+    pub(crate) timer: ConnTimer,
 }
 
 impl ConnInfo {
     /// What a connection from `peer` knows.
-    pub(crate) fn new(peer: SocketAddr, tls: bool, framing: Arc<Framing>) -> Self {
+    pub(crate) fn new(
+        peer: SocketAddr,
+        tls: bool,
+        framing: Arc<Framing>,
+        timer: ConnTimer,
+    ) -> Self {
         ConnInfo {
             peer,
             tls,
             forwarded_for: headers::forwarded_for(peer.ip()),
             framing,
+            timer,
         }
     }
 }
@@ -412,6 +421,9 @@ fn process<'a>(
             req.version(),
             Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
         ) || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+        // An HTTP/1 request waits on its connection's timer; an HTTP/2
+        // stream, a task of its own, on a timer of its own.
+        let timer = (req.version() < Version::HTTP_2).then_some(&conn.timer);
         let (mut parts, body) = req.into_parts();
         upstream::rewrite(
             &mut parts,
@@ -440,7 +452,7 @@ fn process<'a>(
             target.clients.get(),
             (&target.scheme, &target.authority),
             upstream_req,
-            route.timeout,
+            (route.timeout, timer),
             &client_fault,
         )
         .await?;

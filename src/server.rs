@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use crate::framing::{Framing, Watched};
 use crate::pipeline::{self, ConnInfo};
 use crate::state::Shared;
+use crate::timer::ConnTimer;
 
 /// Time allowed for a TLS handshake, within `header_read_timeout`.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,12 +35,16 @@ const MAX_CONCURRENT_STREAMS: u32 = 128;
 const RESERVED_FDS: u64 = 64;
 
 /// `header_read_timeout` is the `[server]` key of the same name (README):
-/// hyper applies it to each HTTP/1 request head; `serve` also applies it
-/// from accept to the first head on every protocol.
-fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+/// hyper applies it to each HTTP/1 request head, on `timer` (a client
+/// connection's own, `crate::timer`); `serve` also applies it from accept
+/// to the first head on every protocol.
+fn builder(
+    header_read_timeout: Duration,
+    timer: impl hyper::rt::Timer + Send + Sync + 'static,
+) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
-        .timer(TokioTimer::new())
+        .timer(timer)
         .header_read_timeout(header_read_timeout)
         .keep_alive(true);
     b.http2()
@@ -501,7 +506,8 @@ async fn serve_until(
             let _ = stream.set_nodelay(true);
             let tls = shared.runtime.load().tls.clone();
             let framing = Arc::new(Framing::default());
-            let conn = ConnInfo::new(peer, tls.is_some(), framing.clone());
+            let timer = ConnTimer::new();
+            let conn = ConnInfo::new(peer, tls.is_some(), framing.clone(), timer.clone());
             let first_head = Arc::new(Notify::new());
             let shared = shared.clone();
             // In `nyro_open_connections` from its first request until hyper
@@ -527,7 +533,7 @@ async fn serve_until(
                 None => tokio::spawn(async move {
                     let _slot = slot;
                     let _load = load;
-                    let c = builder(header_read_timeout)
+                    let c = builder(header_read_timeout, timer)
                         .serve_connection_with_upgrades(
                             TokioIo::new(Watched::new(stream, framing)),
                             service,
@@ -556,7 +562,7 @@ async fn serve_until(
                                 return;
                             }
                         };
-                    let c = builder(header_read_timeout)
+                    let c = builder(header_read_timeout, timer)
                         .serve_connection_with_upgrades(
                             TokioIo::new(Watched::new(tls_stream, framing)),
                             service,
@@ -631,7 +637,7 @@ pub(crate) async fn run_admin(
 ) {
     let graceful = GracefulShutdown::new();
     let timeout = shared.runtime.load().config.server.header_read_timeout;
-    let builder = Arc::new(builder(timeout));
+    let builder = Arc::new(builder(timeout, TokioTimer::new()));
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

@@ -13,10 +13,12 @@ use super::connect::UpstreamCapReached;
 use super::pool::SendError;
 pub(crate) use crate::error::cause_chain;
 use crate::error::{GatewayError, UpstreamError, UpstreamKind};
+use crate::timer::{ConnTimer, Timeout};
 
 /// Sends `req` (origin-form URI) to `scheme://authority` and waits at most
-/// `timeout` for the response headers. The timeout does not cover the
-/// response body, which streams afterwards.
+/// `timeout` for the response headers, on the client connection's `timer`
+/// when it has one for this request (HTTP/1; `crate::timer`). The timeout
+/// does not cover the response body, which streams afterwards.
 /// `fault` is the record the request body was given
 /// (`RequestBody::new`): when the client's body broke, the
 /// failure is the client's whatever hyper's client error says (it may
@@ -30,10 +32,15 @@ pub(crate) fn send<'a>(
     client: &'a UpstreamClient,
     (scheme, authority): (&Scheme, &Authority),
     req: Request<RequestBody>,
-    timeout: Duration,
+    (timeout, timer): (Duration, Option<&'a ConnTimer>),
     fault: &'a ClientFaultRecord,
 ) -> impl Future<Output = Result<Sent, GatewayError>> + 'a {
-    tokio::time::timeout(timeout, client.send(scheme, authority, req)).map(move |sent| match sent {
+    let sent = client.send(scheme, authority, req);
+    match timer {
+        Some(timer) => Timeout::on(timer, timeout, sent),
+        None => Timeout::own(timeout, sent),
+    }
+    .map(move |sent| match sent {
         Err(_) => Err(UpstreamError::timeout().into()),
         Ok(Ok(sent)) => Ok(sent),
         Ok(Err(e)) => match (classify(e), fault.get()) {

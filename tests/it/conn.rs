@@ -99,6 +99,68 @@ async fn h2c_preface_without_a_request_is_closed_after_header_read_timeout() {
     assert_closed_after_one_second(gw.addr, &[H2_PREFACE, EMPTY_SETTINGS].concat()).await;
 }
 
+/// Reads one HTTP/1 response with a `Content-Length` body; its status.
+async fn read_response(s: &mut TcpStream) -> u16 {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before a whole response head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .expect("a content-length")
+        .trim()
+        .parse()
+        .unwrap();
+    while buf.len() < head_end + len {
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed within the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    head[9..12].parse().unwrap()
+}
+
+const GET_SVC: &[u8] = b"GET /svc/x HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// Each later HTTP/1 head gets `header_read_timeout` again, counted from
+/// the end of the previous response (README, `[server]` keys): requests
+/// each sent within it keep the connection past it, and a connection that
+/// then starts a head it never finishes, or sends nothing, is closed.
+#[tokio::test]
+async fn each_later_http1_head_gets_header_read_timeout_again() {
+    let up = echo_upstream().await;
+    let gw = Gateway::start(&config_server("header_read_timeout = \"1s\"", up)).await;
+    for rest in [&b"GET /svc/x HTTP/1.1\r\nHost"[..], b""] {
+        let opened = Instant::now();
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        for _ in 0..3 {
+            s.write_all(GET_SVC).await.unwrap();
+            assert_eq!(read_response(&mut s).await, 200);
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        assert!(opened.elapsed() > Duration::from_millis(1800));
+        s.write_all(GET_SVC).await.unwrap();
+        assert_eq!(read_response(&mut s).await, 200, "open 1.8 s after accept");
+        let answered = Instant::now();
+        s.write_all(rest).await.unwrap();
+        let took = closed_after(&mut s, answered, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("still open 5 s after {rest:?}"));
+        assert!(
+            took >= Duration::from_millis(800),
+            "closed {took:?} after the last answer, before header_read_timeout"
+        );
+    }
+}
+
 #[tokio::test]
 async fn tls_handshake_that_never_starts_is_closed() {
     let up = echo_upstream().await;

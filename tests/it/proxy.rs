@@ -816,6 +816,40 @@ async fn websocket_is_tunnelled() {
     assert_eq!(reply.into_text().unwrap().as_str(), "echo: hello");
 }
 
+/// HTTP/2 streams of one connection each wait for their upstream on a
+/// timer of their own (an HTTP/1 request on its connection's): both end
+/// at the route's `timeout`.
+#[tokio::test]
+async fn http2_streams_to_a_slow_upstream_each_get_a_gateway_timeout() {
+    let fails = failing_upstreams().await;
+    let cfg = config(&route(
+        "slow",
+        "/slow",
+        &format!("http://{}", fails.slow),
+        "auth = \"none\"\ntimeout = \"500ms\"",
+    ));
+    let gw = Gateway::start(&cfg).await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let (a, b) = tokio::join!(
+        h2.get(gw.url("/slow/a")).send(),
+        h2.get(gw.url("/slow/b")).send()
+    );
+    for r in [a, b] {
+        let r = r.unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 504);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "504s after the route timeout, not the upstream's 3 s"
+    );
+}
+
 #[tokio::test]
 async fn http2_clients_and_h2c_upstreams() {
     let up = echo_upstream().await;
