@@ -6,10 +6,13 @@
 //! A tokio `Sleep` made for one deadline and dropped after it registers in
 //! the worker's timer wheel and leaves it again: two locked wheel
 //! operations, a clock read and an allocation per deadline, two deadlines
-//! per request. The connection's one `Sleep` is instead reset to each new
-//! deadline; a later deadline is recorded in place and tokio moves the
-//! entry only when the earlier one comes, so a request whose deadlines
-//! only move forward costs no wheel operation (README "Performance").
+//! per request. The connection keeps one `Sleep` instead, set to the
+//! earliest deadline it was asked for; a later deadline (each request's
+//! are later than the last one's) is not written to it until the set one
+//! passes, when a wait still running sets it again. A request whose
+//! deadlines move forward then costs no timer work at all, and the
+//! connection one reset per `header_read_timeout` or so (README
+//! "Performance").
 //!
 //! An HTTP/1 connection waits on one deadline at a time (hyper reads the
 //! next head only once the service has answered), from one task, so the
@@ -42,10 +45,18 @@ impl ConnTimer {
     /// progress.
     fn poll_until(&self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
         let mut sleep = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if sleep.deadline() != at {
+        // A later deadline than the one set waits for that one to pass
+        // (each request's are later than the last one's).
+        if at < sleep.deadline() {
             sleep.as_mut().reset(at);
         }
-        sleep.as_mut().poll(cx)
+        loop {
+            ready!(sleep.as_mut().poll(cx));
+            if sleep.deadline() >= at {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(at);
+        }
     }
 }
 
@@ -198,6 +209,20 @@ mod tests {
         let (r, t) = took(Timeout::on(&timer, 200 * MS, pending())).await;
         assert_eq!(r, Err(Elapsed));
         assert!(on_time(t, 200 * MS), "took {t:?}");
+    }
+
+    #[tokio::test]
+    async fn an_earlier_deadline_left_set_does_not_end_a_later_wait() {
+        let timer = ConnTimer::new();
+        let fut = async {
+            tokio::time::sleep(20 * MS).await;
+            1
+        };
+        assert_eq!(Timeout::on(&timer, 150 * MS, fut).await, Ok(1));
+        // The timer is still set for the first wait's deadline, 130 ms on.
+        let (r, t) = took(Timeout::on(&timer, 400 * MS, pending())).await;
+        assert_eq!(r, Err(Elapsed));
+        assert!(on_time(t, 400 * MS), "took {t:?}");
     }
 
     #[tokio::test]
