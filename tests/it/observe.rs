@@ -297,11 +297,7 @@ async fn requests_in_flight_and_open_connections_by_protocol_follow_the_traffic(
     ));
     let gw = Gateway::start(&cfg).await;
     let h1 = client();
-    let h2 = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let h2 = h2_client();
     assert_eq!(h1.get(gw.url("/ok/x")).send().await.unwrap().status(), 200);
     assert_eq!(h2.get(gw.url("/ok/x")).send().await.unwrap().status(), 200);
     // Both clients keep their connection open in their pools.

@@ -829,11 +829,7 @@ async fn http2_streams_to_a_slow_upstream_each_get_a_gateway_timeout() {
         "auth = \"none\"\ntimeout = \"500ms\"",
     ));
     let gw = Gateway::start(&cfg).await;
-    let h2 = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let h2 = h2_client();
     let started = Instant::now();
     let (a, b) = tokio::join!(
         h2.get(gw.url("/slow/a")).send(),
@@ -866,11 +862,7 @@ async fn http2_clients_and_h2c_upstreams() {
         .concat(),
     );
     let gw = Gateway::start(&cfg).await;
-    let h2 = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let h2 = h2_client();
     let r = h2.get(gw.url("/h1/x")).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     let v: Value = r.json().await.unwrap();

@@ -295,6 +295,15 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// [`client`] speaking HTTP/2 over plain TCP (h2c, prior knowledge).
+pub fn h2_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
 /// Seconds since the epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
