@@ -43,7 +43,7 @@ use crate::runtime::{CompiledRoute, Runtime};
 use crate::timer::ConnTimer;
 
 /// What the connection knows about the client.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ConnInfo {
     /// The peer's address.
     pub(crate) peer: SocketAddr,
@@ -164,7 +164,7 @@ impl Drop for Ctx<'_> {
 )]
 pub(crate) fn handle(
     req: Request<Incoming>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     rt: Arc<crate::state::LocalRuntime>,
 ) -> impl Future<Output = Response<ResponseBody>> {
     async move {
@@ -332,7 +332,7 @@ fn finish_plain(
 )]
 fn process<'a>(
     mut req: Request<Incoming>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     ambiguous_framing: bool,
     request_id: &'a HeaderValue,
     ctx: &'a mut Ctx<'_>,

@@ -507,7 +507,14 @@ async fn serve_until(
             let tls = shared.runtime.load().tls.clone();
             let framing = Arc::new(Framing::default());
             let timer = ConnTimer::new();
-            let conn = ConnInfo::new(peer, tls.is_some(), framing.clone(), timer.clone());
+            // Shared by the connection's requests: one reference count per
+            // request rather than one per field.
+            let conn = Arc::new(ConnInfo::new(
+                peer,
+                tls.is_some(),
+                framing.clone(),
+                timer.clone(),
+            ));
             let first_head = Arc::new(Notify::new());
             let shared = shared.clone();
             // In `nyro_open_connections` from its first request until hyper
