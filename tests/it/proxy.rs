@@ -721,17 +721,24 @@ async fn upstream_dying_mid_body_aborts_the_client_response() {
     let gw = gateway_to(&format!("http://{up}"), "").await;
     let r = client().get(gw.url("/api/v1/svc/x")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(
         r.bytes().await.is_err(),
         "a truncated body must not look complete"
     );
-    gw.wait_log(Duration::from_secs(3), |l| {
-        l["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("mid-body"))
-    })
-    .await
-    .expect("logged");
+    // The line names the request (a GET: no body, so no shared fault
+    // record, only the names).
+    let line = gw
+        .wait_log(Duration::from_secs(3), |l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("mid-body"))
+        })
+        .await
+        .expect("logged");
+    assert_eq!(line["request_id"], id.as_str(), "{line}");
+    assert_eq!(line["route"], "svc", "{line}");
+    assert_eq!(line["blame"], "upstream", "{line}");
 }
 
 #[tokio::test]
