@@ -726,8 +726,7 @@ async fn upstream_dying_mid_body_aborts_the_client_response() {
         r.bytes().await.is_err(),
         "a truncated body must not look complete"
     );
-    // The line names the request (a GET: no body, so no shared fault
-    // record, only the names).
+    // The line names the request and its route, and blames the upstream.
     let line = gw
         .wait_log(Duration::from_secs(3), |l| {
             l["message"]
