@@ -53,9 +53,11 @@ done
 
 BIN=${NYRO_GW_BIN:-target/release/nyro-gw}
 CONNS=${BENCH_CONNECTIONS:-32}             # wrk -c, main and equal
-DURATION=${BENCH_DURATION:-5s}             # per measured run
+# Five rounds of 3 s, not three of 5 s: the same time, and a median that
+# two runs disturbed by the host (+-25 % on a shared VM) do not move.
+DURATION=${BENCH_DURATION:-3s}             # per measured run
 WARMUP=${BENCH_WARMUP:-2s}                 # per target and scenario, before the rounds
-ROUNDS=${BENCH_ROUNDS:-3}                  # measured runs per target, interleaved; median
+ROUNDS=${BENCH_ROUNDS:-5}                  # measured runs per target, interleaved; median
 EQUAL_WORKERS=${BENCH_EQUAL_WORKERS:-$(nproc)}
 BIG_CONNS=${BENCH_BIG_CONNECTIONS:-1000}   # conn1k
 UPLOAD_CONNS=${BENCH_UPLOAD_CONNECTIONS:-8}
