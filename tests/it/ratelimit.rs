@@ -2,8 +2,9 @@
 //! and 429s with their headers, per-company budgets, claim-less callers
 //! keyed by IP, limits before auth, preflights never limited, reload, and
 //! limits shared by two gateways through a real `redis-server` (started on
-//! a free loopback port without persistence; skipped with a printed reason
-//! when it is not installed, and failing under `CI=true`).
+//! a free loopback port without persistence, plain or TLS-only; skipped
+//! with a printed reason when it is not installed, and failing under
+//! `CI=true`).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -303,6 +304,9 @@ struct Redis {
     port: u16,
     /// `--requirepass`, when set.
     password: Option<&'static str>,
+    /// Serve TLS only (`--tls-port`), with this certificate and key in
+    /// `_dir` (`cert.pem`, `key.pem`).
+    tls: bool,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -315,6 +319,18 @@ impl Redis {
     }
 
     async fn start_with(password: Option<&'static str>) -> Option<Redis> {
+        Self::launch(password, None).await
+    }
+
+    /// One that serves TLS only, with `cert`'s certificate and key.
+    async fn start_tls(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> Option<Redis> {
+        Self::launch(None, Some(cert)).await
+    }
+
+    async fn launch(
+        password: Option<&'static str>,
+        tls: Option<&rcgen::CertifiedKey<rcgen::KeyPair>>,
+    ) -> Option<Redis> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -335,16 +351,45 @@ impl Redis {
         let mut r = Redis {
             port,
             password,
+            tls: tls.is_some(),
             child: None,
             _dir: tempfile::tempdir().unwrap(),
         };
+        if let Some(ck) = tls {
+            std::fs::write(r._dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+            std::fs::write(
+                r._dir.path().join("key.pem"),
+                ck.signing_key.serialize_pem(),
+            )
+            .unwrap();
+        }
         r.restart().await;
         Some(r)
     }
 
     async fn restart(&mut self) {
+        let dir = self._dir.path();
+        let port = self.port.to_string().into();
+        let listen: Vec<std::ffi::OsString> = if self.tls {
+            // The plain port off; no client certificates asked for.
+            vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port,
+                "--tls-cert-file".into(),
+                dir.join("cert.pem").into(),
+                "--tls-key-file".into(),
+                dir.join("key.pem").into(),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]
+        } else {
+            vec!["--port".into(), port]
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(listen)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(
                 self.password
@@ -529,6 +574,60 @@ async fn redis_unreachable_deny_answers_503_and_allow_lets_requests_through() {
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("ratelimit").is_none());
     }
+}
+
+/// `rediss://` (README "Rate limits": TLS with the system's roots, which
+/// `SSL_CERT_FILE` names here): a gateway that trusts Redis's certificate
+/// shares the budget over TLS; one that does not never connects, says why
+/// in its log, and `on_redis_error = "deny"` answers 503.
+#[tokio::test]
+async fn rediss_checks_the_certificate_and_shares_limits_over_tls() {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let Some(redis) = Redis::start_tls(&cert).await else {
+        return;
+    };
+    let up = support::echo_upstream().await;
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let text = redis_cfg(&url, "deny", up, "1/m", 1);
+    let trusted = redis._dir.path().join("cert.pem");
+    let trusted = [("SSL_CERT_FILE", trusted.to_str().unwrap())];
+    let (a, b) = tokio::join!(
+        Gateway::start_with(&text, &trusted, &[]),
+        Gateway::start_with(&text, &trusted, &[]),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    assert_eq!(status(&a, "/api/x", "192.0.2.1", None).await, 200);
+    assert_eq!(status(&b, "/api/x", "192.0.2.1", None).await, 429);
+
+    let roots = tempfile::tempdir().unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let other_pem = roots.path().join("other.pem");
+    std::fs::write(&other_pem, other.cert.pem()).unwrap();
+    let untrusted = [("SSL_CERT_FILE", other_pem.to_str().unwrap())];
+    let c = Gateway::start_with(&text, &untrusted, &[]).await;
+    let line = c
+        .wait_log(Duration::from_secs(10), |v| {
+            v["message"]
+                == "cannot connect to Redis yet; rate limits follow on_redis_error until it answers"
+        })
+        .await
+        .expect("the refused certificate logged");
+    let error = line["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(error.contains("certificate"), "{line}");
+    assert_eq!(status(&c, "/api/x", "192.0.2.2", None).await, 503);
+    assert!(
+        !c.logs()
+            .iter()
+            .any(|l| l.contains("connected to Redis for shared")),
+        "{:?}",
+        c.logs()
+    );
 }
 
 #[tokio::test]
