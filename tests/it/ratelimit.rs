@@ -576,6 +576,22 @@ async fn redis_unreachable_deny_answers_503_and_allow_lets_requests_through() {
     }
 }
 
+/// Two gateways on `text` (a `redis_cfg` with `deny` and a budget of one)
+/// and `env`, once both reached Redis; checks that they share the budget
+/// (without Redis, deny would answer 503): one request through the first,
+/// then the second refuses.
+async fn two_sharing_a_budget_of_one(text: &str, env: &[(&str, &str)]) -> (Gateway, Gateway) {
+    let (a, b) = tokio::join!(
+        Gateway::start_with(text, env, &[]),
+        Gateway::start_with(text, env, &[]),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    assert_eq!(status(&a, "/api/x", "192.0.2.1", None).await, 200);
+    assert_eq!(status(&b, "/api/x", "192.0.2.1", None).await, 429);
+    (a, b)
+}
+
 /// `rediss://` (README "Rate limits": TLS with the system's roots, which
 /// `SSL_CERT_FILE` names here): a gateway that trusts Redis's certificate
 /// shares the budget over TLS; one that does not never connects, says why
@@ -593,14 +609,7 @@ async fn rediss_checks_the_certificate_and_shares_limits_over_tls() {
     let text = redis_cfg(&url, "deny", up, "1/m", 1);
     let trusted = redis._dir.path().join("cert.pem");
     let trusted = [("SSL_CERT_FILE", trusted.to_str().unwrap())];
-    let (a, b) = tokio::join!(
-        Gateway::start_with(&text, &trusted, &[]),
-        Gateway::start_with(&text, &trusted, &[]),
-    );
-    connected(&a).await;
-    connected(&b).await;
-    assert_eq!(status(&a, "/api/x", "192.0.2.1", None).await, 200);
-    assert_eq!(status(&b, "/api/x", "192.0.2.1", None).await, 429);
+    let _shared = two_sharing_a_budget_of_one(&text, &trusted).await;
 
     let roots = tempfile::tempdir().unwrap();
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
@@ -639,16 +648,7 @@ async fn a_redis_password_from_the_environment_works_and_is_never_logged() {
     let text = redis_cfg("${GATEWAY_REDIS_URL}", "deny", up, "1/m", 1);
     let url = format!("redis://:s3cret-pw@127.0.0.1:{}", redis.port);
     let env = [("GATEWAY_REDIS_URL", url.as_str())];
-    let (a, b) = tokio::join!(
-        Gateway::start_with(&text, &env, &[]),
-        Gateway::start_with(&text, &env, &[]),
-    );
-    connected(&a).await;
-    connected(&b).await;
-    // Shared (deny would answer 503 without Redis): one through a, then b
-    // refuses.
-    assert_eq!(status(&a, "/api/x", "192.0.2.1", None).await, 200);
-    assert_eq!(status(&b, "/api/x", "192.0.2.1", None).await, 429);
+    let (a, b) = two_sharing_a_budget_of_one(&text, &env).await;
     for gw in [&a, &b] {
         let logs = gw.logs().join("\n");
         assert!(!logs.contains("s3cret-pw"), "{logs}");
