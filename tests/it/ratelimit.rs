@@ -304,8 +304,7 @@ struct Redis {
     port: u16,
     /// `--requirepass`, when set.
     password: Option<&'static str>,
-    /// Serve TLS only (`--tls-port`), with this certificate and key in
-    /// `_dir` (`cert.pem`, `key.pem`).
+    /// Serve TLS only (`--tls-port`), with `cert_path` and `key_path`.
     tls: bool,
     child: Option<Child>,
     _dir: tempfile::TempDir,
@@ -356,19 +355,14 @@ impl Redis {
             _dir: tempfile::tempdir().unwrap(),
         };
         if let Some(ck) = tls {
-            std::fs::write(r._dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
-            std::fs::write(
-                r._dir.path().join("key.pem"),
-                ck.signing_key.serialize_pem(),
-            )
-            .unwrap();
+            std::fs::write(r.cert_path(), ck.cert.pem()).unwrap();
+            std::fs::write(r.key_path(), ck.signing_key.serialize_pem()).unwrap();
         }
         r.restart().await;
         Some(r)
     }
 
     async fn restart(&mut self) {
-        let dir = self._dir.path();
         let port = self.port.to_string().into();
         let listen: Vec<std::ffi::OsString> = if self.tls {
             // The plain port off; no client certificates asked for.
@@ -378,9 +372,9 @@ impl Redis {
                 "--tls-port".into(),
                 port,
                 "--tls-cert-file".into(),
-                dir.join("cert.pem").into(),
+                self.cert_path().into(),
                 "--tls-key-file".into(),
-                dir.join("key.pem").into(),
+                self.key_path().into(),
                 "--tls-auth-clients".into(),
                 "no".into(),
             ]
@@ -416,6 +410,15 @@ impl Redis {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The TLS certificate it serves (its own root: self-signed).
+    fn cert_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("cert.pem")
+    }
+
+    fn key_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("key.pem")
     }
 
     fn addr(&self) -> SocketAddr {
@@ -607,7 +610,7 @@ async fn rediss_checks_the_certificate_and_shares_limits_over_tls() {
     let up = support::echo_upstream().await;
     let url = format!("rediss://127.0.0.1:{}", redis.port);
     let text = redis_cfg(&url, "deny", up, "1/m", 1);
-    let trusted = redis._dir.path().join("cert.pem");
+    let trusted = redis.cert_path();
     let trusted = [("SSL_CERT_FILE", trusted.to_str().unwrap())];
     let _shared = two_sharing_a_budget_of_one(&text, &trusted).await;
 
